@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/** The `signet` command: serve, migrate. */
+import { ConfigError, configSchema, loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { openDatabase } from '../storage/database.js';
+import { migrate } from '../storage/migrate.js';
+import { startServer } from '../server.js';
+
+const USAGE = `usage: signet <command>
+
+commands:
+  serve     run the trust server (configuration from the environment)
+  migrate   apply database migrations and exit
+  config    list the configuration variables with their defaults
+
+The embedded database under SIGNET_DATA_DIR (default ./data) is used unless DATABASE_URL is set.`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0];
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'config') {
+    for (const [name, schema] of Object.entries(configSchema.shape)) {
+      console.log(`${name}\n    ${schema.description ?? ''}`);
+    }
+    return 0;
+  }
+  const config = loadConfig();
+  const logger = createLogger(config.SIGNET_LOG_LEVEL);
+  if (command === 'migrate') {
+    const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR });
+    try {
+      const applied = await migrate(database);
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    } finally {
+      await database.close();
+    }
+    return 0;
+  }
+  if (command === 'serve') {
+    const server = await startServer(config, logger);
+    const stop = async (signal: string) => {
+      logger.info('shutting down', { signal });
+      await server.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    return -1; // keep running
+  }
+  console.error(`signet: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof ConfigError ? error.message : `signet: ${(error as Error).message}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,70 @@
+/**
+ * Configuration from the environment (and optionally a JSON file named by SIGNET_CONFIG whose
+ * keys are the same variable names), validated with zod. The environment wins over the file.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const DAY = 24 * 60 * 60;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bytes = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+export const configSchema = z
+  .object({
+    SIGNET_HOST: z.string().min(1).default('127.0.0.1').describe('Address to listen on'),
+    SIGNET_PORT: port.default(4443).describe('Port to listen on'),
+    SIGNET_TLS_CERT: optionalText.describe('PEM certificate (chain) file; with SIGNET_TLS_KEY enables HTTPS'),
+    SIGNET_TLS_KEY: optionalText.describe('PEM private key file for SIGNET_TLS_CERT'),
+    DATABASE_URL: optionalText.describe('postgres:// URL; unset = embedded PGlite in SIGNET_DATA_DIR'),
+    SIGNET_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10).describe('Postgres connections per process'),
+    SIGNET_DATA_DIR: z.string().min(1).default('./data').describe('Embedded database and generated key-encryption key'),
+    SIGNET_KEY_ENCRYPTION_KEY: optionalText.describe('32-byte key (hex or base64) encrypting server keys at rest; unset = <data dir>/signet-kek, created on first start'),
+    SIGNET_KEY_ALGORITHM: z.enum(['ed25519', 'ecdsa']).default('ed25519').describe('Algorithm of new server-held timestamp/snapshot keys'),
+    SIGNET_TIMESTAMP_EXPIRY: seconds(60, 10 * 365 * DAY).default(14 * DAY).describe('Lifetime of server-signed timestamps, seconds'),
+    SIGNET_SNAPSHOT_EXPIRY: seconds(60, 100 * 365 * DAY).default(3 * 365 * DAY).describe('Lifetime of server-signed snapshots, seconds'),
+    SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024).default(100 * 1024 * 1024).describe('Largest accepted update body'),
+    SIGNET_MAX_PART_BYTES: bytes(1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024).describe('Largest accepted metadata file in an update'),
+    SIGNET_MAX_PARTS: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Most metadata files in one update'),
+    SIGNET_CACHE_MAX_AGE_CURRENT: seconds(0, 365 * DAY).default(300).describe('Cache-Control max-age of current metadata'),
+    SIGNET_CACHE_MAX_AGE_CONSISTENT: seconds(0, 365 * DAY).default(30 * DAY).describe('Cache-Control max-age of metadata by checksum or version'),
+    SIGNET_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity'),
+  })
+  .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
+    message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',
+    path: ['SIGNET_TLS_CERT'],
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let fromFile: Record<string, unknown> = {};
+  if (env.SIGNET_CONFIG) {
+    try {
+      fromFile = JSON.parse(readFileSync(env.SIGNET_CONFIG, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`cannot read SIGNET_CONFIG ${env.SIGNET_CONFIG}: ${(e as Error).message}`);
+    }
+  }
+  const known = Object.keys(configSchema.shape);
+  const input: Record<string, unknown> = {};
+  for (const key of known) {
+    const value = env[key] ?? fromFile[key];
+    if (value !== undefined) input[key] = typeof value === 'number' ? String(value) : value;
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || 'config'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

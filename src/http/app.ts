@@ -1,0 +1,124 @@
+/**
+ * The Notary v1 HTTP API. Handlers parse the request, call one use case, and write the answer;
+ * every failure leaves as notary's error envelope.
+ */
+import express, { type Request, type Response } from 'express';
+import { deleteRepository } from '../service/delete-repository.js';
+import { readChangefeed } from '../service/changefeed.js';
+import type { ServiceContext } from '../service/context.js';
+import { publishUpdate } from '../service/publish-update.js';
+import { readByChecksum, readByVersion, readCurrent, type MetadataResponse } from '../service/read-metadata.js';
+import { getServerKey, rotateServerKey } from '../service/server-keys.js';
+import { publicKeyJson } from '../signing/server-key.js';
+import type { Logger } from '../log.js';
+import { readBody } from './body.js';
+import { setMetadataCacheHeaders, type CachePolicy } from './caching.js';
+import { HttpError, sendError, toHttpError } from './errors.js';
+import { multipartBoundary, parseMultipart } from './multipart.js';
+import { gunProblem, matchRoute, type Route } from './paths.js';
+
+export interface AppOptions {
+  cache: CachePolicy;
+  limits: { maxBodyBytes: number; maxPartBytes: number; maxParts: number };
+  logger: Logger;
+}
+
+function decodePath(rawPath: string): string | null {
+  try {
+    return decodeURIComponent(rawPath);
+  } catch {
+    return null;
+  }
+}
+
+export function createApp(ctx: ServiceContext, options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false); // notary sends no ETag; clients rely on Last-Modified/Cache-Control only
+
+  const sendMetadata = (res: Response, meta: MetadataResponse, current: boolean) => {
+    setMetadataCacheHeaders(res, current ? options.cache.currentMaxAge : options.cache.consistentMaxAge, current, meta.lastModified);
+    res.status(200).type('application/json').send(meta.data);
+  };
+
+  const handle = async (route: Route, req: Request, res: Response): Promise<void> => {
+    if ('gun' in route) {
+      const problem = gunProblem(route.gun);
+      if (problem) throw new HttpError('INVALID_GUN', problem);
+    }
+    switch (route.kind) {
+      case 'ping':
+        res.status(200).type('application/json').send('{}');
+        return;
+      case 'health': {
+        try {
+          await ctx.database.ping();
+          res.status(200).type('application/json').send('{}');
+        } catch (e) {
+          res.status(503).type('application/json').send(JSON.stringify({ 'DB operational': (e as Error).message }));
+        }
+        return;
+      }
+      case 'update': {
+        const boundary = multipartBoundary(req.headers['content-type']);
+        const body = await readBody(req, options.limits.maxBodyBytes);
+        const parts = parseMultipart(body, boundary, options.limits);
+        const result = await publishUpdate(ctx, route.gun, parts);
+        options.logger.info('update stored', { gun: route.gun, stored: result.stored });
+        res.status(200).end();
+        return;
+      }
+      case 'delete':
+        await deleteRepository(ctx, route.gun);
+        options.logger.info('repository deleted', { gun: route.gun });
+        res.status(200).end();
+        return;
+      case 'current':
+        sendMetadata(res, await readCurrent(ctx, route.gun, route.role), true);
+        return;
+      case 'byChecksum':
+        sendMetadata(res, await readByChecksum(ctx, route.gun, route.role, route.checksum), false);
+        return;
+      case 'byVersion':
+        sendMetadata(res, await readByVersion(ctx, route.gun, route.role, route.version), false);
+        return;
+      case 'getKey':
+      case 'rotateKey': {
+        const key = route.kind === 'getKey'
+          ? await getServerKey(ctx, route.gun, route.role)
+          : await rotateServerKey(ctx, route.gun, route.role);
+        res.status(200).type('application/json').send(publicKeyJson(key.keytype, key.publicKey));
+        return;
+      }
+      case 'changefeed':
+      case 'globalChangefeed': {
+        const q = req.query;
+        const param = (v: unknown) => (typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : undefined);
+        const page = await readChangefeed(ctx, route.kind === 'changefeed' ? route.gun : null, param(q['change_id']), param(q['records']));
+        res.status(200).type('application/json').send(JSON.stringify(page));
+        return;
+      }
+      case 'notFound':
+        throw new HttpError('METADATA_NOT_FOUND');
+    }
+  };
+
+  app.use(async (req: Request, res: Response) => {
+    const path = decodePath(req.path);
+    const route: Route = path === null ? { kind: 'notFound' } : matchRoute(req.method, path);
+    try {
+      await handle(route, req, res);
+    } catch (error) {
+      const mapped = toHttpError(error);
+      if (mapped) {
+        if (mapped.status >= 500) options.logger.warn('request failed', { method: req.method, path: req.path, code: mapped.code });
+        if (mapped.code === 'TOO_LARGE') res.set('Connection', 'close');
+        sendError(res, mapped);
+      } else {
+        options.logger.error('unexpected error', { method: req.method, path: req.path, error: (error as Error).message, stack: (error as Error).stack });
+        sendError(res, new HttpError(route.kind === 'update' ? 'UPDATING' : 'UNKNOWN'));
+      }
+    }
+  });
+  return app;
+}

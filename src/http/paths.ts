@@ -1,0 +1,73 @@
+/**
+ * The Notary v1 URL space (notary's `server/server.go` routes, first match wins), parsed by
+ * hand: GUNs and delegation roles both contain slashes, so matching must be exactly notary's.
+ */
+
+const ROLE = 'root|targets(?:/[^/\\s]+)*|snapshot|timestamp';
+const GUN = '[^*]+';
+const CHECKSUM = '[a-fA-F0-9]{64}|[a-fA-F0-9]{96}|[a-fA-F0-9]{128}';
+
+const ROUTES = {
+  update: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/$`),
+  byChecksum: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<role>${ROLE})\\.(?<checksum>${CHECKSUM})\\.json$`),
+  byVersion: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<version>[1-9]*[0-9]+)\\.(?<role>${ROLE})\\.json$`),
+  current: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<role>${ROLE})\\.json$`),
+  key: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<role>snapshot|timestamp)\\.key$`),
+  changefeed: new RegExp(`^/v2/(?<gun>${GUN})/_trust/changefeed$`),
+} as const;
+
+export type Route =
+  | { kind: 'ping' }
+  | { kind: 'health' }
+  | { kind: 'globalChangefeed' }
+  | { kind: 'update' | 'delete'; gun: string }
+  | { kind: 'byChecksum'; gun: string; role: string; checksum: string }
+  | { kind: 'byVersion'; gun: string; role: string; version: number }
+  | { kind: 'current'; gun: string; role: string }
+  | { kind: 'getKey' | 'rotateKey'; gun: string; role: 'snapshot' | 'timestamp' }
+  | { kind: 'changefeed'; gun: string }
+  | { kind: 'notFound' };
+
+/** Match a decoded path and method to a route. */
+export function matchRoute(method: string, path: string): Route {
+  if (path === '/v2/' && method === 'GET') return { kind: 'ping' };
+  if (path === '/_notary_server/health' && method === 'GET') return { kind: 'health' };
+  if (path === '/v2/_trust/changefeed' && method === 'GET') return { kind: 'globalChangefeed' };
+  let m: RegExpExecArray | null;
+  if ((m = ROUTES.update.exec(path))) {
+    if (method === 'POST') return { kind: 'update', gun: m.groups!['gun']! };
+    if (method === 'DELETE') return { kind: 'delete', gun: m.groups!['gun']! };
+  }
+  if (method === 'GET') {
+    if ((m = ROUTES.byChecksum.exec(path))) {
+      const { gun, role, checksum } = m.groups!;
+      return { kind: 'byChecksum', gun: gun!, role: role!, checksum: checksum! };
+    }
+    if ((m = ROUTES.byVersion.exec(path))) {
+      const { gun, role, version } = m.groups!;
+      return { kind: 'byVersion', gun: gun!, role: role!, version: Number(version) };
+    }
+    if ((m = ROUTES.current.exec(path))) return { kind: 'current', gun: m.groups!['gun']!, role: m.groups!['role']! };
+    if ((m = ROUTES.changefeed.exec(path))) return { kind: 'changefeed', gun: m.groups!['gun']! };
+  }
+  if ((m = ROUTES.key.exec(path)) && (method === 'GET' || method === 'POST')) {
+    const role = m.groups!['role'] as 'snapshot' | 'timestamp';
+    return { kind: method === 'GET' ? 'getKey' : 'rotateKey', gun: m.groups!['gun']!, role };
+  }
+  return { kind: 'notFound' };
+}
+
+/**
+ * GUNs Signet accepts: notary only forbids `*`; Signet also refuses what no registry name can
+ * be and what would be unsafe to log or store: over 255 bytes, control characters or spaces,
+ * empty, `.` or `..` segments.
+ */
+export function gunProblem(gun: string): string | null {
+  if (Buffer.byteLength(gun, 'utf8') > 255) return 'the name is longer than 255 bytes';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f-\u009f\u2028\u2029]/.test(gun)) return 'the name contains control characters or spaces';
+  for (const segment of gun.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') return 'the name has an empty, "." or ".." path segment';
+  }
+  return null;
+}

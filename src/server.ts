@@ -1,0 +1,82 @@
+/** Assemble a running Signet: database (migrated), keys, services, HTTP(S) listener. */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { createLogger, type Logger } from './log.js';
+import { createContext, type ServiceContext } from './service/context.js';
+import { loadKeyEncryptionKey } from './signing/key-encryption.js';
+import { KeyService } from './signing/key-service.js';
+import { openDatabase, type Database } from './storage/database.js';
+import { migrate } from './storage/migrate.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  context: ServiceContext;
+  close(): Promise<void>;
+}
+
+export async function openServices(config: Config, logger: Logger): Promise<{ database: Database; context: ServiceContext }> {
+  const database = await openDatabase({
+    url: config.DATABASE_URL,
+    dataDir: config.SIGNET_DATA_DIR,
+    poolSize: config.SIGNET_DB_POOL_SIZE,
+  });
+  try {
+    const applied = await migrate(database);
+    if (applied.length > 0) logger.info('migrations applied', { applied });
+    const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
+    const keys = new KeyService(kek, config.SIGNET_KEY_ALGORITHM);
+    const context = createContext(database, keys, {
+      snapshotMs: config.SIGNET_SNAPSHOT_EXPIRY * 1000,
+      timestampMs: config.SIGNET_TIMESTAMP_EXPIRY * 1000,
+    });
+    return { database, context };
+  } catch (e) {
+    await database.close();
+    throw e;
+  }
+}
+
+export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
+  const { database, context } = await openServices(config, logger);
+  const app = createApp(context, {
+    cache: { currentMaxAge: config.SIGNET_CACHE_MAX_AGE_CURRENT, consistentMaxAge: config.SIGNET_CACHE_MAX_AGE_CONSISTENT },
+    limits: { maxBodyBytes: config.SIGNET_MAX_BODY_BYTES, maxPartBytes: config.SIGNET_MAX_PART_BYTES, maxParts: config.SIGNET_MAX_PARTS },
+    logger,
+  });
+  const tls = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY;
+  const server = tls
+    ? https.createServer({ cert: readFileSync(config.SIGNET_TLS_CERT!), key: readFileSync(config.SIGNET_TLS_KEY!), minVersion: 'TLSv1.2' }, app)
+    : http.createServer(app);
+  // Slow clients must not hold connections forever.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.SIGNET_PORT, config.SIGNET_HOST, () => resolve());
+  }).catch(async (e) => {
+    await database.close();
+    throw e;
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.SIGNET_HOST.includes(':') ? `[${config.SIGNET_HOST}]` : config.SIGNET_HOST;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  logger.info('signet listening', { url, store: database.kind });
+  return {
+    url,
+    port,
+    context,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/** Publish an update: validate every uploaded role and store all of it, or none. */
+import { OldVersionError } from '../tuf/errors.js';
+import { parseSignedFile } from '../tuf/metadata.js';
+import { isValidRole } from '../tuf/roles.js';
+import { validateUpdate } from '../tuf/validate-update.js';
+import { insertFiles } from '../storage/metadata-store.js';
+import { markKeysUsed } from '../storage/server-key-store.js';
+import { withRepositoryLock, type ServiceContext } from './context.js';
+import { InvalidRoleError, NoFilenameError } from './errors.js';
+import { loadRepositoryState } from './repository-state.js';
+
+export interface UploadedRole {
+  /** The multipart filename: the role, optionally with `.json`. */
+  filename: string;
+  data: Buffer;
+}
+
+export interface PublishResult {
+  stored: { role: string; version: number }[];
+}
+
+export async function publishUpdate(ctx: ServiceContext, gun: string, parts: readonly UploadedRole[]): Promise<PublishResult> {
+  // Parse before taking the lock: malformed uploads cost no database work.
+  const files = parts.map((part) => {
+    const role = part.filename.endsWith('.json') ? part.filename.slice(0, -5) : part.filename;
+    if (role === '') throw new NoFilenameError('a part has an empty role name');
+    if (!isValidRole(role)) throw new InvalidRoleError(role);
+    return parseSignedFile(role, part.data);
+  });
+  return withRepositoryLock(ctx, gun, async (trx) => {
+    const state = await loadRepositoryState(trx, ctx.cache, gun);
+    const serverKeys = await ctx.keys.signingKeys(trx, gun);
+    const plan = validateUpdate(files, state, serverKeys, {
+      gun,
+      nowMs: ctx.now(),
+      snapshotExpiryMs: ctx.expiries.snapshotMs,
+      timestampExpiryMs: ctx.expiries.timestampMs,
+    });
+    try {
+      await insertFiles(trx, gun, plan.files);
+    } catch (e) {
+      // The lock makes this unreachable between Signet processes; kept for foreign writers.
+      if ((e as { code?: string }).code === '23505') throw new OldVersionError('a version was stored concurrently');
+      throw e;
+    }
+    await markKeysUsed(trx, plan.usedServerKeys);
+    return { stored: plan.files.map((f) => ({ role: f.role, version: f.version })) };
+  });
+}

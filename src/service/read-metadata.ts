@@ -1,0 +1,98 @@
+/**
+ * Read metadata: current roles, by checksum, by version. Reading the current timestamp or
+ * snapshot re-signs them first when they have expired (notary's lazy regeneration), so a
+ * repository nobody publishes to stays usable as long as the server holds its keys.
+ */
+import { buildSnapshot, buildTimestamp, signDocument } from '../tuf/generate.js';
+import { readSigned, rootSchema } from '../tuf/metadata.js';
+import { heldKeysFor } from '../tuf/validate-update.js';
+import {
+  fileByChecksum, fileByVersion, insertFiles, latestVersions, type StoredFileRow,
+} from '../storage/metadata-store.js';
+import { withRepositoryLock, type ServiceContext } from './context.js';
+import { NotFoundError } from './errors.js';
+import { currentChain, currentRoleFile, loadRepositoryState, metaEntries } from './repository-state.js';
+
+export interface MetadataResponse {
+  data: Buffer;
+  lastModified: Date;
+}
+
+const notFound = () => new NotFoundError('metadata not found');
+
+export async function readByChecksum(ctx: ServiceContext, gun: string, role: string, sha256: string): Promise<MetadataResponse> {
+  // Only sha256 is indexed; 96/128-hex checksums (sha384/sha512) can never be found, as in notary.
+  if (sha256.length !== 64) throw notFound();
+  const row = await fileByChecksum(ctx.database.db, gun, role, sha256.toLowerCase());
+  if (!row) throw notFound();
+  return { data: row.data, lastModified: row.createdAt };
+}
+
+export async function readByVersion(ctx: ServiceContext, gun: string, role: string, version: number): Promise<MetadataResponse> {
+  if (!Number.isSafeInteger(version) || version < 1 || version > 2 ** 31 - 1) throw notFound();
+  const row = await fileByVersion(ctx.database.db, gun, role, version);
+  if (!row) throw notFound();
+  return { data: row.data, lastModified: row.createdAt };
+}
+
+export async function readCurrent(ctx: ServiceContext, gun: string, role: string): Promise<MetadataResponse> {
+  if (role === 'timestamp' || role === 'snapshot') return readServerSigned(ctx, gun, role);
+  const row = await currentRoleFile(ctx.database.db, ctx.cache, gun, role);
+  if (!row) throw notFound();
+  return { data: row.data, lastModified: row.createdAt };
+}
+
+async function readServerSigned(ctx: ServiceContext, gun: string, role: 'timestamp' | 'snapshot'): Promise<MetadataResponse> {
+  let chain = await currentChain(ctx.database.db, ctx.cache, gun);
+  if (!chain) throw notFound();
+  const now = ctx.now();
+  if (chain.timestamp.file.isExpired(now) || chain.snapshot?.file.isExpired(now)) {
+    chain = (await refreshServerSigned(ctx, gun)) ?? chain;
+  }
+  const picked: StoredFileRow | undefined = role === 'timestamp' ? chain.timestamp.row : chain.snapshot?.row;
+  if (!picked) throw notFound();
+  return { data: picked.data, lastModified: picked.createdAt };
+}
+
+/**
+ * Re-sign an expired snapshot (when the server holds its key) and the timestamp, under the
+ * repository lock; another process may have done it already, which is then simply read.
+ */
+async function refreshServerSigned(ctx: ServiceContext, gun: string) {
+  return withRepositoryLock(ctx, gun, async (trx) => {
+    const chain = await currentChain(trx, ctx.cache, gun);
+    const now = ctx.now();
+    if (!chain?.snapshot) return chain;
+    if (!chain.timestamp.file.isExpired(now) && !chain.snapshot.file.isExpired(now)) return chain;
+    const state = await loadRepositoryState(trx, ctx.cache, gun);
+    const root = state.root ? readSigned(rootSchema, state.root) : null;
+    if (!root?.ok) return chain;
+    const keys = await ctx.keys.signingKeys(trx, gun);
+    const versions = await latestVersions(trx, gun);
+    const files: { role: string; version: number; bytes: Buffer }[] = [];
+
+    let snapshotBytes = chain.snapshot.row.data;
+    const snapshotKeys = heldKeysFor('snapshot', root.value, keys);
+    if (chain.snapshot.file.isExpired(now) && snapshotKeys) {
+      const version = (versions.get('snapshot') ?? 0) + 1;
+      snapshotBytes = signDocument(
+        buildSnapshot(metaEntries(chain.snapshot.file), new Map(), version, now + ctx.expiries.snapshotMs),
+        snapshotKeys,
+      );
+      files.push({ role: 'snapshot', version, bytes: snapshotBytes });
+    }
+    if (files.length === 0 && !chain.timestamp.file.isExpired(now)) return chain;
+    const timestampKeys = heldKeysFor('timestamp', root.value, keys);
+    // Without the keys the stored files are served as they are; clients then report the expiry.
+    if (!timestampKeys) return chain;
+    const version = (versions.get('timestamp') ?? 0) + 1;
+    files.push({
+      role: 'timestamp',
+      version,
+      bytes: signDocument(buildTimestamp(snapshotBytes, version, now + ctx.expiries.timestampMs), timestampKeys),
+    });
+    await insertFiles(trx, gun, files);
+    return currentChain(trx, ctx.cache, gun);
+  });
+}
+

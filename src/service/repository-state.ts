@@ -1,0 +1,71 @@
+/**
+ * What a repository currently is: the current timestamp, the snapshot it references, and the
+ * root and targets roles that snapshot lists (notary's TUFMetaStorage chain).
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { metaSha256Hex } from '../tuf/hashes.js';
+import type { SignedFile } from '../tuf/metadata.js';
+import { isTargetsRole } from '../tuf/roles.js';
+import type { RepositoryState } from '../tuf/validate-update.js';
+import {
+  fileByChecksum, filesByChecksums, latestFile, latestVersions, type StoredFileRow,
+} from '../storage/metadata-store.js';
+import type { Schema } from '../storage/schema.js';
+import type { ParsedFileCache } from './metadata-cache.js';
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+export interface CurrentChain {
+  timestamp: { row: StoredFileRow; file: SignedFile };
+  snapshot: { row: StoredFileRow; file: SignedFile } | null;
+}
+
+type MetaEntries = Record<string, { hashes?: Record<string, string> }>;
+
+export function metaEntries(file: SignedFile): MetaEntries {
+  const meta = (file.signed as { meta?: unknown }).meta;
+  return meta && typeof meta === 'object' ? (meta as MetaEntries) : {};
+}
+
+/** The current timestamp and the snapshot it references, or null for an unknown repository. */
+export async function currentChain(db: Db, cache: ParsedFileCache, gun: string): Promise<CurrentChain | null> {
+  const tsRow = await latestFile(db, gun, 'timestamp');
+  if (!tsRow) return null;
+  const timestamp = { row: tsRow, file: cache.parse(tsRow) };
+  const snapshotSha = metaSha256Hex(metaEntries(timestamp.file)['snapshot']?.hashes);
+  const snapRow = snapshotSha ? await fileByChecksum(db, gun, 'snapshot', snapshotSha) : null;
+  return { timestamp, snapshot: snapRow ? { row: snapRow, file: cache.parse(snapRow) } : null };
+}
+
+/** The stored file the current snapshot lists for `role` (root, targets, delegations). */
+export async function currentRoleFile(
+  db: Db,
+  cache: ParsedFileCache,
+  gun: string,
+  role: string,
+): Promise<StoredFileRow | null> {
+  const chain = await currentChain(db, cache, gun);
+  if (!chain?.snapshot) return null;
+  const sha = metaSha256Hex(metaEntries(chain.snapshot.file)[role]?.hashes);
+  return sha ? fileByChecksum(db, gun, role, sha) : null;
+}
+
+export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: string): Promise<RepositoryState> {
+  const versions = await latestVersions(db, gun);
+  const chain = await currentChain(db, cache, gun);
+  const state = { root: null as SignedFile | null, snapshot: null as SignedFile | null, targets: new Map<string, SignedFile>(), latestVersions: versions };
+  if (!chain?.snapshot) return state;
+  state.snapshot = chain.snapshot.file;
+  const wanted = new Map<string, string>();
+  for (const [role, entry] of Object.entries(metaEntries(chain.snapshot.file))) {
+    const sha = metaSha256Hex(entry.hashes);
+    if (sha && (role === 'root' || isTargetsRole(role))) wanted.set(role, sha);
+  }
+  for (const row of await filesByChecksums(db, gun, [...new Set(wanted.values())])) {
+    if (wanted.get(row.role) !== row.sha256) continue;
+    const file = cache.parse(row);
+    if (row.role === 'root') state.root = file;
+    else state.targets.set(row.role, file);
+  }
+  return state;
+}

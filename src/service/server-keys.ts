@@ -1,0 +1,28 @@
+/**
+ * The public halves of server-held keys (`GET|POST {timestamp,snapshot}.key`). Clients fetch a
+ * key before they publish a root that lists it, so keys exist before the repository does.
+ */
+import { readSigned, rootSchema } from '../tuf/metadata.js';
+import { keysOfRepository, type ServerKeyRole } from '../storage/server-key-store.js';
+import type { PublicServerKey } from '../signing/key-service.js';
+import { withRepositoryLock, type ServiceContext } from './context.js';
+import { currentRoleFile } from './repository-state.js';
+
+/** The key the current root lists for `role` if the server holds it; else a pending or new key. */
+export function getServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+  return withRepositoryLock(ctx, gun, async (trx) => {
+    const rootRow = await currentRoleFile(trx, ctx.cache, gun, 'root');
+    if (rootRow) {
+      const root = readSigned(rootSchema, ctx.cache.parse(rootRow));
+      const listed = new Set(root.ok ? (root.value.roles[role]?.keyids ?? []) : []);
+      const held = (await keysOfRepository(trx, gun)).find((k) => k.role === role && listed.has(k.keyId));
+      if (held) return held;
+    }
+    return ctx.keys.pendingOrCreate(trx, gun, role);
+  });
+}
+
+/** A key to rotate to: a pending one if a rotation was already asked for, else a new one. */
+export function rotateServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+  return withRepositoryLock(ctx, gun, (trx) => ctx.keys.pendingOrCreate(trx, gun, role));
+}

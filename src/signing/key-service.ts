@@ -1,0 +1,73 @@
+/**
+ * The server's keys per repository: hands out public keys (creating them on demand), and
+ * decrypts private keys for signing. Decrypted keys are cached in memory by key ID; they never
+ * leave the process and are never logged.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { ServerSigningKey } from '../tuf/generate.js';
+import type { Schema } from '../storage/schema.js';
+import {
+  insertKey, keysOfRepository, pendingKey, type ServerKeyRole, type ServerKeyRow,
+} from '../storage/server-key-store.js';
+import { KeyEncryptionError, type KeyEncryptionKey } from './key-encryption.js';
+import { generateServerKey, signingKey, type ServerKeyAlgorithm } from './server-key.js';
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+export interface PublicServerKey {
+  keyId: string;
+  keytype: string;
+  publicKey: string;
+}
+
+export class KeyService {
+  private readonly signers = new Map<string, ServerSigningKey>();
+
+  constructor(
+    private readonly kek: KeyEncryptionKey,
+    private readonly algorithm: ServerKeyAlgorithm,
+  ) {}
+
+  /** Associated data binding a ciphertext to its row. */
+  private static aad(row: { keyId: string; gun: string; role: string }): string {
+    return `${row.keyId}|${row.gun}|${row.role}`;
+  }
+
+  /** Create and persist a new key for (gun, role). */
+  async create(db: Db, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+    const key = generateServerKey(this.algorithm);
+    const row = { keyId: key.keyId, gun, role, keytype: key.keytype, publicKey: key.publicKey };
+    await insertKey(db, { ...row, privateKey: this.kek.encrypt(key.privateDer, KeyService.aad(row)), kekId: this.kek.id });
+    key.privateDer.fill(0);
+    return row;
+  }
+
+  /** An unused key for (gun, role) if one is pending, else a new one. */
+  async pendingOrCreate(db: Db, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+    return (await pendingKey(db, gun, role)) ?? this.create(db, gun, role);
+  }
+
+  /** Every key the server holds for a repository, ready to sign. */
+  async signingKeys(db: Db, gun: string): Promise<ServerSigningKey[]> {
+    const rows = await keysOfRepository(db, gun);
+    return rows.map((row) => this.signer(row));
+  }
+
+  async publicKeys(db: Db, gun: string): Promise<ServerKeyRow[]> {
+    return keysOfRepository(db, gun);
+  }
+
+  private signer(row: ServerKeyRow): ServerSigningKey {
+    let signer = this.signers.get(row.keyId);
+    if (!signer) {
+      if (row.kekId !== this.kek.id) {
+        throw new KeyEncryptionError(`server key ${row.keyId} is encrypted under another key-encryption key (${row.kekId})`);
+      }
+      const der = this.kek.decrypt(row.privateKey, KeyService.aad(row));
+      signer = signingKey(row.keyId, row.role, row.keytype, der);
+      der.fill(0);
+      this.signers.set(row.keyId, signer);
+    }
+    return signer;
+  }
+}

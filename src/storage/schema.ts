@@ -1,0 +1,45 @@
+/** Table types for kysely; they mirror migrations/*.sql. */
+import type { ColumnType, Generated } from 'kysely';
+
+export interface TufFilesTable {
+  id: Generated<string>;
+  gun: string;
+  role: string;
+  version: number;
+  sha256: string;
+  data: Buffer | Uint8Array;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface ChangefeedTable {
+  id: Generated<string>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  gun: string;
+  version: number;
+  sha256: string;
+  category: 'update' | 'deletion';
+}
+
+export interface ServerKeysTable {
+  key_id: string;
+  gun: string;
+  role: 'timestamp' | 'snapshot';
+  keytype: string;
+  public_key: string;
+  private_key: Buffer | Uint8Array;
+  kek_id: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  last_used: Date | null;
+}
+
+export interface SignetMigrationsTable {
+  name: string;
+  applied_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface Schema {
+  tuf_files: TufFilesTable;
+  changefeed: ChangefeedTable;
+  server_keys: ServerKeysTable;
+  signet_migrations: SignetMigrationsTable;
+}

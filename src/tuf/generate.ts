@@ -1,0 +1,44 @@
+/**
+ * Documents the server writes itself: snapshot and timestamp, signed with server-held keys and
+ * serialised exactly as notary does (`{"signed":<canonical>,"signatures":[…]}`).
+ */
+import { canonicalJson } from './canonical-json.js';
+import { fileMeta, type FileMeta } from './hashes.js';
+import { formatRfc3339 } from './time.js';
+import type { SignatureEntry } from './signatures.js';
+
+/** A private key the server holds for one repository role (snapshot or timestamp). */
+export interface ServerSigningKey {
+  readonly keyId: string;
+  readonly role: 'snapshot' | 'timestamp';
+  sign(message: Buffer): SignatureEntry;
+}
+
+export function signDocument(signed: object, keys: readonly ServerSigningKey[]): Buffer {
+  const message = canonicalJson(signed);
+  const signatures = keys.map((key) => {
+    const s = key.sign(message);
+    return `{"keyid":${JSON.stringify(s.keyid)},"method":${JSON.stringify(s.method)},"sig":${JSON.stringify(s.sig)}}`;
+  });
+  return Buffer.concat([
+    Buffer.from('{"signed":'),
+    message,
+    Buffer.from(`,"signatures":[${signatures.join(',')}]}`),
+  ]);
+}
+
+export function buildSnapshot(
+  previousMeta: Record<string, unknown> | null,
+  changed: ReadonlyMap<string, Buffer>,
+  version: number,
+  expiresMs: number,
+): object {
+  const meta: Record<string, unknown> = { ...previousMeta };
+  for (const [role, bytes] of changed) meta[role] = fileMeta(bytes);
+  return { _type: 'Snapshot', expires: formatRfc3339(expiresMs), meta, version };
+}
+
+export function buildTimestamp(snapshot: Buffer | FileMeta, version: number, expiresMs: number): object {
+  const meta = Buffer.isBuffer(snapshot) ? fileMeta(snapshot) : snapshot;
+  return { _type: 'Timestamp', expires: formatRfc3339(expiresMs), meta: { snapshot: meta }, version };
+}

@@ -1,0 +1,159 @@
+/**
+ * The signed metadata files of a Notary v1 repository: the envelope every file shares and the
+ * schemas of the four role types. Uploaded bytes are kept verbatim; parsing only reads them.
+ */
+import { z } from 'zod';
+import { canonicalJson } from './canonical-json.js';
+import { parseRfc3339 } from './time.js';
+import type { SignatureEntry } from './signatures.js';
+
+/** The upload is not a readable metadata file (notary: 400 MALFORMED_JSON). */
+export class MalformedMetadataError extends Error {
+  override name = 'MalformedMetadataError';
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const base64String = z.string().regex(BASE64, 'must be standard base64');
+
+const envelopeSchema = z.object({
+  signed: z.looseObject({
+    _type: z.string(),
+    version: z.number().int().safe(),
+    expires: z.string(),
+  }),
+  signatures: z
+    .array(z.object({ keyid: z.string(), method: z.string(), sig: base64String }))
+    .nullable(),
+});
+
+/** One metadata file: its exact bytes and what they say. */
+export class SignedFile {
+  private canonical?: Buffer;
+
+  constructor(
+    readonly role: string,
+    readonly bytes: Buffer,
+    readonly signed: Record<string, unknown> & { _type: string; version: number; expires: string },
+    readonly signatures: SignatureEntry[],
+    readonly expiresMs: number,
+  ) {}
+
+  get version(): number {
+    return this.signed.version;
+  }
+
+  get type(): string {
+    return this.signed._type;
+  }
+
+  /** The canonical bytes of `signed`: what the signatures cover. Computed once. */
+  message(): Buffer {
+    this.canonical ??= canonicalJson(this.signed);
+    return this.canonical;
+  }
+
+  isExpired(nowMs: number): boolean {
+    return this.expiresMs < nowMs;
+  }
+}
+
+/** Read a metadata file as notary's `SignedMeta` does; throws MalformedMetadataError. */
+export function parseSignedFile(role: string, bytes: Buffer): SignedFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new MalformedMetadataError(`${role}: not valid JSON (${(e as Error).message})`);
+  }
+  const result = envelopeSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new MalformedMetadataError(`${role}: ${issue.path.join('.') || 'file'}: ${issue.message}`);
+  }
+  const { signed, signatures } = result.data;
+  const expiresMs = parseRfc3339(signed.expires);
+  if (expiresMs === null) {
+    throw new MalformedMetadataError(`${role}: signed.expires is not an RFC 3339 time`);
+  }
+  // notary lower-cases the method on decode.
+  const sigs = (signatures ?? []).map((s) => ({ ...s, method: s.method.toLowerCase() }));
+  return new SignedFile(role, bytes, signed, sigs, expiresMs);
+}
+
+// ---- Role schemas (checked during validation; failures are the role's ErrBad… error) ----
+
+export const keySchema = z.looseObject({
+  keytype: z.string(),
+  keyval: z.looseObject({
+    public: base64String.min(1, 'public key is empty'),
+    // Metadata is public: a key that carries private material is refused outright.
+    private: z.union([z.null(), z.literal('')]).optional(),
+  }),
+});
+export type MetadataKey = z.infer<typeof keySchema>;
+
+const hashesSchema = z.record(z.string(), base64String);
+const fileMetaSchema = z.looseObject({
+  length: z.number().int().nonnegative().safe(),
+  hashes: hashesSchema,
+});
+
+const roleKeysSchema = z.looseObject({
+  keyids: z.array(z.string()),
+  threshold: z.number().int().safe().min(1, 'threshold must be at least 1'),
+});
+
+export const rootSchema = z.looseObject({
+  _type: z.literal('Root'),
+  version: z.number().int().min(1),
+  keys: z.record(z.string(), keySchema),
+  roles: z.record(z.string(), roleKeysSchema),
+});
+export type RootSigned = z.infer<typeof rootSchema>;
+
+export const delegationRoleSchema = z.looseObject({
+  name: z.string(),
+  keyids: z.array(z.string()),
+  threshold: z.number().int().safe().min(1, 'threshold must be at least 1'),
+  paths: z.array(z.string()).nullish(),
+  path_hash_prefixes: z.array(z.string()).nullish(),
+});
+export type DelegationRole = z.infer<typeof delegationRoleSchema>;
+
+export const targetsSchema = z.looseObject({
+  _type: z.literal('Targets'),
+  version: z.number().int().min(1),
+  targets: z.record(z.string(), fileMetaSchema).nullish(),
+  delegations: z
+    .looseObject({
+      keys: z.record(z.string(), keySchema).nullish(),
+      roles: z.array(delegationRoleSchema).nullish(),
+    })
+    .nullish(),
+});
+export type TargetsSigned = z.infer<typeof targetsSchema>;
+
+export const snapshotSchema = z.looseObject({
+  _type: z.literal('Snapshot'),
+  version: z.number().int().min(1),
+  meta: z.record(z.string(), fileMetaSchema),
+});
+export type SnapshotSigned = z.infer<typeof snapshotSchema>;
+
+export const timestampSchema = z.looseObject({
+  _type: z.literal('Timestamp'),
+  version: z.number().int().min(1),
+  meta: z.record(z.string(), fileMetaSchema),
+});
+export type TimestampSigned = z.infer<typeof timestampSchema>;
+
+/** Parse `signed` against a role schema; returns the data or a human reason. */
+export function readSigned<T>(
+  schema: z.ZodType<T>,
+  file: SignedFile,
+): { ok: true; value: T } | { ok: false; reason: string } {
+  const result = schema.safeParse(file.signed);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0]!;
+  return { ok: false, reason: `${file.role}: ${issue.path.join('.') || 'signed'}: ${issue.message}` };
+}
