@@ -41,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') {
     const server = await startServer(config, logger);
+    // Always said, whatever the log level: scripts and supervisors wait for this line.
+    console.log(`signet listening on ${server.url}`);
     const stop = async (signal: string) => {
       logger.info('shutting down', { signal });
       await server.close();

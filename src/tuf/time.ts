@@ -16,9 +16,13 @@ export function parseRfc3339(text: string): number | null {
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
     return null;
   }
-  const utc = Date.UTC(year, month - 1, day, hour, minute, second);
-  // Date.UTC silently rolls 31 February into March; Go refuses such dates.
-  if (new Date(utc).getUTCDate() !== day) return null;
+  // Not Date.UTC: it reads years 0-99 as 1900-1999, where Go reads them literally.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  // Dates roll over silently (31 February becomes March); Go refuses such dates.
+  if (date.getUTCDate() !== day) return null;
+  const utc = date.getTime();
   const millis = m[7] ? Number(m[7].padEnd(3, '0').slice(0, 3)) : 0;
   let offset = 0;
   if (m[8] !== 'Z') {

@@ -259,7 +259,7 @@ function checkTargets(
     throw badTargets(`${role}: fewer than ${threshold} valid signatures from the role's keys`);
   }
   checkDelegationsStructure(role, signed);
-  if (delegation) checkDelegatedPaths(role, signed, delegation);
+  if (delegation) checkDelegatedPaths(role, signed, delegationChain(role, delegation, lookup));
   return { file, signed };
 }
 
@@ -306,17 +306,38 @@ function checkDelegationsStructure(role: string, signed: TargetsSigned): void {
   }
 }
 
-/** Targets in a delegated role must lie inside the paths its parent delegated to it. */
-function checkDelegatedPaths(role: string, signed: TargetsSigned, delegation: DelegationRole): void {
-  const paths = delegation.paths ?? [];
+/**
+ * The delegation entries from `role` up to `targets`: a delegation can only narrow what its
+ * ancestors were given (notary's `Restrict`).
+ */
+function delegationChain(
+  role: string,
+  delegation: DelegationRole,
+  lookup: (role: string) => LoadedTargets | undefined,
+): DelegationRole[] {
+  const chain = [delegation];
+  for (let child = parentRole(role); child !== 'targets'; child = parentRole(child)) {
+    const entry = lookup(parentRole(child))?.signed.delegations?.roles?.find((r) => r.name === child);
+    // A missing ancestor entry allows nothing: the chain is broken.
+    chain.push(entry ?? { name: child, keyids: [], threshold: 1, paths: [] });
+  }
+  return chain;
+}
+
+function allowedBy(delegation: DelegationRole, name: string): boolean {
   const prefixes = delegation.path_hash_prefixes ?? [];
+  return (
+    (delegation.paths ?? []).some((p) => name.startsWith(p)) ||
+    (prefixes.length > 0 && prefixes.some((p) => createHash('sha256').update(name).digest('hex').startsWith(p)))
+  );
+}
+
+/** Targets in a delegated role must lie inside the paths delegated to it at every level. */
+function checkDelegatedPaths(role: string, signed: TargetsSigned, chain: readonly DelegationRole[]): void {
   for (const name of Object.keys(signed.targets ?? {})) {
-    const byPath = paths.some((p) => name.startsWith(p));
-    const byHash =
-      prefixes.length > 0 &&
-      prefixes.some((p) => createHash('sha256').update(name).digest('hex').startsWith(p));
-    if (!byPath && !byHash) {
-      throw badTargets(`${role}: target ${JSON.stringify(name)} is outside the paths delegated to it`);
+    const refusedBy = chain.find((d) => !allowedBy(d, name));
+    if (refusedBy) {
+      throw badTargets(`${role}: target ${JSON.stringify(name)} is outside the paths delegated to ${refusedBy.name}`);
     }
   }
 }

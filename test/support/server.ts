@@ -52,12 +52,19 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     env: { ...process.env, SIGNET_PORT: '0', SIGNET_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never leave a server behind, whatever happens to the test process.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`signet did not start:\n${output}`)), 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`signet did not start:\n${output}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const m = /"msg":"signet listening","url":"([^"]+)"/.exec(output);
+      const m = /^signet listening on (\S+)$/m.exec(output);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
