@@ -33,12 +33,26 @@ export const configSchema = z
     SIGNET_MAX_PARTS: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Most metadata files in one update'),
     SIGNET_CACHE_MAX_AGE_CURRENT: seconds(0, 365 * DAY).default(300).describe('Cache-Control max-age of current metadata'),
     SIGNET_CACHE_MAX_AGE_CONSISTENT: seconds(0, 365 * DAY).default(30 * DAY).describe('Cache-Control max-age of metadata by checksum or version'),
+    SIGNET_TLS_CLIENT_CA: optionalText.describe('PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS)'),
+    SIGNET_AUTH: z.enum(['none', 'token']).default('none').describe('`token`: require registry Bearer tokens on every route but health'),
+    SIGNET_AUTH_REALM: optionalText.describe('Token service URL sent in 401 challenges (token auth)'),
+    SIGNET_AUTH_SERVICE: optionalText.describe('Expected token audience, the service name (token auth)'),
+    SIGNET_AUTH_ISSUER: optionalText.describe('Expected token issuer (token auth)'),
+    SIGNET_AUTH_ROOT_CERT_BUNDLE: optionalText.describe('PEM file of certificates whose keys may sign tokens (token auth)'),
     SIGNET_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity'),
   })
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
     message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',
     path: ['SIGNET_TLS_CERT'],
-  });
+  })
+  .refine((c) => !c.SIGNET_TLS_CLIENT_CA || Boolean(c.SIGNET_TLS_CERT), {
+    message: 'SIGNET_TLS_CLIENT_CA needs HTTPS (SIGNET_TLS_CERT and SIGNET_TLS_KEY)',
+    path: ['SIGNET_TLS_CLIENT_CA'],
+  })
+  .refine(
+    (c) => c.SIGNET_AUTH !== 'token' || Boolean(c.SIGNET_AUTH_REALM && c.SIGNET_AUTH_SERVICE && c.SIGNET_AUTH_ISSUER && c.SIGNET_AUTH_ROOT_CERT_BUNDLE),
+    { message: 'SIGNET_AUTH=token needs SIGNET_AUTH_REALM, SIGNET_AUTH_SERVICE, SIGNET_AUTH_ISSUER and SIGNET_AUTH_ROOT_CERT_BUNDLE', path: ['SIGNET_AUTH'] },
+  );
 
 export type Config = z.output<typeof configSchema>;
 

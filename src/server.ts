@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
+import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './log.js';
 import { createContext, type ServiceContext } from './service/context.js';
@@ -43,14 +44,40 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
 
 export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
   const { database, context } = await openServices(config, logger);
+  let auth: TokenAuthenticator | undefined;
+  try {
+    auth = config.SIGNET_AUTH === 'token'
+      ? TokenAuthenticator.fromFile({
+          realm: config.SIGNET_AUTH_REALM!,
+          service: config.SIGNET_AUTH_SERVICE!,
+          issuer: config.SIGNET_AUTH_ISSUER!,
+          rootCertBundleFile: config.SIGNET_AUTH_ROOT_CERT_BUNDLE!,
+        })
+      : undefined;
+  } catch (e) {
+    await database.close();
+    throw new Error(`token auth: ${(e as Error).message}`);
+  }
   const app = createApp(context, {
+    auth,
     cache: { currentMaxAge: config.SIGNET_CACHE_MAX_AGE_CURRENT, consistentMaxAge: config.SIGNET_CACHE_MAX_AGE_CONSISTENT },
     limits: { maxBodyBytes: config.SIGNET_MAX_BODY_BYTES, maxPartBytes: config.SIGNET_MAX_PART_BYTES, maxParts: config.SIGNET_MAX_PARTS },
     logger,
   });
   const tls = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY;
   const server = tls
-    ? https.createServer({ cert: readFileSync(config.SIGNET_TLS_CERT!), key: readFileSync(config.SIGNET_TLS_KEY!), minVersion: 'TLSv1.2' }, app)
+    ? https.createServer(
+        {
+          cert: readFileSync(config.SIGNET_TLS_CERT!),
+          key: readFileSync(config.SIGNET_TLS_KEY!),
+          minVersion: 'TLSv1.2',
+          // Mutual TLS: only clients with a certificate from this CA may connect.
+          ...(config.SIGNET_TLS_CLIENT_CA
+            ? { ca: readFileSync(config.SIGNET_TLS_CLIENT_CA), requestCert: true, rejectUnauthorized: true }
+            : {}),
+        },
+        app,
+      )
     : http.createServer(app);
   // Slow clients must not hold connections forever.
   server.headersTimeout = 30_000;

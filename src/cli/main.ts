@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `signet` command: serve, migrate. */
+import { writeFileSync } from 'node:fs';
+import { parseDevUser, startDevTokenService } from '../auth/dev-token-service.js';
 import { ConfigError, configSchema, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
@@ -12,6 +14,10 @@ commands:
   serve     run the trust server (configuration from the environment)
   migrate   apply database migrations and exit
   config    list the configuration variables with their defaults
+  dev-token-service [--port N] [--issuer S] [--service S] [--user name:password[:prefixes[:actions]]]...
+            [--anonymous-actions pull] [--cert-out FILE]
+            a registry-style token service for development and tests (not for production):
+            writes the certificate Signet must trust to --cert-out (SIGNET_AUTH_ROOT_CERT_BUNDLE)
 
 The embedded database under SIGNET_DATA_DIR (default ./data) is used unless DATABASE_URL is set.`;
 
@@ -27,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  if (command === 'dev-token-service') return devTokenService(argv.slice(1));
   const config = loadConfig();
   const logger = createLogger(config.SIGNET_LOG_LEVEL);
   if (command === 'migrate') {
@@ -54,6 +61,36 @@ async function main(argv: string[]): Promise<number> {
   }
   console.error(`signet: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   return 2;
+}
+
+function flags(args: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]!;
+    const value = args[i + 1];
+    if (!name.startsWith('--') || value === undefined) throw new ConfigError(`bad argument ${JSON.stringify(name)}`);
+    out.set(name.slice(2), [...(out.get(name.slice(2)) ?? []), value]);
+    i++;
+  }
+  return out;
+}
+
+async function devTokenService(args: string[]): Promise<number> {
+  const f = flags(args);
+  const one = (name: string, fallback: string) => f.get(name)?.at(-1) ?? fallback;
+  const service = await startDevTokenService({
+    port: Number(one('port', '5001')),
+    issuer: one('issuer', 'signet-dev-token-service'),
+    service: one('service', 'signet'),
+    users: (f.get('user') ?? []).map(parseDevUser),
+    anonymousActions: f.get('anonymous-actions')?.flatMap((a) => a.split(',')) ?? [],
+  });
+  const certOut = f.get('cert-out')?.at(-1);
+  if (certOut) writeFileSync(certOut, service.certificatePem);
+  console.log(`dev token service: realm ${service.realm}${certOut ? `, certificate in ${certOut}` : ''}`);
+  process.once('SIGINT', () => void service.close().then(() => process.exit(0)));
+  process.once('SIGTERM', () => void service.close().then(() => process.exit(0)));
+  return -1;
 }
 
 main(process.argv.slice(2)).then(

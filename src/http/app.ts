@@ -10,6 +10,8 @@ import { publishUpdate } from '../service/publish-update.js';
 import { readByChecksum, readByVersion, readCurrent, type MetadataResponse } from '../service/read-metadata.js';
 import { getServerKey, rotateServerKey } from '../service/server-keys.js';
 import { publicKeyJson } from '../signing/server-key.js';
+import { requiredAccess } from '../auth/access.js';
+import type { TokenAuthenticator } from '../auth/token-auth.js';
 import type { Logger } from '../log.js';
 import { readBody } from './body.js';
 import { setMetadataCacheHeaders, type CachePolicy } from './caching.js';
@@ -18,6 +20,8 @@ import { multipartBoundary, parseMultipart } from './multipart.js';
 import { gunProblem, matchRoute, type Route } from './paths.js';
 
 export interface AppOptions {
+  /** Token authentication; absent = no authentication. */
+  auth?: TokenAuthenticator | undefined;
   cache: CachePolicy;
   limits: { maxBodyBytes: number; maxPartBytes: number; maxParts: number };
   logger: Logger;
@@ -46,6 +50,16 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       const problem = gunProblem(route.gun);
       if (problem) throw new HttpError('INVALID_GUN', problem);
     }
+    const required = options.auth ? requiredAccess(route) : null;
+    if (options.auth && required) {
+      const result = options.auth.authorize(req.headers.authorization, required);
+      if (!result.ok) {
+        res.set('WWW-Authenticate', result.challenge);
+        options.logger.info('request refused by auth', { method: req.method, path: req.path, reason: result.reason });
+        throw new HttpError('UNAUTHORIZED', required.map((a) => ({ Type: a.type, Class: '', Name: a.name, Action: a.action })));
+      }
+      res.locals['subject'] = result.subject || 'anonymous';
+    }
     switch (route.kind) {
       case 'ping':
         res.status(200).type('application/json').send('{}');
@@ -64,13 +78,13 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         const body = await readBody(req, options.limits.maxBodyBytes);
         const parts = parseMultipart(body, boundary, options.limits);
         const result = await publishUpdate(ctx, route.gun, parts);
-        options.logger.info('update stored', { gun: route.gun, stored: result.stored });
+        options.logger.info('update stored', { gun: route.gun, subject: res.locals['subject'] ?? 'anonymous', stored: result.stored });
         res.status(200).end();
         return;
       }
       case 'delete':
         await deleteRepository(ctx, route.gun);
-        options.logger.info('repository deleted', { gun: route.gun });
+        options.logger.info('repository deleted', { gun: route.gun, subject: res.locals['subject'] ?? 'anonymous' });
         res.status(200).end();
         return;
       case 'current':

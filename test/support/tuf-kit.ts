@@ -4,6 +4,8 @@
  * metadata, and multipart update bodies as the Go client writes them.
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { selfSignedCertificate, type CertOptions } from '../../src/auth/self-signed-certificate.js';
+export { selfSignedCertificate, type CertOptions };
 import { canonicalJson } from '../../src/tuf/canonical-json.js';
 import { tufKeyId } from '../../src/tuf/keys.js';
 
@@ -15,85 +17,6 @@ export interface TestKey {
   publicB64: string;
   keyId: string;
   privateKey: KeyObject | null;
-}
-
-// ---- DER, just enough for a certificate ----
-
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-const tlv = (tag: number, ...content: Buffer[]) => {
-  const body = Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
-};
-const seq = (...c: Buffer[]) => tlv(0x30, ...c);
-const set = (...c: Buffer[]) => tlv(0x31, ...c);
-function oid(dotted: string): Buffer {
-  const [a, b, ...rest] = dotted.split('.').map(Number) as [number, number, ...number[]];
-  const out = [40 * a + b];
-  for (const n of rest) {
-    const chunk: number[] = [];
-    for (let v = n; ; v = Math.floor(v / 128)) {
-      chunk.unshift((v & 0x7f) | (chunk.length ? 0x80 : 0));
-      if (v < 128) break;
-    }
-    out.push(...chunk);
-  }
-  return tlv(0x06, Buffer.from(out));
-}
-function derTime(d: Date): Buffer {
-  const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'; // YYYYMMDDHHMMSSZ
-  const year = d.getUTCFullYear();
-  return year >= 1950 && year < 2050 ? tlv(0x17, Buffer.from(iso.slice(2))) : tlv(0x18, Buffer.from(iso));
-}
-
-const SIG_ALGS = {
-  'ecdsa-sha256': { oid: '1.2.840.10045.4.3.2', hash: 'sha256', params: false },
-  'ecdsa-sha1': { oid: '1.2.840.10045.4.1', hash: 'sha1', params: false },
-  'rsa-sha256': { oid: '1.2.840.113549.1.1.11', hash: 'sha256', params: true },
-  'rsa-sha1': { oid: '1.2.840.113549.1.1.5', hash: 'sha1', params: true },
-} as const;
-
-export interface CertOptions {
-  commonName: string;
-  notBefore?: Date;
-  notAfter?: Date;
-  isCA?: boolean;
-  /** Signature hash of the certificate itself. */
-  hash?: 'sha256' | 'sha1';
-}
-
-/** A self-signed certificate over `privateKey`/`publicKey` as PEM (Go's 64-column encoding). */
-export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObject, opts: CertOptions): string {
-  const isRsa = publicKey.asymmetricKeyType === 'rsa';
-  const alg = SIG_ALGS[`${isRsa ? 'rsa' : 'ecdsa'}-${opts.hash ?? 'sha256'}`];
-  const algId = alg.params ? seq(oid(alg.oid), Buffer.from([0x05, 0x00])) : seq(oid(alg.oid));
-  const name = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(opts.commonName, 'utf8')))));
-  const serial = randomBytes(8);
-  serial[0]! &= 0x7f;
-  const basicConstraints = seq(
-    oid('2.5.29.19'),
-    tlv(0x01, Buffer.from([0xff])),
-    tlv(0x04, opts.isCA ? seq(tlv(0x01, Buffer.from([0xff]))) : seq()),
-  );
-  const now = Date.now();
-  const tbs = seq(
-    tlv(0xa0, tlv(0x02, Buffer.from([2]))),
-    tlv(0x02, serial),
-    algId,
-    name,
-    seq(derTime(opts.notBefore ?? new Date(now - 3600_000)), derTime(opts.notAfter ?? new Date(now + 10 * 365 * 86400_000))),
-    name,
-    publicKey.export({ type: 'spki', format: 'der' }),
-    tlv(0xa3, seq(basicConstraints)),
-  );
-  const signature = sign(alg.hash, tbs, { key: privateKey, dsaEncoding: 'der' });
-  const der = seq(tbs, algId, tlv(0x03, Buffer.from([0]), signature));
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 
 // ---- keys ----

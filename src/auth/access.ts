@@ -1,0 +1,44 @@
+/** The access each route needs, in the registry token scope model (notary's `server.go`). */
+import type { Route } from '../http/paths.js';
+
+export interface Access {
+  type: 'repository' | 'registry';
+  name: string;
+  action: string;
+}
+
+const catalog: Access[] = [{ type: 'registry', name: 'catalog', action: '*' }];
+const repo = (gun: string, ...actions: string[]): Access[] => actions.map((action) => ({ type: 'repository', name: gun, action }));
+
+/** null: the route is open (health). */
+export function requiredAccess(route: Route): Access[] | null {
+  switch (route.kind) {
+    case 'health':
+      return null;
+    case 'ping':
+    case 'globalChangefeed':
+    case 'notFound':
+      return catalog;
+    case 'update':
+    case 'getKey':
+      return repo(route.gun, 'push', 'pull');
+    case 'delete':
+    case 'rotateKey':
+      return repo(route.gun, '*');
+    case 'current':
+    case 'byChecksum':
+    case 'byVersion':
+    case 'changefeed':
+      return repo(route.gun, 'pull');
+  }
+}
+
+/** `scope` value of a challenge: `repository:<gun>:push,pull` (several resources space-separated). */
+export function scopeOf(accesses: readonly Access[]): string {
+  const byResource = new Map<string, string[]>();
+  for (const a of accesses) {
+    const key = `${a.type}:${a.name}`;
+    byResource.set(key, [...(byResource.get(key) ?? []), a.action]);
+  }
+  return [...byResource].map(([resource, actions]) => `${resource}:${actions.join(',')}`).join(' ');
+}
