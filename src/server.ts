@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './log.js';
 import { createContext, type ServiceContext } from './service/context.js';
 import { loadKeyEncryptionKey } from './signing/key-encryption.js';
 import { KeyService } from './signing/key-service.js';
+import { listenForChanges, type ChangeListener } from './storage/change-notifier.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
 
@@ -20,7 +21,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function openServices(config: Config, logger: Logger): Promise<{ database: Database; context: ServiceContext }> {
+export async function openServices(
+  config: Config,
+  logger: Logger,
+): Promise<{ database: Database; context: ServiceContext; listener: ChangeListener | null }> {
   const database = await openDatabase({
     url: config.DATABASE_URL,
     dataDir: config.SIGNET_DATA_DIR,
@@ -35,7 +39,18 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
       snapshotMs: config.SIGNET_SNAPSHOT_EXPIRY * 1000,
       timestampMs: config.SIGNET_TIMESTAMP_EXPIRY * 1000,
     });
-    return { database, context };
+    let listener: ChangeListener | null = null;
+    if (database.kind === 'postgres' && config.DATABASE_URL) {
+      listener = listenForChanges(
+        config.DATABASE_URL,
+        (gun) => context.current.invalidate(gun),
+        (listening) => {
+          context.current.setEnabled(listening);
+          if (!listening) logger.warn('change notifications lost: metadata cache off until reconnected');
+        },
+      );
+    }
+    return { database, context, listener };
   } catch (e) {
     await database.close();
     throw e;
@@ -43,7 +58,7 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
 }
 
 export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
-  const { database, context } = await openServices(config, logger);
+  const { database, context, listener } = await openServices(config, logger);
   let auth: TokenAuthenticator | undefined;
   try {
     auth = config.SIGNET_AUTH === 'token'
@@ -55,6 +70,7 @@ export async function startServer(config: Config, logger = createLogger(config.S
         })
       : undefined;
   } catch (e) {
+    await listener?.close();
     await database.close();
     throw new Error(`token auth: ${(e as Error).message}`);
   }
@@ -87,6 +103,7 @@ export async function startServer(config: Config, logger = createLogger(config.S
     server.once('error', reject);
     server.listen(config.SIGNET_PORT, config.SIGNET_HOST, () => resolve());
   }).catch(async (e) => {
+    await listener?.close();
     await database.close();
     throw e;
   });
@@ -103,6 +120,7 @@ export async function startServer(config: Config, logger = createLogger(config.S
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await listener?.close();
       await database.close();
     },
   };

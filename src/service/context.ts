@@ -3,7 +3,9 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../storage/database.js';
 import type { Schema } from '../storage/schema.js';
 import type { KeyService } from '../signing/key-service.js';
+import { notifyChange } from '../storage/change-notifier.js';
 import { lockRepository } from '../storage/metadata-store.js';
+import { CurrentMetadataCache } from './current-cache.js';
 import { ParsedFileCache } from './metadata-cache.js';
 
 export interface Expiries {
@@ -15,22 +17,38 @@ export interface ServiceContext {
   database: Database;
   keys: KeyService;
   cache: ParsedFileCache;
+  /** Current metadata by repository; see CurrentMetadataCache for when it is trusted. */
+  current: CurrentMetadataCache;
   expiries: Expiries;
   now: () => number;
 }
 
 export function createContext(database: Database, keys: KeyService, expiries: Expiries): ServiceContext {
-  return { database, keys, cache: new ParsedFileCache(), expiries, now: Date.now };
+  // The embedded store has one process, which sees all its own writes; with Postgres the
+  // cache waits until change notifications are being received (see server.ts).
+  const current = new CurrentMetadataCache(database.kind === 'pglite');
+  return { database, keys, cache: new ParsedFileCache(), current, expiries, now: Date.now };
 }
 
-/** Run `work` in one transaction holding the repository's write lock. */
-export function withRepositoryLock<T>(
+/**
+ * Run `work` in one transaction holding the repository's write lock. Unless told it changes no
+ * metadata, the change is announced to every process on commit and dropped from this one's cache.
+ */
+export async function withRepositoryLock<T>(
   ctx: ServiceContext,
   gun: string,
   work: (trx: Transaction<Schema>) => Promise<T>,
+  { changesMetadata = true } = {},
 ): Promise<T> {
-  return ctx.database.db.transaction().execute(async (trx) => {
-    await lockRepository(trx, gun);
-    return work(trx);
-  });
+  try {
+    return await ctx.database.db.transaction().execute(async (trx) => {
+      await lockRepository(trx, gun);
+      const result = await work(trx);
+      if (changesMetadata) await notifyChange(trx, gun);
+      return result;
+    });
+  } finally {
+    // Also after a failure: a commit may have happened even if its acknowledgement was lost.
+    if (changesMetadata) ctx.current.invalidate(gun);
+  }
 }

@@ -11,7 +11,7 @@ import {
 } from '../storage/metadata-store.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
-import { currentChain, currentRoleFile, loadRepositoryState, metaEntries } from './repository-state.js';
+import { currentChain, loadRepositoryState, metaEntries, roleInSnapshot, type CurrentChain } from './repository-state.js';
 
 export interface MetadataResponse {
   data: Buffer;
@@ -23,27 +23,56 @@ const notFound = () => new NotFoundError('metadata not found');
 export async function readByChecksum(ctx: ServiceContext, gun: string, role: string, sha256: string): Promise<MetadataResponse> {
   // Only sha256 is indexed; 96/128-hex checksums (sha384/sha512) can never be found, as in notary.
   if (sha256.length !== 64) throw notFound();
-  const row = await fileByChecksum(ctx.database.db, gun, role, sha256.toLowerCase());
-  if (!row) throw notFound();
-  return { data: row.data, lastModified: row.createdAt };
+  const hex = sha256.toLowerCase();
+  return immutableRow(ctx, gun, `c:${role}:${hex}`, () => fileByChecksum(ctx.database.db, gun, role, hex));
 }
 
 export async function readByVersion(ctx: ServiceContext, gun: string, role: string, version: number): Promise<MetadataResponse> {
   if (!Number.isSafeInteger(version) || version < 1 || version > 2 ** 31 - 1) throw notFound();
-  const row = await fileByVersion(ctx.database.db, gun, role, version);
-  if (!row) throw notFound();
+  return immutableRow(ctx, gun, `v:${role}:${version}`, () => fileByVersion(ctx.database.db, gun, role, version));
+}
+
+/** A stored row never changes; only deleting its repository removes it (which invalidates). */
+async function immutableRow(
+  ctx: ServiceContext,
+  gun: string,
+  key: string,
+  load: () => Promise<StoredFileRow | null>,
+): Promise<MetadataResponse> {
+  let row = ctx.current.checksum(gun, key);
+  if (!row) {
+    const version = ctx.current.version(gun);
+    row = (await load()) ?? undefined;
+    if (!row) throw notFound();
+    ctx.current.storeChecksum(gun, version, key, row);
+  }
   return { data: row.data, lastModified: row.createdAt };
+}
+
+async function cachedChain(ctx: ServiceContext, gun: string): Promise<CurrentChain | null> {
+  const hit = ctx.current.chain(gun);
+  if (hit !== undefined) return hit;
+  const version = ctx.current.version(gun);
+  const chain = await currentChain(ctx.database.db, ctx.cache, gun);
+  ctx.current.storeChain(gun, version, chain);
+  return chain;
 }
 
 export async function readCurrent(ctx: ServiceContext, gun: string, role: string): Promise<MetadataResponse> {
   if (role === 'timestamp' || role === 'snapshot') return readServerSigned(ctx, gun, role);
-  const row = await currentRoleFile(ctx.database.db, ctx.cache, gun, role);
+  let row = ctx.current.role(gun, role);
+  if (row === undefined) {
+    const version = ctx.current.version(gun);
+    const chain = await cachedChain(ctx, gun);
+    row = chain?.snapshot ? await roleInSnapshot(ctx.database.db, gun, chain.snapshot.file, role) : null;
+    ctx.current.storeRole(gun, version, role, row);
+  }
   if (!row) throw notFound();
   return { data: row.data, lastModified: row.createdAt };
 }
 
 async function readServerSigned(ctx: ServiceContext, gun: string, role: 'timestamp' | 'snapshot'): Promise<MetadataResponse> {
-  let chain = await currentChain(ctx.database.db, ctx.cache, gun);
+  let chain = await cachedChain(ctx, gun);
   if (!chain) throw notFound();
   const now = ctx.now();
   if (chain.timestamp.file.isExpired(now) || chain.snapshot?.file.isExpired(now)) {

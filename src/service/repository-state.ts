@@ -37,6 +37,12 @@ export async function currentChain(db: Db, cache: ParsedFileCache, gun: string):
   return { timestamp, snapshot: snapRow ? { row: snapRow, file: cache.parse(snapRow) } : null };
 }
 
+/** The stored file a snapshot lists for `role` (root, targets, delegations). */
+export async function roleInSnapshot(db: Db, gun: string, snapshot: SignedFile, role: string): Promise<StoredFileRow | null> {
+  const sha = metaSha256Hex(metaEntries(snapshot)[role]?.hashes);
+  return sha ? fileByChecksum(db, gun, role, sha) : null;
+}
+
 /** The stored file the current snapshot lists for `role` (root, targets, delegations). */
 export async function currentRoleFile(
   db: Db,
@@ -45,9 +51,7 @@ export async function currentRoleFile(
   role: string,
 ): Promise<StoredFileRow | null> {
   const chain = await currentChain(db, cache, gun);
-  if (!chain?.snapshot) return null;
-  const sha = metaSha256Hex(metaEntries(chain.snapshot.file)[role]?.hashes);
-  return sha ? fileByChecksum(db, gun, role, sha) : null;
+  return chain?.snapshot ? roleInSnapshot(db, gun, chain.snapshot.file, role) : null;
 }
 
 export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: string): Promise<RepositoryState> {

@@ -19,10 +19,10 @@ export function getServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRo
       if (held) return held;
     }
     return ctx.keys.pendingOrCreate(trx, gun, role);
-  });
+  }, { changesMetadata: false });
 }
 
 /** A key to rotate to: a pending one if a rotation was already asked for, else a new one. */
 export function rotateServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
-  return withRepositoryLock(ctx, gun, (trx) => ctx.keys.pendingOrCreate(trx, gun, role));
+  return withRepositoryLock(ctx, gun, (trx) => ctx.keys.pendingOrCreate(trx, gun, role), { changesMetadata: false });
 }

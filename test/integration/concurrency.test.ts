@@ -102,6 +102,37 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
     }
   });
 
+  test('a process serves what another process published: its cache follows change notifications', async () => {
+    const gun = 'registry.example.com/race/cache';
+    const repo = await createRepository(servers[0]!.url, gun, { serverSnapshot: true });
+    const [a, b] = [servers[0]!.url, servers[1]!.url];
+    const get = async (url: string, role: string) => (await request(url).get(`/v2/${gun}/_trust/tuf/${role}.json`)).text;
+    // Warm process B's cache.
+    for (let i = 0; i < 3; i++) assert.ok(Buffer.from(await get(b, 'targets')).equals(repo.targets));
+    const before = await get(b, 'timestamp');
+    for (let v = 2; v <= 4; v++) {
+      const targets = signFile(targetsDoc({ version: v, targets: { t: targetFile(`cache ${v}`) } }), [repo.targetsKey]);
+      assert.equal((await postUpdate(a, gun, { targets })).status, 200);
+      // Notifications arrive within milliseconds; allow a generous bound.
+      let seen = '';
+      for (let i = 0; i < 50 && !Buffer.from(seen).equals(targets); i++) {
+        seen = await get(b, 'targets');
+        if (!Buffer.from(seen).equals(targets)) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(Buffer.from(seen).equals(targets), `process B still serves an old targets after v${v}`);
+    }
+    assert.notEqual(await get(b, 'timestamp'), before);
+    // A deletion through B is seen by A at once (A must not serve cached metadata of a deleted repository).
+    await get(a, 'root');
+    assert.equal((await request(b).delete(`/v2/${gun}/_trust/tuf/`)).status, 200);
+    let status = 200;
+    for (let i = 0; i < 50 && status === 200; i++) {
+      status = (await request(a).get(`/v2/${gun}/_trust/tuf/root.json`)).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(status, 404);
+  });
+
   test('concurrent first requests for a timestamp key from both processes agree on one key', async () => {
     const gun = 'registry.example.com/race/keys';
     const answers = await Promise.all(
