@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
+import { withFastReads } from './http/fast-path.js';
 import { createLogger, type Logger } from './log.js';
 import { createContext, type ServiceContext } from './service/context.js';
 import { loadKeyEncryptionKey } from './signing/key-encryption.js';
@@ -74,12 +75,14 @@ export async function startServer(config: Config, logger = createLogger(config.S
     await database.close();
     throw new Error(`token auth: ${(e as Error).message}`);
   }
+  const cache = { currentMaxAge: config.SIGNET_CACHE_MAX_AGE_CURRENT, consistentMaxAge: config.SIGNET_CACHE_MAX_AGE_CONSISTENT };
   const app = createApp(context, {
     auth,
-    cache: { currentMaxAge: config.SIGNET_CACHE_MAX_AGE_CURRENT, consistentMaxAge: config.SIGNET_CACHE_MAX_AGE_CONSISTENT },
+    cache,
     limits: { maxBodyBytes: config.SIGNET_MAX_BODY_BYTES, maxPartBytes: config.SIGNET_MAX_PART_BYTES, maxParts: config.SIGNET_MAX_PARTS },
     logger,
   });
+  const handler = withFastReads(context, { cache, auth }, app);
   const tls = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY;
   const server = tls
     ? https.createServer(
@@ -92,9 +95,9 @@ export async function startServer(config: Config, logger = createLogger(config.S
             ? { ca: readFileSync(config.SIGNET_TLS_CLIENT_CA), requestCert: true, rejectUnauthorized: true }
             : {}),
         },
-        app,
+        handler,
       )
-    : http.createServer(app);
+    : http.createServer(handler);
   // Slow clients must not hold connections forever.
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;

@@ -59,7 +59,8 @@ export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObjec
   const algId = alg.params ? seq(oid(alg.oid), Buffer.from([0x05, 0x00])) : seq(oid(alg.oid));
   const name = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(opts.commonName, 'utf8')))));
   const serial = randomBytes(8);
-  serial[0]! &= 0x7f;
+  // A positive INTEGER in minimal DER: first byte 0x01-0x7f (a leading 0x00 would be non-canonical).
+  serial[0] = (serial[0]! & 0x7f) | 0x01;
   const basicConstraints = seq(
     oid('2.5.29.19'),
     tlv(0x01, Buffer.from([0xff])),

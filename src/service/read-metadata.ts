@@ -125,3 +125,30 @@ async function refreshServerSigned(ctx: ServiceContext, gun: string) {
   });
 }
 
+
+/**
+ * The answer to a metadata read if it can be given from memory right now, without I/O; else
+ * undefined (the caller then takes the normal path, which also fills the cache).
+ */
+export function peekMetadata(
+  ctx: ServiceContext,
+  gun: string,
+  read: { role: string; checksum?: string; version?: number },
+): MetadataResponse | undefined {
+  let row: StoredFileRow | null | undefined;
+  if (read.checksum !== undefined) {
+    row = read.checksum.length === 64 ? ctx.current.checksum(gun, `c:${read.role}:${read.checksum.toLowerCase()}`) : undefined;
+  } else if (read.version !== undefined) {
+    row = ctx.current.checksum(gun, `v:${read.role}:${read.version}`);
+  } else if (read.role === 'timestamp' || read.role === 'snapshot') {
+    const chain = ctx.current.chain(gun);
+    if (!chain) return undefined;
+    const now = ctx.now();
+    // Expired server-signed files are re-signed on the normal path.
+    if (chain.timestamp.file.isExpired(now) || chain.snapshot?.file.isExpired(now)) return undefined;
+    row = read.role === 'timestamp' ? chain.timestamp.row : chain.snapshot?.row;
+  } else {
+    row = ctx.current.role(gun, read.role);
+  }
+  return row ? { data: row.data, lastModified: row.createdAt } : undefined;
+}
