@@ -22,6 +22,7 @@ export const configSchema = z
     SIGNET_TLS_CERT: optionalText.describe('PEM certificate (chain) file; with SIGNET_TLS_KEY enables HTTPS'),
     SIGNET_TLS_KEY: optionalText.describe('PEM private key file for SIGNET_TLS_CERT'),
     DATABASE_URL: optionalText.describe('postgres:// URL; unset = embedded PGlite in SIGNET_DATA_DIR'),
+    SIGNET_WORKERS: z.coerce.number().int().min(1).max(64).default(1).describe('Serving processes sharing the port (more than 1 needs DATABASE_URL)'),
     SIGNET_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10).describe('Postgres connections per process'),
     SIGNET_DATA_DIR: z.string().min(1).default('./data').describe('Embedded database and generated key-encryption key'),
     SIGNET_KEY_ENCRYPTION_KEY: optionalText.describe('32-byte key (hex or base64) encrypting server keys at rest; unset = <data dir>/signet-kek, created on first start'),
@@ -44,6 +45,10 @@ export const configSchema = z
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
     message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',
     path: ['SIGNET_TLS_CERT'],
+  })
+  .refine((c) => c.SIGNET_WORKERS === 1 || Boolean(c.DATABASE_URL), {
+    message: 'SIGNET_WORKERS above 1 needs DATABASE_URL: the embedded store serves one process',
+    path: ['SIGNET_WORKERS'],
   })
   .refine((c) => !c.SIGNET_TLS_CLIENT_CA || Boolean(c.SIGNET_TLS_CERT), {
     message: 'SIGNET_TLS_CLIENT_CA needs HTTPS (SIGNET_TLS_CERT and SIGNET_TLS_KEY)',

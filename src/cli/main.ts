@@ -7,6 +7,7 @@ import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { startServer } from '../server.js';
+import { isWorker, runPrimary } from './cluster.js';
 
 const USAGE = `usage: signet <command>
 
@@ -47,9 +48,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'serve') {
+    if (config.SIGNET_WORKERS > 1 && !isWorker()) {
+      await runPrimary(config, logger, config.SIGNET_WORKERS);
+      return -1;
+    }
     const server = await startServer(config, logger);
     // Always said, whatever the log level: scripts and supervisors wait for this line.
-    console.log(`signet listening on ${server.url}`);
+    if (isWorker()) process.send?.({ listening: server.url });
+    else console.log(`signet listening on ${server.url}`);
     const stop = async (signal: string) => {
       logger.info('shutting down', { signal });
       await server.close();
