@@ -2,11 +2,12 @@
 /** The `signet` command: serve, migrate. */
 import { writeFileSync } from 'node:fs';
 import { parseDevUser, startDevTokenService } from '../auth/dev-token-service.js';
-import { ConfigError, configSchema, loadConfig } from '../config.js';
+import { ConfigError, configSchema, loadConfig, type Config } from '../config.js';
+import { checkStore } from '../service/check-store.js';
 import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
-import { startServer } from '../server.js';
+import { openServices, startServer } from '../server.js';
 import { isWorker, runPrimary } from './cluster.js';
 
 const USAGE = `usage: signet <command>
@@ -14,6 +15,9 @@ const USAGE = `usage: signet <command>
 commands:
   serve     run the trust server (configuration from the environment)
   migrate   apply database migrations and exit
+  check [--gun GUN] [--json]
+            verify the whole store: hashes of every row, root version chains, every timestamp
+            and snapshot reference; exit 0 when sound, 1 when errors were found
   config    list the configuration variables with their defaults
   dev-token-service [--port N] [--issuer S] [--service S] [--user name:password[:prefixes[:actions]]]...
             [--anonymous-actions pull] [--cert-out FILE]
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
+  if (command === 'check') return check(config, argv.slice(1));
   if (command === 'serve') {
     if (config.SIGNET_WORKERS > 1 && !isWorker()) {
       await runPrimary(config, logger, config.SIGNET_WORKERS);
@@ -79,6 +84,26 @@ function flags(args: string[]): Map<string, string[]> {
     i++;
   }
   return out;
+}
+
+async function check(config: Config, args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  const gunAt = args.indexOf('--gun');
+  const gun = gunAt >= 0 ? args[gunAt + 1] : undefined;
+  if (gunAt >= 0 && !gun) throw new ConfigError('--gun needs a repository name');
+  const { database, context, listener } = await openServices(config, createLogger('error'));
+  try {
+    const report = await checkStore(context, gun);
+    if (json) console.log(JSON.stringify(report, null, 2));
+    else {
+      for (const p of report.problems) console.log(`${p.severity.toUpperCase()} ${p.gun}: ${p.message}`);
+      console.log(`${report.repositories} repositories, ${report.rows} files checked: ${report.errors} errors, ${report.warnings} warnings`);
+    }
+    return report.errors > 0 ? 1 : 0;
+  } finally {
+    await listener?.close();
+    await database.close();
+  }
 }
 
 async function devTokenService(args: string[]): Promise<number> {
