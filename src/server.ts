@@ -90,6 +90,7 @@ export async function startServer(config: Config, logger = createLogger(config.S
           cert: readFileSync(config.SIGNET_TLS_CERT!),
           key: readFileSync(config.SIGNET_TLS_KEY!),
           minVersion: 'TLSv1.2',
+          connectionsCheckingInterval: 1000,
           // Mutual TLS: only clients with a certificate from this CA may connect.
           ...(config.SIGNET_TLS_CLIENT_CA
             ? { ca: readFileSync(config.SIGNET_TLS_CLIENT_CA), requestCert: true, rejectUnauthorized: true }
@@ -97,11 +98,12 @@ export async function startServer(config: Config, logger = createLogger(config.S
         },
         handler,
       )
-    : http.createServer(handler);
-  // Slow clients must not hold connections forever.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 120_000;
-  server.keepAliveTimeout = 5_000;
+    : http.createServer({ connectionsCheckingInterval: 1000 }, handler);
+  // Slow or idle clients must not hold connections forever, nor too many of them.
+  server.headersTimeout = config.SIGNET_HEADERS_TIMEOUT_MS;
+  server.requestTimeout = config.SIGNET_REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = config.SIGNET_KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = config.SIGNET_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.SIGNET_PORT, config.SIGNET_HOST, () => resolve());

@@ -63,7 +63,8 @@ export function sendError(res: Response, error: HttpError): void {
     .send(JSON.stringify({ errors: [entry] }) + '\n');
 }
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03']);
+// Connection failures, server shutdowns, and statements cancelled by statement_timeout (57014).
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57014', '57P01', '57P02', '57P03']);
 
 /** True for failures that mean "the database is unreachable right now". */
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -71,7 +72,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (!e) return false;
   if (e.code && (CONNECTION_ERRORS.has(e.code) || e.code.startsWith('08'))) return true;
   const msg = e.message ?? '';
-  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(msg);
+  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(msg);
 }
 
 /** Map any failure to the error clients should see; null means "unexpected: log it". */

@@ -39,6 +39,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       connectionString: options.url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+      // No statement may hold a connection (or wait for a repository lock) without bound.
+      statement_timeout: 30_000,
+      query_timeout: 35_000,
     });
     // An idle client losing its server must not crash the process; the pool replaces it.
     pool.on('error', () => {});

@@ -12,6 +12,10 @@ export class MalformedMetadataError extends Error {
   override name = 'MalformedMetadataError';
 }
 
+/** Versions are stored as Postgres `integer`; anything larger is refused as invalid metadata. */
+export const MAX_VERSION = 2 ** 31 - 1;
+const versionSchema = z.number().int().min(1).max(MAX_VERSION, `version must be at most ${MAX_VERSION}`);
+
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const base64String = z.string().regex(BASE64, 'must be standard base64');
 
@@ -105,7 +109,7 @@ const roleKeysSchema = z.looseObject({
 
 export const rootSchema = z.looseObject({
   _type: z.literal('Root'),
-  version: z.number().int().min(1),
+  version: versionSchema,
   keys: z.record(z.string(), keySchema),
   roles: z.record(z.string(), roleKeysSchema),
 });
@@ -122,7 +126,7 @@ export type DelegationRole = z.infer<typeof delegationRoleSchema>;
 
 export const targetsSchema = z.looseObject({
   _type: z.literal('Targets'),
-  version: z.number().int().min(1),
+  version: versionSchema,
   targets: z.record(z.string(), fileMetaSchema).nullish(),
   delegations: z
     .looseObject({
@@ -135,14 +139,14 @@ export type TargetsSigned = z.infer<typeof targetsSchema>;
 
 export const snapshotSchema = z.looseObject({
   _type: z.literal('Snapshot'),
-  version: z.number().int().min(1),
+  version: versionSchema,
   meta: z.record(z.string(), fileMetaSchema),
 });
 export type SnapshotSigned = z.infer<typeof snapshotSchema>;
 
 export const timestampSchema = z.looseObject({
   _type: z.literal('Timestamp'),
-  version: z.number().int().min(1),
+  version: versionSchema,
   meta: z.record(z.string(), fileMetaSchema),
 });
 export type TimestampSigned = z.infer<typeof timestampSchema>;

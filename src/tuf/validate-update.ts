@@ -12,7 +12,7 @@ import { buildSnapshot, buildTimestamp, signDocument, type ServerSigningKey } fr
 import { checkHashes } from './hashes.js';
 import { loadVerifierKey, type VerifierKey } from './keys.js';
 import {
-  readSigned, rootSchema, snapshotSchema, targetsSchema,
+  MAX_VERSION, readSigned, rootSchema, snapshotSchema, targetsSchema,
   type DelegationRole, type MetadataKey, type RootSigned, type SignedFile, type TargetsSigned,
 } from './metadata.js';
 import { BASE_ROLES, compareRoleDepth, isDelegationRole, isTargetsRole, parentRole } from './roles.js';
@@ -145,6 +145,7 @@ export function validateUpdate(
 export function checkVersions(files: readonly NewFile[], latest: ReadonlyMap<string, number>): void {
   const seen = new Set<string>();
   for (const f of files) {
+    if (f.version > MAX_VERSION) throw invalid(`${f.role} version would exceed ${MAX_VERSION}`);
     const stored = latest.get(f.role);
     if ((stored !== undefined && stored >= f.version) || seen.has(f.role)) {
       throw new OldVersionError(

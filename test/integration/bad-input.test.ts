@@ -320,6 +320,19 @@ describe('metadata that fails validation', () => {
     assertRefused(await nothingStored(() => postParts({ targets, snapshot: staleSnapshot })), 400, 'VERSION');
   });
 
+  test('a version too large to store (2^31) is refused with 400 INVALID_UPDATE, never a 5xx', async () => {
+    // Versions are stored as 32-bit integers: one beyond them must be refused as invalid metadata.
+    const bigTargets = signFile(targetsDoc({ version: 2 ** 31 }), [repo.targetsKey]);
+    const withBigTargets = signFile(snapshotDoc({ version: 10, files: { root: repo.root, targets: bigTargets } }), [repo.snapshotKey]);
+    let error = assertRefused(await nothingStored(() => postParts({ targets: bigTargets, snapshot: withBigTargets })), 400, 'INVALID_UPDATE');
+    assertValidationDetail(error, 'ErrBadTargets');
+
+    const targets = validTargets2();
+    const bigSnapshot = signFile(snapshotDoc({ version: 2 ** 31, files: { root: repo.root, targets } }), [repo.snapshotKey]);
+    error = assertRefused(await nothingStored(() => postParts({ targets, snapshot: bigSnapshot })), 400, 'INVALID_UPDATE');
+    assertValidationDetail(error, 'ErrBadSnapshot');
+  });
+
   test('the same update, made valid, is accepted (the cases above fail for the reason tested)', async () => {
     const targets = validTargets2();
     const snapshot = signFile(snapshotDoc({ version: 2, files: { root: repo.root, targets } }), [repo.snapshotKey]);

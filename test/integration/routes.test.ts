@@ -135,6 +135,11 @@ after(async () => {
 
 const get = (path: string) => call(server.url, 'get', path);
 
+/** Rows written straight into the database bypass Signet: drop what it may have cached for the GUN. */
+function forgetCached(gun: string): void {
+  (server.context as { current?: { invalidate(gun: string): void } }).current?.invalidate(gun);
+}
+
 describe('ping and health', () => {
   test('GET /v2/ answers 200 with {}', async () => {
     const res = await get('/v2/');
@@ -211,6 +216,25 @@ describe('reading metadata', () => {
     assertReferences(ts1.body, snap1.body);
   });
 
+  test('repeated reads (served from the in-process cache) answer exactly like the first one', async () => {
+    const ts = (await get(`${TUF}/timestamp.json`)).body;
+    const paths = [
+      'root.json', 'targets.json', 'targets/releases.json', 'snapshot.json', 'timestamp.json',
+      `targets/releases.${sha256Hex(releases)}.json`, `timestamp.${sha256Hex(ts)}.json`, '1.root.json', '2.targets.json',
+    ];
+    const headers = ['content-type', 'content-length', 'cache-control', 'last-modified', 'etag', 'pragma'];
+    for (const p of paths) {
+      const first = await get(`${TUF}/${p}`);
+      assert.equal(first.status, 200, p);
+      for (let i = 0; i < 2; i++) {
+        const again = await get(`${TUF}/${p}`);
+        assert.equal(again.status, 200, p);
+        assert.ok(again.body.equals(first.body), `${p}: body`);
+        for (const h of headers) assert.equal(again.headers[h], first.headers[h], `${p}: ${h}`);
+      }
+    }
+  });
+
   test('current roles follow the chain timestamp → snapshot → role, not the highest stored version', async () => {
     const gun = 'registry.example.com/routes/chain';
     const chainRepo = await createRepository(server.url, gun, { serverSnapshot: true });
@@ -225,6 +249,7 @@ describe('reading metadata', () => {
         { gun, role: 'snapshot', version: 99, sha256: sha256Hex(orphanSnapshot), data: orphanSnapshot },
       ])
       .execute();
+    forgetCached(gun);
     assertMetadata(await get(`/v2/${gun}/_trust/tuf/targets.json`), chainRepo.targets, CURRENT_CACHE, 'targets.json');
     assertMetadata(await get(`/v2/${gun}/_trust/tuf/snapshot.json`), before.body, CURRENT_CACHE, 'snapshot.json');
   });
@@ -242,6 +267,8 @@ describe('metadata that does not exist', () => {
     assertNotFound(await get(`${TUF}/targets.${sha256Hex(repo.root)}.json`), 'checksum of another role');
     assertNotFound(await get(`${TUF}/99.root.json`), 'unknown version');
     assertNotFound(await get(`${TUF}/0.root.json`), '0.root.json');
+    assertNotFound(await get(`${TUF}/99999999999.root.json`), 'a version beyond 32 bits');
+    assertNotFound(await get(`${TUF}/${'9'.repeat(30)}.root.json`), 'a version beyond 64 bits');
     assertNotFound(await get(`${TUF}/3.targets/releases.json`), 'unknown delegation version');
     assertNotFound(await get(`${TUF}/targets/other.json`), 'undelegated role');
   });
@@ -391,10 +418,15 @@ describe('updating and deleting', () => {
   test('DELETE answers 200 with an empty body; the repository is gone and can be created again from version 1', async () => {
     const gun = 'registry.example.com/routes/deleted';
     const first = await createRepository(server.url, gun, { serverSnapshot: true });
+    const paths = ['root.json', 'targets.json', 'snapshot.json', 'timestamp.json', '1.root.json', `root.${sha256Hex(first.root)}.json`];
+    for (const path of paths) {
+      // read twice: whatever Signet caches of the repository must go with it
+      for (let i = 0; i < 2; i++) assert.equal((await get(`/v2/${gun}/_trust/tuf/${path}`)).status, 200, path);
+    }
     const del = await call(server.url, 'delete', `/v2/${gun}/_trust/tuf/`);
     assert.equal(del.status, 200);
     assert.equal(del.text, '');
-    for (const path of ['root.json', 'targets.json', 'snapshot.json', 'timestamp.json', '1.root.json', `root.${sha256Hex(first.root)}.json`]) {
+    for (const path of paths) {
       assertNotFound(await get(`/v2/${gun}/_trust/tuf/${path}`), `${path} after DELETE`);
     }
     const rows = await server.context.database.db.selectFrom('tuf_files').select('id').where('gun', '=', gun).execute();
