@@ -20,6 +20,11 @@ export interface PublicServerKey {
   publicKey: string;
 }
 
+/** Associated data binding a key's ciphertext to its row (key ID, repository, role). */
+export function keyAssociatedData(row: { keyId: string; gun: string; role: string }): string {
+  return `${row.keyId}|${row.gun}|${row.role}`;
+}
+
 export class KeyService {
   private readonly signers = new Map<string, ServerSigningKey>();
 
@@ -28,16 +33,11 @@ export class KeyService {
     private readonly algorithm: ServerKeyAlgorithm,
   ) {}
 
-  /** Associated data binding a ciphertext to its row. */
-  private static aad(row: { keyId: string; gun: string; role: string }): string {
-    return `${row.keyId}|${row.gun}|${row.role}`;
-  }
-
   /** Create and persist a new key for (gun, role). */
   async create(db: Db, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
     const key = generateServerKey(this.algorithm);
     const row = { keyId: key.keyId, gun, role, keytype: key.keytype, publicKey: key.publicKey };
-    await insertKey(db, { ...row, privateKey: this.kek.encrypt(key.privateDer, KeyService.aad(row)), kekId: this.kek.id });
+    await insertKey(db, { ...row, privateKey: this.kek.encrypt(key.privateDer, keyAssociatedData(row)), kekId: this.kek.id });
     key.privateDer.fill(0);
     return row;
   }
@@ -63,7 +63,7 @@ export class KeyService {
       if (row.kekId !== this.kek.id) {
         throw new KeyEncryptionError(`server key ${row.keyId} is encrypted under another key-encryption key (${row.kekId})`);
       }
-      const der = this.kek.decrypt(row.privateKey, KeyService.aad(row));
+      const der = this.kek.decrypt(row.privateKey, keyAssociatedData(row));
       signer = signingKey(row.keyId, row.role, row.keytype, der);
       der.fill(0);
       this.signers.set(row.keyId, signer);
