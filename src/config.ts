@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseKeyEncryptionKey } from './signing/key-encryption.js';
 
 const DAY = 24 * 60 * 60;
 
@@ -50,6 +51,10 @@ export const configSchema = z
     message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',
     path: ['SIGNET_TLS_CERT'],
   })
+  .refine((c) => !c.SIGNET_KEY_ENCRYPTION_KEY || parseKeyEncryptionKey(c.SIGNET_KEY_ENCRYPTION_KEY) !== null, {
+    message: 'must be 32 bytes as 64 hex characters or base64',
+    path: ['SIGNET_KEY_ENCRYPTION_KEY'],
+  })
   .refine((c) => c.SIGNET_WORKERS === 1 || Boolean(c.DATABASE_URL), {
     message: 'SIGNET_WORKERS above 1 needs DATABASE_URL: the embedded store serves one process',
     path: ['SIGNET_WORKERS'],
@@ -81,8 +86,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const known = Object.keys(configSchema.shape);
   const input: Record<string, unknown> = {};
   for (const key of known) {
-    const value = env[key] ?? fromFile[key];
-    if (value !== undefined) input[key] = typeof value === 'number' ? String(value) : value;
+    // An empty variable means "not set", as shells and compose files often produce them.
+    const fromEnv = env[key] === '' ? undefined : env[key];
+    const value = fromEnv ?? fromFile[key];
+    if (value !== undefined && value !== '') input[key] = typeof value === 'number' ? String(value) : value;
   }
   const result = configSchema.safeParse(input);
   if (!result.success) {

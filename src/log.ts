@@ -1,22 +1,44 @@
 /**
- * A small structured logger: one JSON object per line on stderr. Callers pass fields, never
- * request bodies or key material.
+ * Structured JSON logs (pino), one object per line on stderr. Callers pass fields, never request
+ * bodies or key material; known secret-bearing fields are redacted as a second line of defence.
  */
-const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
-export type LogLevel = keyof typeof LEVELS;
+import pino from 'pino';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+  isLevelEnabled(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const threshold = LEVELS[level];
-  const at = (name: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
-    if (LEVELS[name] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields }) + '\n');
+const REDACT = ['authorization', '*.authorization', 'password', '*.password', 'passphrase', '*.passphrase', 'private', '*.private', 'token', '*.token'];
+
+function wrap(p: pino.Logger): Logger {
+  return {
+    debug: (msg, fields) => p.debug(fields ?? {}, msg),
+    info: (msg, fields) => p.info(fields ?? {}, msg),
+    warn: (msg, fields) => p.warn(fields ?? {}, msg),
+    error: (msg, fields) => p.error(fields ?? {}, msg),
+    child: (fields) => wrap(p.child(fields)),
+    isLevelEnabled: (level) => p.isLevelEnabled(level),
   };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export function createLogger(level: LogLevel, destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+  return wrap(
+    pino(
+      {
+        level,
+        base: { service: 'signet' },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+        redact: { paths: REDACT, censor: '[redacted]' },
+      },
+      destination,
+    ),
+  );
 }

@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
 import { withFastReads } from './http/fast-path.js';
+import { observe } from './http/observe.js';
 import { createLogger, type Logger } from './log.js';
 import { createContext, type ServiceContext } from './service/context.js';
 import { loadKeyEncryptionKey } from './signing/key-encryption.js';
@@ -59,6 +60,14 @@ export async function openServices(
 }
 
 export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
+  // Read certificate files before anything is opened, so a bad path fails fast and cleanly.
+  const tlsFiles = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY
+    ? {
+        cert: readFileSync(config.SIGNET_TLS_CERT),
+        key: readFileSync(config.SIGNET_TLS_KEY),
+        ...(config.SIGNET_TLS_CLIENT_CA ? { ca: readFileSync(config.SIGNET_TLS_CLIENT_CA) } : {}),
+      }
+    : null;
   const { database, context, listener } = await openServices(config, logger);
   let auth: TokenAuthenticator | undefined;
   try {
@@ -82,19 +91,17 @@ export async function startServer(config: Config, logger = createLogger(config.S
     limits: { maxBodyBytes: config.SIGNET_MAX_BODY_BYTES, maxPartBytes: config.SIGNET_MAX_PART_BYTES, maxParts: config.SIGNET_MAX_PARTS },
     logger,
   });
-  const handler = withFastReads(context, { cache, auth }, app);
-  const tls = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY;
-  const server = tls
+  const handler = observe(context.metrics, logger, withFastReads(context, { cache, auth }, app));
+  const tls = tlsFiles !== null;
+  const server = tlsFiles
     ? https.createServer(
         {
-          cert: readFileSync(config.SIGNET_TLS_CERT!),
-          key: readFileSync(config.SIGNET_TLS_KEY!),
+          cert: tlsFiles.cert,
+          key: tlsFiles.key,
           minVersion: 'TLSv1.2',
           connectionsCheckingInterval: 1000,
           // Mutual TLS: only clients with a certificate from this CA may connect.
-          ...(config.SIGNET_TLS_CLIENT_CA
-            ? { ca: readFileSync(config.SIGNET_TLS_CLIENT_CA), requestCert: true, rejectUnauthorized: true }
-            : {}),
+          ...(tlsFiles.ca ? { ca: tlsFiles.ca, requestCert: true, rejectUnauthorized: true } : {}),
         },
         handler,
       )

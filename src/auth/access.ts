@@ -14,7 +14,9 @@ const repo = (gun: string, ...actions: string[]): Access[] => actions.map((actio
 export function requiredAccess(route: Route): Access[] | null {
   switch (route.kind) {
     case 'health':
+    case 'ready':
       return null;
+    case 'metrics':
     case 'ping':
     case 'globalChangefeed':
     case 'notFound':

@@ -40,10 +40,16 @@ export interface RunningTokenService {
   close(): Promise<void>;
 }
 
-/** Parse `user:password[:prefix1,prefix2[:actions]]`, e.g. `ci:secret:registry.example.com/:pull,push`. */
+/**
+ * Parse `name:password[:actions[:prefix,…]]`, e.g. `ci:secret:pull,push:localhost:5000/team/`.
+ * Prefixes come last because registry names contain ':' (ports). Defaults: all actions, all
+ * repositories.
+ */
 export function parseDevUser(spec: string): DevUser {
-  const [name, password, prefixes, actions] = spec.split(':');
-  if (!name || !password) throw new Error(`user must be name:password[:prefixes[:actions]], got ${JSON.stringify(spec)}`);
+  const [name, password, actions, ...rest] = spec.split(':');
+  const prefixes = rest.join(':');
+  if (!name || !password) throw new Error(`user must be name:password[:actions[:prefixes]], got ${JSON.stringify(spec)}`);
+  if (actions && !/^(\*|pull|push)(,(\*|pull|push))*$/.test(actions)) throw new Error(`actions must be pull, push or * (comma-separated), got ${JSON.stringify(actions)}`);
   return {
     name,
     password,

@@ -19,7 +19,7 @@ commands:
             verify the whole store: hashes of every row, root version chains, every timestamp
             and snapshot reference; exit 0 when sound, 1 when errors were found
   config    list the configuration variables with their defaults
-  dev-token-service [--port N] [--issuer S] [--service S] [--user name:password[:prefixes[:actions]]]...
+  dev-token-service [--port N] [--issuer S] [--service S] [--user name:password[:actions[:prefixes]]]...
             [--anonymous-actions pull] [--cert-out FILE]
             a registry-style token service for development and tests (not for production):
             writes the certificate Signet must trust to --cert-out (SIGNET_AUTH_ROOT_CERT_BUNDLE)
@@ -33,8 +33,10 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'config') {
+    const defaults = configSchema.parse({}) as Record<string, unknown>;
     for (const [name, schema] of Object.entries(configSchema.shape)) {
-      console.log(`${name}\n    ${schema.description ?? ''}`);
+      const value = defaults[name];
+      console.log(`${name}${value === undefined ? '' : ` (default ${JSON.stringify(value)})`}\n    ${schema.description ?? ''}`);
     }
     return 0;
   }
@@ -109,8 +111,10 @@ async function check(config: Config, args: string[]): Promise<number> {
 async function devTokenService(args: string[]): Promise<number> {
   const f = flags(args);
   const one = (name: string, fallback: string) => f.get(name)?.at(-1) ?? fallback;
+  const port = Number(one('port', '5001'));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be a port number, got ${JSON.stringify(one('port', ''))}`);
   const service = await startDevTokenService({
-    port: Number(one('port', '5001')),
+    port,
     issuer: one('issuer', 'signet-dev-token-service'),
     service: one('service', 'signet'),
     users: (f.get('user') ?? []).map(parseDevUser),

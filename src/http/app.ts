@@ -17,6 +17,7 @@ import { readBody } from './body.js';
 import { setMetadataCacheHeaders, type CachePolicy } from './caching.js';
 import { HttpError, sendError, toHttpError } from './errors.js';
 import { multipartBoundary, parseMultipart } from './multipart.js';
+import { requestInfo } from './observe.js';
 import { gunProblem, matchRoute, type Route } from './paths.js';
 
 export interface AppOptions {
@@ -42,11 +43,15 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
 
   const sendMetadata = (res: Response, meta: MetadataResponse, current: boolean) => {
     setMetadataCacheHeaders(res, current ? options.cache.currentMaxAge : options.cache.consistentMaxAge, current, meta.lastModified);
-    res.status(200).type('application/json').send(meta.data);
+    // res.end, not res.send: no conditional 304s, exactly as notary (and the fast path) answer.
+    res.status(200).type('application/json').set('Content-Length', String(meta.data.length)).end(meta.data);
   };
 
   const handle = async (route: Route, req: Request, res: Response): Promise<void> => {
+    const info = requestInfo(req);
+    info.route = route.kind;
     if ('gun' in route) {
+      info.gun = route.gun;
       const problem = gunProblem(route.gun);
       if (problem) throw new HttpError('INVALID_GUN', problem);
     }
@@ -58,7 +63,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         options.logger.info('request refused by auth', { method: req.method, path: req.path, reason: result.reason });
         throw new HttpError('UNAUTHORIZED', required.map((a) => ({ Type: a.type, Class: '', Name: a.name, Action: a.action })));
       }
-      res.locals['subject'] = result.subject || 'anonymous';
+      res.locals['subject'] = info.subject = result.subject || 'anonymous';
     }
     switch (route.kind) {
       case 'ping':
@@ -73,11 +78,33 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         }
         return;
       }
+      case 'ready': {
+        const problems: Record<string, string> = {};
+        try {
+          await ctx.database.ping();
+          const keys = await ctx.keys.accessProblem(ctx.database.db);
+          if (keys) problems['Key access'] = keys;
+        } catch (e) {
+          problems['DB operational'] = (e as Error).message;
+        }
+        const ok = Object.keys(problems).length === 0;
+        res.status(ok ? 200 : 503).type('application/json').send(JSON.stringify(problems));
+        return;
+      }
+      case 'metrics':
+        res.status(200).type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+        return;
       case 'update': {
         const boundary = multipartBoundary(req.headers['content-type']);
         const body = await readBody(req, options.limits.maxBodyBytes);
         const parts = parseMultipart(body, boundary, options.limits);
-        const result = await publishUpdate(ctx, route.gun, parts);
+        const result = await publishUpdate(ctx, route.gun, parts).catch((e: unknown) => {
+          const mapped = toHttpError(e);
+          const detail = mapped?.detail as { Name?: string } | undefined;
+          ctx.metrics.updates.inc({ result: 'refused', reason: mapped ? `${mapped.code}${detail?.Name ? ':' + detail.Name : ''}` : 'UPDATING' });
+          throw e;
+        });
+        ctx.metrics.updates.inc({ result: 'accepted', reason: '' });
         options.logger.info('update stored', { gun: route.gun, subject: res.locals['subject'] ?? 'anonymous', stored: result.stored });
         res.status(200).end();
         return;
@@ -129,7 +156,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         if (mapped.code === 'TOO_LARGE') res.set('Connection', 'close');
         sendError(res, mapped);
       } else {
-        options.logger.error('unexpected error', { method: req.method, path: req.path, error: (error as Error).message, stack: (error as Error).stack });
+        options.logger.error('unexpected error', { requestId: requestInfo(req).id, method: req.method, path: req.path, error: (error as Error).message, stack: (error as Error).stack });
         sendError(res, new HttpError(route.kind === 'update' ? 'UPDATING' : 'UNKNOWN'));
       }
     }

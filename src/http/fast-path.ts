@@ -11,6 +11,7 @@ import type { ServiceContext } from '../service/context.js';
 import { peekMetadata } from '../service/read-metadata.js';
 import { formatLastModified } from '../tuf/time.js';
 import type { CachePolicy } from './caching.js';
+import { requestInfo } from './observe.js';
 import { gunProblem, matchRoute } from './paths.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -42,9 +43,11 @@ export function withFastReads(
     const route = matchRoute('GET', path);
     if (route.kind !== 'current' && route.kind !== 'byChecksum' && route.kind !== 'byVersion') return next(req, res);
     if (gunProblem(route.gun)) return next(req, res);
+    let subject: string | undefined;
     if (options.auth) {
       const result = options.auth.authorize(req.headers.authorization, requiredAccess(route)!);
       if (!result.ok) return next(req, res);
+      subject = result.subject || 'anonymous';
     }
     const hit = peekMetadata(ctx, route.gun, {
       role: route.role,
@@ -52,6 +55,11 @@ export function withFastReads(
       ...(route.kind === 'byVersion' ? { version: route.version } : {}),
     });
     if (!hit) return next(req, res);
+    const info = requestInfo(req);
+    info.route = route.kind;
+    info.gun = route.gun;
+    if (subject) info.subject = subject;
+    ctx.metrics.cache.inc({ result: 'hit' });
     let modified = lastModified.get(hit.lastModified);
     if (!modified) {
       modified = formatLastModified(hit.lastModified.getTime());

@@ -19,6 +19,8 @@ const ROUTES = {
 export type Route =
   | { kind: 'ping' }
   | { kind: 'health' }
+  | { kind: 'ready' }
+  | { kind: 'metrics' }
   | { kind: 'globalChangefeed' }
   | { kind: 'update' | 'delete'; gun: string }
   | { kind: 'byChecksum'; gun: string; role: string; checksum: string }
@@ -32,6 +34,8 @@ export type Route =
 export function matchRoute(method: string, path: string): Route {
   if (path === '/v2/' && method === 'GET') return { kind: 'ping' };
   if (path === '/_notary_server/health' && method === 'GET') return { kind: 'health' };
+  if (path === '/_signet/ready' && method === 'GET') return { kind: 'ready' };
+  if (path === '/metrics' && method === 'GET') return { kind: 'metrics' };
   if (path === '/v2/_trust/changefeed' && method === 'GET') return { kind: 'globalChangefeed' };
   let m: RegExpExecArray | null;
   if ((m = ROUTES.update.exec(path))) {

@@ -66,8 +66,11 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
       }
     }
     const rootVersions = rows.filter((r) => r.role === 'root').map((r) => r.version);
+    // A new repository may start at root version 1 or 2; from there every version must exist.
+    if (rootVersions[0] !== undefined && rootVersions[0] > 2) add(gun, 'error', `root history starts at version ${rootVersions[0]}`);
     rootVersions.forEach((v, i) => {
-      if (v !== i + 1) add(gun, 'error', `root versions are not contiguous: expected ${i + 1}, found ${v}`);
+      const expected = rootVersions[0]! + i;
+      if (v !== expected) add(gun, 'error', `root versions are not contiguous: expected ${expected}, found ${v}`);
     });
     if (rootVersions.length === 0) add(gun, 'error', 'no root stored');
 

@@ -5,6 +5,7 @@ import type { Schema } from '../storage/schema.js';
 import type { KeyService } from '../signing/key-service.js';
 import { notifyChange } from '../storage/change-notifier.js';
 import { lockRepository } from '../storage/metadata-store.js';
+import { Metrics } from '../observability/metrics.js';
 import { CurrentMetadataCache } from './current-cache.js';
 import { ParsedFileCache } from './metadata-cache.js';
 
@@ -20,6 +21,7 @@ export interface ServiceContext {
   /** Current metadata by repository; see CurrentMetadataCache for when it is trusted. */
   current: CurrentMetadataCache;
   expiries: Expiries;
+  metrics: Metrics;
   now: () => number;
 }
 
@@ -27,7 +29,8 @@ export function createContext(database: Database, keys: KeyService, expiries: Ex
   // The embedded store has one process, which sees all its own writes; with Postgres the
   // cache waits until change notifications are being received (see server.ts).
   const current = new CurrentMetadataCache(database.kind === 'pglite');
-  return { database, keys, cache: new ParsedFileCache(), current, expiries, now: Date.now };
+  const metrics = new Metrics(database.poolStats ? () => database.poolStats!() : undefined);
+  return { database, keys, cache: new ParsedFileCache(), current, expiries, metrics, now: Date.now };
 }
 
 /**

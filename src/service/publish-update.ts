@@ -44,6 +44,8 @@ export async function publishUpdate(ctx: ServiceContext, gun: string, parts: rea
       throw e;
     }
     await markKeysUsed(trx, plan.usedServerKeys);
+    ctx.metrics.signatures.inc({ role: 'timestamp' });
+    if (!files.some((f) => f.role === 'snapshot')) ctx.metrics.signatures.inc({ role: 'snapshot' });
     return { stored: plan.files.map((f) => ({ role: f.role, version: f.version })) };
   });
 }

@@ -9,6 +9,7 @@ import { heldKeysFor } from '../tuf/validate-update.js';
 import {
   fileByChecksum, fileByVersion, insertFiles, latestVersions, type StoredFileRow,
 } from '../storage/metadata-store.js';
+import { notifyChange } from '../storage/change-notifier.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
 import { currentChain, loadRepositoryState, metaEntries, roleInSnapshot, type CurrentChain } from './repository-state.js';
@@ -40,6 +41,7 @@ async function immutableRow(
   load: () => Promise<StoredFileRow | null>,
 ): Promise<MetadataResponse> {
   let row = ctx.current.checksum(gun, key);
+  ctx.metrics.cache.inc({ result: row ? 'hit' : 'miss' });
   if (!row) {
     const version = ctx.current.version(gun);
     row = (await load()) ?? undefined;
@@ -51,6 +53,7 @@ async function immutableRow(
 
 async function cachedChain(ctx: ServiceContext, gun: string): Promise<CurrentChain | null> {
   const hit = ctx.current.chain(gun);
+  ctx.metrics.cache.inc({ result: hit !== undefined ? 'hit' : 'miss' });
   if (hit !== undefined) return hit;
   const version = ctx.current.version(gun);
   const chain = await currentChain(ctx.database.db, ctx.cache, gun);
@@ -88,7 +91,8 @@ async function readServerSigned(ctx: ServiceContext, gun: string, role: 'timesta
  * repository lock; another process may have done it already, which is then simply read.
  */
 async function refreshServerSigned(ctx: ServiceContext, gun: string) {
-  return withRepositoryLock(ctx, gun, async (trx) => {
+  let wrote = false;
+  const chain = await withRepositoryLock(ctx, gun, async (trx) => {
     const chain = await currentChain(trx, ctx.cache, gun);
     const now = ctx.now();
     if (!chain?.snapshot) return chain;
@@ -109,6 +113,7 @@ async function refreshServerSigned(ctx: ServiceContext, gun: string) {
         snapshotKeys,
       );
       files.push({ role: 'snapshot', version, bytes: snapshotBytes });
+      ctx.metrics.signatures.inc({ role: 'snapshot' });
     }
     if (files.length === 0 && !chain.timestamp.file.isExpired(now)) return chain;
     const timestampKeys = heldKeysFor('timestamp', root.value, keys);
@@ -120,9 +125,15 @@ async function refreshServerSigned(ctx: ServiceContext, gun: string) {
       version,
       bytes: signDocument(buildTimestamp(snapshotBytes, version, now + ctx.expiries.timestampMs), timestampKeys),
     });
+    ctx.metrics.signatures.inc({ role: 'timestamp' });
     await insertFiles(trx, gun, files);
+    await notifyChange(trx, gun);
+    wrote = true;
     return currentChain(trx, ctx.cache, gun);
-  });
+  }, { changesMetadata: false });
+  // Only a refresh that wrote something changes what every process should serve.
+  if (wrote) ctx.current.invalidate(gun);
+  return chain;
 }
 
 

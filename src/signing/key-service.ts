@@ -57,6 +57,23 @@ export class KeyService {
     return keysOfRepository(db, gun);
   }
 
+  /**
+   * Whether stored keys can be used: one key is decrypted as a probe. Null when fine (or no key
+   * exists yet), else the reason.
+   */
+  async accessProblem(db: Db): Promise<string | null> {
+    const row = await db.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'kek_id', 'private_key']).orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    if (!row) return null;
+    if (row.kek_id !== this.kek.id) return `keys are encrypted under another key-encryption key (${row.kek_id})`;
+    try {
+      const p = row.private_key;
+      this.kek.decrypt(Buffer.isBuffer(p) ? p : Buffer.from(p), keyAssociatedData({ keyId: row.key_id.trim(), gun: row.gun, role: row.role })).fill(0);
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
   private signer(row: ServerKeyRow): ServerSigningKey {
     let signer = this.signers.get(row.keyId);
     if (!signer) {

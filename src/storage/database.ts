@@ -24,6 +24,8 @@ export interface Database {
   readonly kind: 'postgres' | 'pglite';
   /** Throws when the database cannot answer. */
   ping(): Promise<void>;
+  /** Pool occupancy (real Postgres only). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let dialect: PostgresDialect;
   let kind: Database['kind'];
   let end: () => Promise<void>;
+  let poolStats: Database['poolStats'];
   if (options.url) {
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -45,6 +48,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     });
     // An idle client losing its server must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
     dialect = new PostgresDialect({ pool });
     kind = 'postgres';
     end = () => pool.end();
@@ -61,6 +65,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return {
     db,
     kind,
+    ...(poolStats ? { poolStats } : {}),
     async ping() {
       await sql`select 1`.execute(db);
     },

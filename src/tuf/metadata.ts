@@ -61,11 +61,35 @@ export class SignedFile {
   }
 }
 
+/** Real metadata nests a handful of levels; deeper input is refused before any recursion. */
+export const MAX_JSON_DEPTH = 512;
+
+/** Deepest nesting of arrays/objects in JSON text, counted without recursion. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
 /** Read a metadata file as notary's `SignedMeta` does; throws MalformedMetadataError. */
 export function parseSignedFile(role: string, bytes: Buffer): SignedFile {
+  const text = bytes.toString('utf8');
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new MalformedMetadataError(`${role}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(bytes.toString('utf8'));
+    json = JSON.parse(text);
   } catch (e) {
     throw new MalformedMetadataError(`${role}: not valid JSON (${(e as Error).message})`);
   }
