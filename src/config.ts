@@ -33,6 +33,9 @@ export const configSchema = z
     SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024).default(100 * 1024 * 1024).describe('Largest accepted update body'),
     SIGNET_MAX_PART_BYTES: bytes(1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024).describe('Largest accepted metadata file in an update'),
     SIGNET_MAX_PARTS: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Most metadata files in one update'),
+    SIGNET_EXPIRY_SCAN_INTERVAL: seconds(0, 7 * DAY).default(3600).describe('Seconds between expiry scans (re-signing and warnings); 0 = never'),
+    SIGNET_RESIGN_BEFORE: seconds(60, 365 * DAY).default(7 * DAY).describe('Re-sign server-held timestamps/snapshots when they expire within this many seconds'),
+    SIGNET_EXPIRY_WARNING_WINDOW: seconds(0, 10 * 365 * DAY).default(30 * DAY).describe('Report client-signed roles expiring within this many seconds'),
     SIGNET_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(20_000).describe('Time a client has to send its request headers'),
     SIGNET_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000).describe('Time a client has to send a whole request'),
     SIGNET_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000).describe('Idle time before a kept-alive connection is closed'),
@@ -54,6 +57,10 @@ export const configSchema = z
   .refine((c) => !c.SIGNET_KEY_ENCRYPTION_KEY || parseKeyEncryptionKey(c.SIGNET_KEY_ENCRYPTION_KEY) !== null, {
     message: 'must be 32 bytes as 64 hex characters or base64',
     path: ['SIGNET_KEY_ENCRYPTION_KEY'],
+  })
+  .refine((c) => c.SIGNET_EXPIRY_SCAN_INTERVAL === 0 || c.SIGNET_RESIGN_BEFORE < c.SIGNET_TIMESTAMP_EXPIRY, {
+    message: 'must be shorter than SIGNET_TIMESTAMP_EXPIRY, or every scan would re-sign every timestamp',
+    path: ['SIGNET_RESIGN_BEFORE'],
   })
   .refine((c) => c.SIGNET_WORKERS === 1 || Boolean(c.DATABASE_URL), {
     message: 'SIGNET_WORKERS above 1 needs DATABASE_URL: the embedded store serves one process',

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
+import { scanExpiry, summarise } from './service/expiry.js';
 import { withFastReads } from './http/fast-path.js';
 import { observe } from './http/observe.js';
 import { createLogger, type Logger } from './log.js';
@@ -59,6 +60,48 @@ export async function openServices(
   }
 }
 
+/**
+ * The background expiry watch: re-signs server-held roles before they expire, and reports
+ * client-signed roles nearing expiry as metrics and log warnings. First run shortly after start.
+ */
+function startExpiryWatch(context: ServiceContext, config: Config, logger: Logger): { stop(): void } {
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const scan = await scanExpiry(context, {
+        windowMs: config.SIGNET_EXPIRY_WARNING_WINDOW * 1000,
+        resignBeforeMs: config.SIGNET_RESIGN_BEFORE * 1000,
+      });
+      context.metrics.expiring.reset();
+      context.metrics.expired.reset();
+      for (const [kind, counts] of summarise(scan)) {
+        context.metrics.expiring.set({ role: kind }, counts.expiring);
+        context.metrics.expired.set({ role: kind }, counts.expired);
+      }
+      for (const r of scan.expiring) {
+        logger.warn(r.expired ? 'metadata has expired: the owner must re-sign it' : 'metadata expires soon: the owner must re-sign it', r as unknown as Record<string, unknown>);
+      }
+      if (scan.resigned.length > 0) logger.info('re-signed server-held metadata ahead of expiry', { repositories: scan.resigned.length });
+    } catch (e) {
+      logger.warn('expiry scan failed', { error: (e as Error).message });
+    } finally {
+      running = false;
+    }
+  };
+  const first = setTimeout(() => void run(), 5_000);
+  const timer = setInterval(() => void run(), config.SIGNET_EXPIRY_SCAN_INTERVAL * 1000);
+  first.unref();
+  timer.unref();
+  return {
+    stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+    },
+  };
+}
+
 export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
   // Read certificate files before anything is opened, so a bad path fails fast and cleanly.
   const tlsFiles = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY
@@ -90,6 +133,7 @@ export async function startServer(config: Config, logger = createLogger(config.S
     cache,
     limits: { maxBodyBytes: config.SIGNET_MAX_BODY_BYTES, maxPartBytes: config.SIGNET_MAX_PART_BYTES, maxParts: config.SIGNET_MAX_PARTS },
     logger,
+    expiryWarningSeconds: config.SIGNET_EXPIRY_WARNING_WINDOW,
   });
   const handler = observe(context.metrics, logger, withFastReads(context, { cache, auth }, app));
   const tls = tlsFiles !== null;
@@ -123,11 +167,13 @@ export async function startServer(config: Config, logger = createLogger(config.S
   const host = config.SIGNET_HOST.includes(':') ? `[${config.SIGNET_HOST}]` : config.SIGNET_HOST;
   const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
   logger.info('signet listening', { url, store: database.kind });
+  const watch = config.SIGNET_EXPIRY_SCAN_INTERVAL > 0 ? startExpiryWatch(context, config, logger) : null;
   return {
     url,
     port,
     context,
     async close() {
+      watch?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -17,6 +17,8 @@ export function requiredAccess(route: Route): Access[] | null {
     case 'ready':
       return null;
     case 'metrics':
+    case 'audit':
+    case 'expiring':
     case 'ping':
     case 'globalChangefeed':
     case 'notFound':
@@ -31,6 +33,7 @@ export function requiredAccess(route: Route): Access[] | null {
     case 'byChecksum':
     case 'byVersion':
     case 'changefeed':
+    case 'history':
       return repo(route.gun, 'pull');
   }
 }

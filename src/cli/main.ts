@@ -9,6 +9,7 @@ import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { openServices, startServer } from '../server.js';
 import { isWorker, runPrimary } from './cluster.js';
+import { importCommand } from '../import/command.js';
 
 const USAGE = `usage: signet <command>
 
@@ -19,6 +20,10 @@ commands:
             verify the whole store: hashes of every row, root version chains, every timestamp
             and snapshot reference; exit 0 when sound, 1 when errors were found
   config    list the configuration variables with their defaults
+  import --from postgres://…/notaryserver [--signer postgres://…/notarysigner] [--passphrase ALIAS=VALUE]...
+         [--gun GUN] [--dry-run] [--json]
+            copy a notary-server deployment (history, changefeed, server-held keys) into Signet;
+            exit 0 when all was imported, 1 when something was refused or in conflict, 2 usage error
   dev-token-service [--port N] [--issuer S] [--service S] [--user name:password[:actions[:prefixes]]]...
             [--anonymous-actions pull] [--cert-out FILE]
             a registry-style token service for development and tests (not for production):
@@ -41,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'dev-token-service') return devTokenService(argv.slice(1));
+  if (command === 'import') return importCommand(argv.slice(1));
   const config = loadConfig();
   const logger = createLogger(config.SIGNET_LOG_LEVEL);
   if (command === 'migrate') {

@@ -3,6 +3,10 @@
  * every failure leaves as notary's error envelope.
  */
 import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import { readAudit, type Actor } from '../storage/audit-store.js';
+import { scanExpiry } from '../service/expiry.js';
+import { repositoryAsOf } from '../service/history.js';
 import { deleteRepository } from '../service/delete-repository.js';
 import { readChangefeed } from '../service/changefeed.js';
 import type { ServiceContext } from '../service/context.js';
@@ -26,6 +30,21 @@ export interface AppOptions {
   cache: CachePolicy;
   limits: { maxBodyBytes: number; maxPartBytes: number; maxParts: number };
   logger: Logger;
+  /** Default window of the expiring-roles report, seconds. */
+  expiryWarningSeconds: number;
+}
+
+const auditQuerySchema = z.object({
+  gun: z.string().min(1).max(255).optional(),
+  since: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
+  until: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+/** Who is asking, for the audit trail. */
+function actorOf(req: Request): Actor {
+  const info = requestInfo(req);
+  return { subject: info.subject ?? 'anonymous', address: req.socket.remoteAddress, requestId: info.id };
 }
 
 function decodePath(rawPath: string): string | null {
@@ -91,6 +110,31 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         res.status(ok ? 200 : 503).type('application/json').send(JSON.stringify(problems));
         return;
       }
+      case 'audit': {
+        const q = auditQuerySchema.safeParse(req.query);
+        if (!q.success) throw new HttpError('INVALID_PARAMETERS', q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        const records = await readAudit(ctx.database.db, q.data);
+        res.status(200).type('application/json').send(JSON.stringify({ count: records.length, records }));
+        return;
+      }
+      case 'expiring': {
+        const q = z.object({ within: z.coerce.number().int().min(0).max(10 * 365 * 86400).optional() }).safeParse(req.query);
+        if (!q.success) throw new HttpError('INVALID_PARAMETERS', 'within must be a number of seconds');
+        const scan = await scanExpiry(ctx, { windowMs: (q.data.within ?? options.expiryWarningSeconds) * 1000 });
+        res.status(200).type('application/json').send(JSON.stringify({ count: scan.expiring.length, roles: scan.expiring }));
+        return;
+      }
+      case 'history': {
+        const q = z
+          .object({
+            at: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
+            timestamp_version: z.coerce.number().int().min(1).max(2 ** 31 - 1).optional(),
+          })
+          .safeParse(req.query);
+        if (!q.success) throw new HttpError('INVALID_PARAMETERS', 'at must be an RFC 3339 time; timestamp_version a version number');
+        res.status(200).type('application/json').send(JSON.stringify(await repositoryAsOf(ctx, route.gun, { at: q.data.at, timestampVersion: q.data.timestamp_version })));
+        return;
+      }
       case 'metrics':
         res.status(200).type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
         return;
@@ -98,7 +142,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         const boundary = multipartBoundary(req.headers['content-type']);
         const body = await readBody(req, options.limits.maxBodyBytes);
         const parts = parseMultipart(body, boundary, options.limits);
-        const result = await publishUpdate(ctx, route.gun, parts).catch((e: unknown) => {
+        const result = await publishUpdate(ctx, route.gun, parts, actorOf(req)).catch((e: unknown) => {
           const mapped = toHttpError(e);
           const detail = mapped?.detail as { Name?: string } | undefined;
           ctx.metrics.updates.inc({ result: 'refused', reason: mapped ? `${mapped.code}${detail?.Name ? ':' + detail.Name : ''}` : 'UPDATING' });
@@ -110,7 +154,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         return;
       }
       case 'delete':
-        await deleteRepository(ctx, route.gun);
+        await deleteRepository(ctx, route.gun, actorOf(req));
         options.logger.info('repository deleted', { gun: route.gun, subject: res.locals['subject'] ?? 'anonymous' });
         res.status(200).end();
         return;
@@ -127,7 +171,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       case 'rotateKey': {
         const key = route.kind === 'getKey'
           ? await getServerKey(ctx, route.gun, route.role)
-          : await rotateServerKey(ctx, route.gun, route.role);
+          : await rotateServerKey(ctx, route.gun, route.role, actorOf(req));
         res.status(200).type('application/json').send(publicKeyJson(key.keytype, key.publicKey));
         return;
       }

@@ -42,28 +42,57 @@ export class HttpError extends Error {
   }
 }
 
-/** Clients read at most 1 KiB of an error body: long details are cut so the envelope stays whole. */
-function boundedDetail(detail: unknown): unknown {
-  if (typeof detail === 'string' && detail.length > 600) return detail.slice(0, 600) + '…';
+/** Notary clients read at most 1 KiB of an error body; a longer one loses the whole error. */
+export const MAX_ERROR_BODY = 1024;
+
+function envelope(code: string, message: string, detail: unknown): string {
+  const entry: Record<string, unknown> = { code, message };
+  if (detail !== undefined) entry['detail'] = detail;
+  return JSON.stringify({ errors: [entry] }) + '\n';
+}
+
+/** Shorten a text until `render(text)` fits; the ellipsis tells a reader it was cut. */
+function fitText(text: string, render: (t: string) => string): string | null {
+  let lo = 0;
+  let hi = text.length;
+  let best: string | null = null;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const body = render(text.slice(0, mid) + '…');
+    if (Buffer.byteLength(body) <= MAX_ERROR_BODY) {
+      best = body;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return best;
+}
+
+/** The error body, cut to fit 1 KiB: long texts are shortened, other long details dropped. */
+export function errorBody(error: HttpError): string {
+  const full = envelope(error.code, error.message, error.detail);
+  if (Buffer.byteLength(full) <= MAX_ERROR_BODY) return full;
+  const detail = error.detail;
+  if (typeof detail === 'string') {
+    const cut = fitText(detail, (t) => envelope(error.code, error.message, t));
+    if (cut) return cut;
+  }
   if (detail && typeof detail === 'object' && 'Error' in detail) {
     const d = detail as { Name: string; Error: Record<string, string> };
-    const msg = d.Error['Msg'];
-    if (msg && msg.length > 600) return { ...d, Error: { ...d.Error, Msg: msg.slice(0, 600) + '…' } };
+    const msg = d.Error['Msg'] ?? '';
+    const cut = fitText(msg, (t) => envelope(error.code, error.message, { ...d, Error: { ...d.Error, Msg: t, ...(d.Error['Missing'] ? { Missing: d.Error['Missing'].slice(0, 64) } : {}) } }));
+    if (cut) return cut;
   }
-  return detail;
+  return envelope(error.code, error.message, undefined);
 }
 
 export function sendError(res: Response, error: HttpError): void {
-  const entry: Record<string, unknown> = { code: error.code, message: error.message };
-  if (error.detail !== undefined) entry['detail'] = boundedDetail(error.detail);
   res
     .status(error.status)
     .set('Content-Type', 'application/json; charset=utf-8')
     .set('Cache-Control', 'no-store')
-    .send(JSON.stringify({ errors: [entry] }) + '\n');
+    .send(errorBody(error));
 }
 
-// Connection failures, server shutdowns, and statements cancelled by statement_timeout (57014).
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57014', '57P01', '57P02', '57P03']);
 
 /** True for failures that mean "the database is unreachable right now". */

@@ -21,6 +21,9 @@ export type Route =
   | { kind: 'health' }
   | { kind: 'ready' }
   | { kind: 'metrics' }
+  | { kind: 'audit' }
+  | { kind: 'expiring' }
+  | { kind: 'history'; gun: string }
   | { kind: 'globalChangefeed' }
   | { kind: 'update' | 'delete'; gun: string }
   | { kind: 'byChecksum'; gun: string; role: string; checksum: string }
@@ -36,6 +39,9 @@ export function matchRoute(method: string, path: string): Route {
   if (path === '/_notary_server/health' && method === 'GET') return { kind: 'health' };
   if (path === '/_signet/ready' && method === 'GET') return { kind: 'ready' };
   if (path === '/metrics' && method === 'GET') return { kind: 'metrics' };
+  if (path === '/_signet/audit' && method === 'GET') return { kind: 'audit' };
+  if (path === '/_signet/expiring' && method === 'GET') return { kind: 'expiring' };
+  if (path.startsWith('/_signet/history/') && method === 'GET' && path.length > 17) return { kind: 'history', gun: path.slice(17) };
   if (path === '/v2/_trust/changefeed' && method === 'GET') return { kind: 'globalChangefeed' };
   let m: RegExpExecArray | null;
   if ((m = ROUTES.update.exec(path))) {

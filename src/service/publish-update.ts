@@ -4,6 +4,7 @@ import { parseSignedFile } from '../tuf/metadata.js';
 import { isValidRole } from '../tuf/roles.js';
 import { validateUpdate } from '../tuf/validate-update.js';
 import { insertFiles } from '../storage/metadata-store.js';
+import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
 import { markKeysUsed } from '../storage/server-key-store.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { InvalidRoleError, NoFilenameError } from './errors.js';
@@ -19,7 +20,12 @@ export interface PublishResult {
   stored: { role: string; version: number }[];
 }
 
-export async function publishUpdate(ctx: ServiceContext, gun: string, parts: readonly UploadedRole[]): Promise<PublishResult> {
+export async function publishUpdate(
+  ctx: ServiceContext,
+  gun: string,
+  parts: readonly UploadedRole[],
+  actor: Actor = SYSTEM_ACTOR,
+): Promise<PublishResult> {
   // Parse before taking the lock: malformed uploads cost no database work.
   const files = parts.map((part) => {
     const role = part.filename.endsWith('.json') ? part.filename.slice(0, -5) : part.filename;
@@ -44,6 +50,7 @@ export async function publishUpdate(ctx: ServiceContext, gun: string, parts: rea
       throw e;
     }
     await markKeysUsed(trx, plan.usedServerKeys);
+    await appendAudit(trx, gun, 'update', actor, { roles: plan.files.map((f) => ({ role: f.role, version: f.version })) });
     ctx.metrics.signatures.inc({ role: 'timestamp' });
     if (!files.some((f) => f.role === 'snapshot')) ctx.metrics.signatures.inc({ role: 'snapshot' });
     return { stored: plan.files.map((f) => ({ role: f.role, version: f.version })) };

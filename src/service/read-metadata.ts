@@ -79,7 +79,7 @@ async function readServerSigned(ctx: ServiceContext, gun: string, role: 'timesta
   if (!chain) throw notFound();
   const now = ctx.now();
   if (chain.timestamp.file.isExpired(now) || chain.snapshot?.file.isExpired(now)) {
-    chain = (await refreshServerSigned(ctx, gun)) ?? chain;
+    chain = (await refreshServerSigned(ctx, gun)).chain ?? chain;
   }
   const picked: StoredFileRow | undefined = role === 'timestamp' ? chain.timestamp.row : chain.snapshot?.row;
   if (!picked) throw notFound();
@@ -90,11 +90,12 @@ async function readServerSigned(ctx: ServiceContext, gun: string, role: 'timesta
  * Re-sign an expired snapshot (when the server holds its key) and the timestamp, under the
  * repository lock; another process may have done it already, which is then simply read.
  */
-async function refreshServerSigned(ctx: ServiceContext, gun: string) {
+export async function refreshServerSigned(ctx: ServiceContext, gun: string, horizonMs = 0) {
   let wrote = false;
   const chain = await withRepositoryLock(ctx, gun, async (trx) => {
     const chain = await currentChain(trx, ctx.cache, gun);
-    const now = ctx.now();
+    // Files expiring within the horizon count as expired: the expiry watch re-signs ahead of time.
+    const now = ctx.now() + horizonMs;
     if (!chain?.snapshot) return chain;
     if (!chain.timestamp.file.isExpired(now) && !chain.snapshot.file.isExpired(now)) return chain;
     const state = await loadRepositoryState(trx, ctx.cache, gun);
@@ -109,7 +110,7 @@ async function refreshServerSigned(ctx: ServiceContext, gun: string) {
     if (chain.snapshot.file.isExpired(now) && snapshotKeys) {
       const version = (versions.get('snapshot') ?? 0) + 1;
       snapshotBytes = signDocument(
-        buildSnapshot(metaEntries(chain.snapshot.file), new Map(), version, now + ctx.expiries.snapshotMs),
+        buildSnapshot(metaEntries(chain.snapshot.file), new Map(), version, ctx.now() + ctx.expiries.snapshotMs),
         snapshotKeys,
       );
       files.push({ role: 'snapshot', version, bytes: snapshotBytes });
@@ -123,7 +124,7 @@ async function refreshServerSigned(ctx: ServiceContext, gun: string) {
     files.push({
       role: 'timestamp',
       version,
-      bytes: signDocument(buildTimestamp(snapshotBytes, version, now + ctx.expiries.timestampMs), timestampKeys),
+      bytes: signDocument(buildTimestamp(snapshotBytes, version, ctx.now() + ctx.expiries.timestampMs), timestampKeys),
     });
     ctx.metrics.signatures.inc({ role: 'timestamp' });
     await insertFiles(trx, gun, files);
@@ -133,7 +134,7 @@ async function refreshServerSigned(ctx: ServiceContext, gun: string) {
   }, { changesMetadata: false });
   // Only a refresh that wrote something changes what every process should serve.
   if (wrote) ctx.current.invalidate(gun);
-  return chain;
+  return { chain, wrote };
 }
 
 

@@ -3,6 +3,7 @@
  * key before they publish a root that lists it, so keys exist before the repository does.
  */
 import { readSigned, rootSchema } from '../tuf/metadata.js';
+import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
 import { keysOfRepository, type ServerKeyRole } from '../storage/server-key-store.js';
 import type { PublicServerKey } from '../signing/key-service.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
@@ -23,6 +24,10 @@ export function getServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRo
 }
 
 /** A key to rotate to: a pending one if a rotation was already asked for, else a new one. */
-export function rotateServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
-  return withRepositoryLock(ctx, gun, (trx) => ctx.keys.pendingOrCreate(trx, gun, role), { changesMetadata: false });
+export function rotateServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole, actor: Actor = SYSTEM_ACTOR): Promise<PublicServerKey> {
+  return withRepositoryLock(ctx, gun, async (trx) => {
+    const key = await ctx.keys.pendingOrCreate(trx, gun, role);
+    await appendAudit(trx, gun, 'rotate_key', actor, { role, keyId: key.keyId });
+    return key;
+  }, { changesMetadata: false });
 }

@@ -32,6 +32,17 @@ export interface ServerKeysTable {
   last_used: Date | null;
 }
 
+export interface AuditLogTable {
+  id: Generated<string>;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  gun: string;
+  action: string;
+  subject: string;
+  address: string | null;
+  request_id: string | null;
+  detail: ColumnType<unknown, string, never>;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -41,5 +52,6 @@ export interface Schema {
   tuf_files: TufFilesTable;
   changefeed: ChangefeedTable;
   server_keys: ServerKeysTable;
+  audit_log: AuditLogTable;
   signet_migrations: SignetMigrationsTable;
 }

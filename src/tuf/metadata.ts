@@ -3,7 +3,7 @@
  * schemas of the four role types. Uploaded bytes are kept verbatim; parsing only reads them.
  */
 import { z } from 'zod';
-import { canonicalJson } from './canonical-json.js';
+import { CanonicalJsonError, canonicalJson } from './canonical-json.js';
 import { parseRfc3339 } from './time.js';
 import type { SignatureEntry } from './signatures.js';
 
@@ -52,7 +52,13 @@ export class SignedFile {
 
   /** The canonical bytes of `signed`: what the signatures cover. Computed once. */
   message(): Buffer {
-    this.canonical ??= canonicalJson(this.signed);
+    try {
+      this.canonical ??= canonicalJson(this.signed);
+    } catch (e) {
+      // Non-integer numbers have no canonical form, so nothing in the file can be signed.
+      if (e instanceof CanonicalJsonError) throw new MalformedMetadataError(`${this.role}: ${e.message}`);
+      throw e;
+    }
     return this.canonical;
   }
 

@@ -17,6 +17,8 @@ export function testConfig(db: TestDatabase, overrides: Record<string, string> =
     SIGNET_PORT: '0',
     SIGNET_DATA_DIR: db.dataDir,
     SIGNET_LOG_LEVEL: 'silent',
+    // Background expiry scans would write on their own schedule; tests that want one ask for it.
+    SIGNET_EXPIRY_SCAN_INTERVAL: '0',
     ...(db.url ? { DATABASE_URL: db.url } : {}),
     ...overrides,
   });

@@ -1,0 +1,491 @@
+/**
+ * `signet import`: copy a notary deployment (notary-server's metadata history and changefeed,
+ * notary-signer's server-held keys) into Signet's database, so that clients carry on without
+ * anyone re-signing.
+ *
+ * - Every file is checked first (verify.ts); refused files are skipped and reported.
+ * - Each repository is written in one transaction under its repository lock, so a running
+ *   Signet sees all of it or none of it, and a change notification drops other processes' caches.
+ * - Idempotent and resumable: a row already present with the same bytes is skipped. A row
+ *   present with other bytes is a conflict: that repository is left untouched (files and keys),
+ *   because two diverged histories cannot be merged file by file.
+ * - The changefeed is copied last, in notary's id order with notary's times; into an empty
+ *   changefeed the change IDs are kept, so changefeed readers can resume where they were.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { ServiceContext } from '../service/context.js';
+import { keyAssociatedData } from '../signing/key-service.js';
+import type { KeyEncryptionKey } from '../signing/key-encryption.js';
+import { notifyChange } from '../storage/change-notifier.js';
+import { lockRepository } from '../storage/metadata-store.js';
+import type { Schema } from '../storage/schema.js';
+import { tufKeyId } from '../tuf/keys.js';
+import { readSigned, rootSchema, parseSignedFile } from '../tuf/metadata.js';
+import { JweDecryptionError, JweError, decryptPbes2Jwe } from './jwe.js';
+import { PrivateKeyError, notaryPrivateKeyToPkcs8 } from './private-key.js';
+import type { NotaryServerSource, NotarySignerSource, SourceKey, SourceKeyInfo } from './source.js';
+import { checkRepositoryFiles, type CheckedFile } from './verify.js';
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+export interface ImportOptions {
+  server: NotaryServerSource;
+  signer?: NotarySignerSource | undefined;
+  /** The passphrase of a notary-signer alias, if known. */
+  passphrase: (alias: string) => string | undefined;
+  gun?: string | undefined;
+  dryRun: boolean;
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+export interface ImportTarget {
+  ctx: ServiceContext;
+  kek: KeyEncryptionKey;
+}
+
+export interface ImportProgress {
+  repositoriesDone: number;
+  repositoriesTotal: number;
+  filesImported: number;
+  filesExisting: number;
+  filesRefused: number;
+  conflicts: number;
+}
+
+export interface FileProblem {
+  gun: string;
+  role: string;
+  version: number;
+  reason: string;
+}
+
+export interface KeyProblem {
+  gun: string;
+  role: string;
+  keyId: string;
+  alias: string;
+  reason: string;
+}
+
+export interface ImportReport {
+  dryRun: boolean;
+  repositories: { total: number; imported: number; upToDate: number; conflicted: number };
+  files: { source: number; imported: number; existing: number; refused: number; unverified: number };
+  changefeed: { source: number; imported: number; existing: number; skipped: number; idsPreserved: boolean | null };
+  keys: {
+    source: number; imported: number; existing: number; failed: number; skippedRole: number;
+    /** false when no --signer was given. */
+    read: boolean;
+  };
+  refused: FileProblem[];
+  unverified: FileProblem[];
+  conflicts: (FileProblem | (KeyProblem & { kind: 'key' }))[];
+  keyProblems: KeyProblem[];
+  missingPassphrases: { alias: string; env: string; keys: number }[];
+  /** Imported repositories whose newest root lists a timestamp key Signet does not hold. */
+  withoutTimestampKey: string[];
+  notes: string[];
+  elapsedMs: number;
+  filesPerSecond: number;
+}
+
+/** notary-signer reads the passphrase of alias X from env NOTARY_SIGNER_<X upper-cased, . → _>. */
+export function passphraseEnvName(alias: string): string {
+  return `NOTARY_SIGNER_${alias.toUpperCase().replace(/\./g, '_')}`;
+}
+
+const SERVER_KEY_ROLES = new Set(['timestamp', 'snapshot']);
+const CHANGE_CATEGORIES = new Set(['update', 'deletion']);
+const INSERT_ROWS = 500;
+const INSERT_BYTES = 8 * 1024 * 1024;
+/** Written for a null notary time, so that re-runs recognise the row. */
+const UNKNOWN_TIME = '1970-01-01T00:00:00.000000Z';
+
+interface PreparedKey {
+  keyId: string;
+  gun: string;
+  role: 'timestamp' | 'snapshot';
+  keytype: string;
+  publicKey: string;
+  sealed: Buffer;
+  kekId: string;
+  createdAt: string | null;
+  lastUsed: string | null;
+  alias: string;
+}
+
+interface Prepared {
+  gun: string;
+  checked: CheckedFile[];
+  keys: PreparedKey[];
+  /** Timestamp key IDs of the newest accepted root, if any. */
+  timestampKeyIds: string[] | null;
+}
+
+class Rollback extends Error {}
+
+export async function runImport(options: ImportOptions, target: ImportTarget): Promise<ImportReport> {
+  const started = Date.now();
+  const db = target.ctx.database.db;
+  const report: ImportReport = {
+    dryRun: options.dryRun,
+    repositories: { total: 0, imported: 0, upToDate: 0, conflicted: 0 },
+    files: { source: 0, imported: 0, existing: 0, refused: 0, unverified: 0 },
+    changefeed: { source: 0, imported: 0, existing: 0, skipped: 0, idsPreserved: null },
+    keys: { source: 0, imported: 0, existing: 0, failed: 0, skippedRole: 0, read: Boolean(options.signer) },
+    refused: [],
+    unverified: [],
+    conflicts: [],
+    keyProblems: [],
+    missingPassphrases: [],
+    withoutTimestampKey: [],
+    notes: [],
+    elapsedMs: 0,
+    filesPerSecond: 0,
+  };
+
+  const fileRepos = await options.server.repositories(options.gun);
+  const softDeleted = await options.server.softDeletedRows(options.gun);
+  if (softDeleted > 0) report.notes.push(`${softDeleted} soft-deleted tuf_files rows (deleted_at set) were ignored, as notary ignores them`);
+  if (!options.server.hasChangefeed) report.notes.push('the source has no changefeed table: no change records were copied');
+
+  const keyInfos = options.signer ? await options.signer.keyInfos(options.gun) : [];
+  report.keys.source = keyInfos.length;
+  const keysByGun = new Map<string, SourceKeyInfo[]>();
+  const missing = new Map<string, number>();
+  const alreadyHeld = await heldKeys(db, keyInfos.map((k) => k.keyId));
+  for (const info of keyInfos) {
+    if (!SERVER_KEY_ROLES.has(info.role)) {
+      report.keys.skippedRole++;
+      report.keyProblems.push({ ...problemOf(info), reason: `role ${info.role}: Signet holds only timestamp and snapshot keys (skipped)` });
+      continue;
+    }
+    const held = alreadyHeld.get(info.keyId);
+    if (held && held.gun === info.gun && held.role === info.role) {
+      // Imported before (the ID is the hash of the public key): no passphrase needed.
+      report.keys.existing++;
+      continue;
+    }
+    if (!options.passphrase(info.alias)) {
+      missing.set(info.alias, (missing.get(info.alias) ?? 0) + 1);
+      report.keys.failed++;
+      report.keyProblems.push({ ...problemOf(info), reason: `no passphrase for alias ${info.alias} (--passphrase ${info.alias}=… or ${passphraseEnvName(info.alias)})` });
+      continue;
+    }
+    const list = keysByGun.get(info.gun) ?? [];
+    list.push(info);
+    keysByGun.set(info.gun, list);
+  }
+  report.missingPassphrases = [...missing].map(([alias, keys]) => ({ alias, env: passphraseEnvName(alias), keys }));
+
+  const guns = [...new Set([...fileRepos.map((r) => r.gun), ...keysByGun.keys()])].sort();
+  report.repositories.total = guns.length;
+  report.files.source = fileRepos.reduce((n, r) => n + r.files, 0);
+  const conflicted = new Set<string>();
+
+  const prepare = async (gun: string): Promise<Prepared> => {
+    const rows = await options.server.files(gun);
+    const checked = checkRepositoryFiles(gun, rows);
+    const keys = options.signer ? await prepareKeys(options.signer, keysByGun.get(gun) ?? [], options, target, report) : [];
+    return { gun, checked, keys, timestampKeyIds: newestRootTimestampKeys(checked) };
+  };
+
+  let next: Promise<Prepared> | null = guns.length ? prepare(guns[0]!) : null;
+  for (let i = 0; i < guns.length; i++) {
+    const current = await next!;
+    // Read and check the next repository while this one is written.
+    next = i + 1 < guns.length ? prepare(guns[i + 1]!) : null;
+    next?.catch(() => {});
+    const outcome = await writeRepository(db, current, options.dryRun, report);
+    if (outcome === 'conflict') {
+      conflicted.add(current.gun);
+      report.repositories.conflicted++;
+    } else if (outcome === 'imported') report.repositories.imported++;
+    else report.repositories.upToDate++;
+    options.onProgress?.({
+      repositoriesDone: i + 1,
+      repositoriesTotal: guns.length,
+      filesImported: report.files.imported,
+      filesExisting: report.files.existing,
+      filesRefused: report.files.refused,
+      conflicts: report.conflicts.length,
+    });
+  }
+
+  await importChangefeed(db, options, report, conflicted);
+  if (!options.signer) {
+    report.notes.push('no --signer given: server-held keys were not imported; publishing to an imported repository needs its timestamp key (or `notary key rotate GUN timestamp -r`)');
+  }
+  report.elapsedMs = Date.now() - started;
+  report.filesPerSecond = report.elapsedMs > 0 ? Math.round((report.files.source / report.elapsedMs) * 1000) : 0;
+  return report;
+}
+
+/** Keys Signet already holds among `keyIds`. */
+async function heldKeys(db: Db, keyIds: readonly string[]): Promise<Map<string, { gun: string; role: string }>> {
+  const out = new Map<string, { gun: string; role: string }>();
+  for (let i = 0; i < keyIds.length; i += 5000) {
+    const rows = await db.selectFrom('server_keys').select(['key_id', 'gun', 'role']).where('key_id', 'in', keyIds.slice(i, i + 5000)).execute();
+    for (const r of rows) out.set(r.key_id.trim(), { gun: r.gun, role: r.role });
+  }
+  return out;
+}
+
+function problemOf(info: SourceKeyInfo): Omit<KeyProblem, 'reason'> {
+  return { gun: info.gun, role: info.role, keyId: info.keyId, alias: info.alias };
+}
+
+/** Timestamp key IDs of the highest-version root that was not refused. */
+function newestRootTimestampKeys(checked: readonly CheckedFile[]): string[] | null {
+  let best: CheckedFile | null = null;
+  for (const c of checked) {
+    if (c.row.role === 'root' && c.verdict !== 'refused' && (!best || c.row.version > best.row.version)) best = c;
+  }
+  if (!best) return null;
+  const root = readSigned(rootSchema, parseSignedFile('root', best.row.data));
+  return root.ok ? (root.value.roles['timestamp']?.keyids ?? []) : null;
+}
+
+/** Decrypt, convert, check and re-encrypt one repository's keys. */
+async function prepareKeys(
+  signer: NotarySignerSource,
+  infos: readonly SourceKeyInfo[],
+  options: ImportOptions,
+  target: ImportTarget,
+  report: ImportReport,
+): Promise<PreparedKey[]> {
+  const rows = await signer.keys(infos.map((i) => i.id));
+  const results = await Promise.all(rows.map(async (row): Promise<PreparedKey | null> => {
+    const fail = (reason: string) => {
+      report.keys.failed++;
+      report.keyProblems.push({ gun: row.gun, role: row.role, keyId: row.keyId, alias: row.alias, reason });
+      return null;
+    };
+    let plaintext: Buffer;
+    try {
+      plaintext = await decryptPbes2Jwe(row.privateJwe, options.passphrase(row.alias)!);
+    } catch (e) {
+      if (e instanceof JweDecryptionError) return fail(`cannot decrypt with the passphrase of alias ${row.alias}: ${e.message}`);
+      if (e instanceof JweError) return fail(`unreadable encrypted key: ${e.message}`);
+      throw e;
+    }
+    try {
+      return convertKey(row, plaintext, target);
+    } catch (e) {
+      if (e instanceof PrivateKeyError) return fail(e.message);
+      throw e;
+    } finally {
+      plaintext.fill(0);
+    }
+  }));
+  return results.filter((k): k is PreparedKey => k !== null);
+}
+
+function convertKey(row: SourceKey, plaintext: Buffer, target: ImportTarget): PreparedKey {
+  const converted = notaryPrivateKeyToPkcs8(row.algorithm, plaintext);
+  try {
+    if (!converted.publicBytes.equals(row.publicBytes)) {
+      throw new PrivateKeyError('the private key does not belong to the public key stored beside it');
+    }
+    const publicKey = converted.publicBytes.toString('base64');
+    const keyId = tufKeyId(converted.keytype, publicKey);
+    if (keyId !== row.keyId) throw new PrivateKeyError(`the key's ID is ${keyId}, not the stored ${row.keyId}`);
+    const identity = { keyId, gun: row.gun, role: row.role };
+    return {
+      keyId,
+      gun: row.gun,
+      role: row.role as PreparedKey['role'],
+      keytype: converted.keytype,
+      publicKey,
+      sealed: target.kek.encrypt(converted.pkcs8, keyAssociatedData(identity)),
+      kekId: target.kek.id,
+      createdAt: row.createdAt,
+      lastUsed: row.lastUsed,
+      alias: row.alias,
+    };
+  } finally {
+    converted.pkcs8.fill(0);
+  }
+}
+
+type Outcome = 'imported' | 'up-to-date' | 'conflict';
+
+async function writeRepository(db: Kysely<Schema>, prepared: Prepared, dryRun: boolean, report: ImportReport): Promise<Outcome> {
+  const { gun } = prepared;
+  const accepted = prepared.checked.filter((c) => c.verdict !== 'refused');
+  for (const c of prepared.checked) {
+    const problem = { gun, role: c.row.role, version: c.row.version, reason: c.reason ?? '' };
+    if (c.verdict === 'refused') report.refused.push(problem);
+    else if (c.verdict === 'unverified') report.unverified.push(problem);
+  }
+  report.files.refused += prepared.checked.length - accepted.length;
+
+  const work = async (trx: Db): Promise<{ outcome: Outcome; wrote: boolean }> => {
+    const existingRows = await trx.selectFrom('tuf_files').select(['role', 'version', 'sha256']).where('gun', '=', gun).execute();
+    const existing = new Map(existingRows.map((r) => [`${r.role}\u0000${r.version}`, r.sha256.trim()]));
+    const fresh: CheckedFile[] = [];
+    const conflicts: FileProblem[] = [];
+    let already = 0;
+    for (const c of accepted) {
+      const stored = existing.get(`${c.row.role}\u0000${c.row.version}`);
+      if (stored === undefined) fresh.push(c);
+      else if (stored === c.sha256) already++;
+      else {
+        conflicts.push({
+          gun, role: c.row.role, version: c.row.version,
+          reason: `Signet already holds ${c.row.role} v${c.row.version} with other bytes (sha256 ${stored.slice(0, 12)}…, notary's ${c.sha256.slice(0, 12)}…)`,
+        });
+      }
+    }
+    if (conflicts.length > 0) {
+      report.conflicts.push(...conflicts);
+      return { outcome: 'conflict', wrote: false };
+    }
+    report.files.existing += already;
+
+    const keyIds = prepared.keys.map((k) => k.keyId);
+    const heldRows = keyIds.length
+      ? await trx.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'public_key']).where('key_id', 'in', keyIds).execute()
+      : [];
+    const held = new Map(heldRows.map((r) => [r.key_id.trim(), r]));
+    const newKeys: PreparedKey[] = [];
+    for (const k of prepared.keys) {
+      const h = held.get(k.keyId);
+      if (!h) newKeys.push(k);
+      else if (h.gun === k.gun && h.role === k.role && h.public_key === k.publicKey) report.keys.existing++;
+      else {
+        report.keys.failed++;
+        report.conflicts.push({
+          kind: 'key', gun: k.gun, role: k.role, keyId: k.keyId, alias: k.alias,
+          reason: `Signet already holds key ${k.keyId.slice(0, 12)}… for ${h.gun} ${h.role}`,
+        });
+      }
+    }
+
+    if (!dryRun) {
+      for (const chunk of chunks(fresh)) {
+        await trx
+          .insertInto('tuf_files')
+          .values(chunk.map((c) => ({
+            gun,
+            role: c.row.role,
+            version: c.row.version,
+            sha256: c.sha256,
+            data: c.row.data,
+            ...(c.row.createdAt ? { created_at: sql<Date>`${c.row.createdAt}::timestamptz` } : {}),
+          })))
+          .execute();
+      }
+      if (newKeys.length) {
+        await trx
+          .insertInto('server_keys')
+          .values(newKeys.map((k) => ({
+            key_id: k.keyId,
+            gun: k.gun,
+            role: k.role,
+            keytype: k.keytype,
+            public_key: k.publicKey,
+            private_key: k.sealed,
+            kek_id: k.kekId,
+            ...(k.createdAt ? { created_at: sql<Date>`${k.createdAt}::timestamptz` } : {}),
+            last_used: k.lastUsed ? sql<Date>`${k.lastUsed}::timestamptz` : null,
+          })))
+          .execute();
+      }
+    }
+    report.files.imported += fresh.length;
+    report.keys.imported += newKeys.length;
+
+    // Will Signet be able to sign this repository's next timestamp?
+    if (prepared.timestampKeyIds && prepared.timestampKeyIds.length > 0) {
+      const heldIds = new Set((await trx.selectFrom('server_keys').select('key_id').where('gun', '=', gun).execute()).map((r) => r.key_id.trim()));
+      for (const k of newKeys) heldIds.add(k.keyId);
+      if (!prepared.timestampKeyIds.some((id) => heldIds.has(id))) report.withoutTimestampKey.push(gun);
+    }
+    const wrote = fresh.length + newKeys.length > 0;
+    return { outcome: wrote ? 'imported' : 'up-to-date', wrote };
+  };
+
+  report.files.unverified += prepared.checked.filter((c) => c.verdict === 'unverified').length;
+  if (dryRun) return (await work(db)).outcome;
+  return db.transaction().execute(async (trx) => {
+    await lockRepository(trx, gun);
+    const result = await work(trx);
+    if (result.wrote) await notifyChange(trx, gun);
+    return result.outcome;
+  });
+}
+
+function* chunks(files: readonly CheckedFile[]): Generator<CheckedFile[]> {
+  let chunk: CheckedFile[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (chunk.length > 0 && (chunk.length >= INSERT_ROWS || bytes + f.row.data.length > INSERT_BYTES)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(f);
+    bytes += f.row.data.length;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/**
+ * Copy the changefeed in notary's id order, skipping records already present (same repository,
+ * version, checksum, category and time). Records of conflicted repositories are left out.
+ */
+async function importChangefeed(db: Kysely<Schema>, options: ImportOptions, report: ImportReport, conflicted: ReadonlySet<string>): Promise<void> {
+  if (!options.server.hasChangefeed) return;
+  const run = async (trx: Transaction<Schema>) => {
+    if (!options.dryRun) await sql`lock table changefeed in exclusive mode`.execute(trx);
+    await sql`create temp table signet_import_changefeed (
+      src_id bigint primary key, created_at timestamptz not null, gun varchar(255) not null,
+      version integer not null, sha256 varchar(64) not null, category varchar(20) not null) on commit drop`.execute(trx);
+    for await (const page of options.server.changes(options.gun)) {
+      report.changefeed.source += page.length;
+      const rows = page.filter((c) => {
+        const keep = CHANGE_CATEGORIES.has(c.category) && !conflicted.has(c.gun);
+        if (!keep) report.changefeed.skipped++;
+        return keep;
+      });
+      for (let i = 0; i < rows.length; i += 2000) {
+        const values = rows.slice(i, i + 2000).map(
+          (c) => sql`(${c.id}, ${c.createdAt ?? UNKNOWN_TIME}::timestamptz, ${c.gun}, ${c.version}, ${c.sha256}, ${c.category})`,
+        );
+        await sql`insert into signet_import_changefeed values ${sql.join(values)}`.execute(trx);
+      }
+    }
+    await sql`analyze signet_import_changefeed`.execute(trx);
+    const removed = await sql`delete from signet_import_changefeed s where exists (
+        select 1 from changefeed c where c.gun = s.gun and c.version = s.version and c.sha256 = s.sha256
+          and c.category = s.category and c.created_at = s.created_at)`.execute(trx);
+    report.changefeed.existing = Number(removed.numAffectedRows ?? 0n);
+    const span = (await sql<{ n: number; lo: string | null; hi: string | null }>`
+        select count(*)::int as n, min(src_id)::text as lo, max(src_id)::text as hi from signet_import_changefeed`.execute(trx)).rows[0]!;
+    if (span.n === 0) return;
+    report.changefeed.imported = span.n;
+    const seq = (await sql<{ seq: string }>`select pg_get_serial_sequence('changefeed', 'id') as seq`.execute(trx)).rows[0]!.seq;
+    const state = (await sql<{ last_value: string; is_called: boolean }>`select last_value::text, is_called from ${sql.raw(seq)}`.execute(trx)).rows[0]!;
+    const maxId = (await sql<{ m: string }>`select coalesce(max(id), 0)::text as m from changefeed`.execute(trx)).rows[0]!.m;
+    const used = Math.max(Number(state.last_value) - (state.is_called ? 0 : 1), Number(maxId));
+    report.changefeed.idsPreserved = Number(span.lo) > used;
+    if (options.dryRun) return;
+    if (report.changefeed.idsPreserved) {
+      await sql`insert into changefeed (id, created_at, gun, version, sha256, category)
+        select src_id, created_at, gun, version, sha256, category from signet_import_changefeed order by src_id`.execute(trx);
+      await sql`select setval(${seq}::regclass, ${span.hi}::bigint)`.execute(trx);
+    } else {
+      await sql`insert into changefeed (created_at, gun, version, sha256, category)
+        select created_at, gun, version, sha256, category from signet_import_changefeed order by src_id`.execute(trx);
+    }
+  };
+  try {
+    await db.transaction().execute(async (trx) => {
+      await run(trx);
+      if (options.dryRun) throw new Rollback();
+    });
+  } catch (e) {
+    if (!(e instanceof Rollback)) throw e;
+  }
+}

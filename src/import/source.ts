@@ -1,0 +1,259 @@
+/**
+ * Reading a notary deployment's databases: notary-server's `tuf_files` and `changefeed`
+ * (migrations/server/postgresql) and notary-signer's `private_keys` (migrations/signer/postgresql).
+ *
+ * Each database is read inside one REPEATABLE READ, READ ONLY transaction, so the whole import
+ * sees one consistent snapshot even if notary is still running. notary's `timestamp` columns
+ * carry no zone; they are read in `timezone` (UTC unless told otherwise: notary's containers
+ * run in UTC) and passed on as exact text, microseconds included.
+ */
+import pg from 'pg';
+
+export class SourceError extends Error {
+  override name = 'SourceError';
+}
+
+export interface SourceFileRow {
+  id: number;
+  role: string;
+  version: number;
+  /** As stored: may be null (rows written before the column existed) or blank-padded. */
+  sha256: string | null;
+  data: Buffer;
+  /** ISO 8601 UTC with microseconds, or null. */
+  createdAt: string | null;
+}
+
+export interface SourceChange {
+  id: number;
+  createdAt: string | null;
+  gun: string;
+  version: number;
+  sha256: string;
+  category: string;
+}
+
+export interface SourceKeyInfo {
+  id: number;
+  keyId: string;
+  algorithm: string;
+  alias: string;
+  gun: string;
+  role: string;
+}
+
+export interface SourceKey extends SourceKeyInfo {
+  publicBytes: Buffer;
+  /** The JWE compact token. */
+  privateJwe: string;
+  createdAt: string | null;
+  lastUsed: string | null;
+}
+
+/** Which databases `signet import` can read. */
+export function checkSourceUrl(url: string, what: string): void {
+  let parsed: URL;
+  if (/^mysql:\/\//i.test(url) || /@tcp\(/.test(url)) {
+    throw new SourceError(`${what}: MySQL sources: not supported yet (only postgres:// notary databases can be imported)`);
+  }
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SourceError(`${what}: not a URL: expected postgres://user@host:port/database`);
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new SourceError(`${what}: unsupported source ${parsed.protocol}// (only postgres:// notary databases can be imported)`);
+  }
+}
+
+// Exact text of a timestamp column in UTC: `timestamp` values are taken in the session zone.
+const utcText = (column: string) =>
+  `case when ${column} is null then null else to_char((${column})::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') end`;
+
+abstract class SourceDatabase {
+  protected constructor(protected readonly client: pg.Client) {}
+
+  protected static async connect(url: string, what: string, timezone: string): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: url, application_name: 'signet-import' });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query(`select set_config('TimeZone', $1, false)`, [timezone]);
+      await client.query('begin isolation level repeatable read, read only');
+    } catch (e) {
+      await client.end().catch(() => {});
+      throw new SourceError(`${what}: ${(e as Error).message}`);
+    }
+    return client;
+  }
+
+  protected async columns(table: string): Promise<Set<string>> {
+    const { rows } = await this.client.query<{ column_name: string }>(
+      `select column_name from information_schema.columns where table_name = $1 and table_schema = any (current_schemas(false))`,
+      [table],
+    );
+    return new Set(rows.map((r) => r.column_name));
+  }
+
+  async close(): Promise<void> {
+    await this.client.query('rollback').catch(() => {});
+    await this.client.end().catch(() => {});
+  }
+}
+
+/** notary-server's database. */
+export class NotaryServerSource extends SourceDatabase {
+  private softDelete = false;
+  hasChangefeed = false;
+
+  static async open(url: string, timezone = 'UTC'): Promise<NotaryServerSource> {
+    checkSourceUrl(url, '--from');
+    const source = new NotaryServerSource(await SourceDatabase.connect(url, '--from', timezone));
+    try {
+      const files = await source.columns('tuf_files');
+      const missing = ['id', 'gun', 'role', 'version', 'data', 'sha256', 'created_at'].filter((c) => !files.has(c));
+      if (missing.length) {
+        throw new SourceError(
+          files.size === 0
+            ? '--from: no tuf_files table: is this notary-server\'s database?'
+            : `--from: tuf_files lacks ${missing.join(', ')}: not a notary-server schema`,
+        );
+      }
+      source.softDelete = files.has('deleted_at');
+      const feed = await source.columns('changefeed');
+      source.hasChangefeed = ['id', 'created_at', 'gun', 'version', 'sha256', 'category'].every((c) => feed.has(c));
+    } catch (e) {
+      await source.close();
+      throw e;
+    }
+    return source;
+  }
+
+  private get live(): string {
+    return this.softDelete ? 'deleted_at is null' : 'true';
+  }
+
+  /** Repositories (GUNs) with their number of files, by name. */
+  async repositories(onlyGun?: string): Promise<{ gun: string; files: number }[]> {
+    const { rows } = await this.client.query<{ gun: string; files: number }>(
+      `select gun, count(*)::int as files from tuf_files where ${this.live} and ($1::text is null or gun = $1) group by gun order by gun`,
+      [onlyGun ?? null],
+    );
+    return rows;
+  }
+
+  /** Rows gorm would never show (soft-deleted): not part of the deployment, only counted. */
+  async softDeletedRows(onlyGun?: string): Promise<number> {
+    if (!this.softDelete) return 0;
+    const { rows } = await this.client.query<{ n: number }>(
+      `select count(*)::int as n from tuf_files where deleted_at is not null and ($1::text is null or gun = $1)`,
+      [onlyGun ?? null],
+    );
+    return rows[0]!.n;
+  }
+
+  /** Every file of a repository in insertion order (notary inserts root, targets…, snapshot, timestamp). */
+  async files(gun: string): Promise<SourceFileRow[]> {
+    const { rows } = await this.client.query<{
+      id: number; role: string; version: number; sha256: string | null; data: Buffer; created_at: string | null;
+    }>(
+      `select id, role, version, sha256, data, ${utcText('created_at')} as created_at
+         from tuf_files where gun = $1 and ${this.live} order by id`,
+      [gun],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id), role: r.role, version: r.version, sha256: r.sha256, data: r.data, createdAt: r.created_at,
+    }));
+  }
+
+  /** The changefeed in id order, in pages. */
+  async *changes(onlyGun?: string, pageSize = 10_000): AsyncGenerator<SourceChange[]> {
+    if (!this.hasChangefeed) return;
+    let after = -1;
+    for (;;) {
+      const { rows } = await this.client.query<{
+        id: number; created_at: string | null; gun: string; version: number; sha256: string | null; category: string | null;
+      }>(
+        `select id, ${utcText('created_at')} as created_at, gun, version, sha256, category from changefeed
+          where id > $1 and ($2::text is null or gun = $2) order by id limit $3`,
+        [after, onlyGun ?? null, pageSize],
+      );
+      if (rows.length === 0) return;
+      after = Number(rows[rows.length - 1]!.id);
+      yield rows.map((r) => ({
+        id: Number(r.id),
+        createdAt: r.created_at,
+        gun: r.gun,
+        version: r.version,
+        sha256: (r.sha256 ?? '').trim(),
+        category: r.category ?? 'update',
+      }));
+    }
+  }
+}
+
+/** notary-signer's database. */
+export class NotarySignerSource extends SourceDatabase {
+  private softDelete = false;
+
+  static async open(url: string, timezone = 'UTC'): Promise<NotarySignerSource> {
+    checkSourceUrl(url, '--signer');
+    const source = new NotarySignerSource(await SourceDatabase.connect(url, '--signer', timezone));
+    try {
+      const cols = await source.columns('private_keys');
+      const missing = ['id', 'key_id', 'algorithm', 'passphrase_alias', 'gun', 'role', 'public', 'private', 'created_at', 'last_used'].filter((c) => !cols.has(c));
+      if (missing.length) {
+        throw new SourceError(
+          cols.size === 0
+            ? '--signer: no private_keys table: is this notary-signer\'s database?'
+            : `--signer: private_keys lacks ${missing.join(', ')}: not a notary-signer schema`,
+        );
+      }
+      source.softDelete = cols.has('deleted_at');
+    } catch (e) {
+      await source.close();
+      throw e;
+    }
+    return source;
+  }
+
+  /** Every key's description (no key material), in id order. */
+  async keyInfos(onlyGun?: string): Promise<SourceKeyInfo[]> {
+    const { rows } = await this.client.query<{
+      id: number; key_id: string; algorithm: string; passphrase_alias: string; gun: string; role: string;
+    }>(
+      `select id, key_id, algorithm, passphrase_alias, gun, role from private_keys
+        where ${this.softDelete ? 'deleted_at is null' : 'true'} and ($1::text is null or gun = $1) order by id`,
+      [onlyGun ?? null],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id), keyId: r.key_id.trim(), algorithm: r.algorithm, alias: r.passphrase_alias, gun: r.gun, role: r.role,
+    }));
+  }
+
+  /** The full rows, key material included, of the given row ids. */
+  async keys(ids: number[]): Promise<SourceKey[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.client.query<{
+      id: number; key_id: string; algorithm: string; passphrase_alias: string; gun: string; role: string;
+      public: Buffer; private: Buffer; created_at: string | null; last_used: string | null;
+    }>(
+      `select id, key_id, algorithm, passphrase_alias, gun, role, public, private,
+              ${utcText('created_at')} as created_at, ${utcText('last_used')} as last_used
+         from private_keys where id = any ($1::int[]) order by id`,
+      [ids],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      keyId: r.key_id.trim(),
+      algorithm: r.algorithm,
+      alias: r.passphrase_alias,
+      gun: r.gun,
+      role: r.role,
+      publicBytes: r.public,
+      privateJwe: r.private.toString('latin1'),
+      createdAt: r.created_at,
+      lastUsed: r.last_used,
+    }));
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Expiry watch. Metadata that silently expires is what trust-server users suffer most: clients
+ * refuse it and pulls fail. Signet re-signs its own roles (timestamp, and snapshot when it holds
+ * the key) well before they expire, and reports client-signed roles (root, targets, delegations)
+ * that expire within a warning window, so that an admin re-signs them in time.
+ */
+import { isTargetsRole } from '../tuf/roles.js';
+import type { ServiceContext } from './context.js';
+import { refreshServerSigned } from './read-metadata.js';
+import { currentChain, loadRepositoryState } from './repository-state.js';
+
+export interface ExpiringRole {
+  gun: string;
+  role: string;
+  version: number;
+  expires: string;
+  expired: boolean;
+}
+
+export interface ExpiryScan {
+  repositories: number;
+  expiring: ExpiringRole[];
+  resigned: string[];
+}
+
+/** Every repository's current client-signed roles expiring within `windowMs`; optionally re-sign. */
+export async function scanExpiry(
+  ctx: ServiceContext,
+  opts: { windowMs: number; resignBeforeMs?: number; gun?: string },
+): Promise<ExpiryScan> {
+  const db = ctx.database.db;
+  const guns = opts.gun ? [opts.gun] : (await db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
+  const now = ctx.now();
+  const result: ExpiryScan = { repositories: 0, expiring: [], resigned: [] };
+  for (const gun of guns) {
+    const state = await loadRepositoryState(db, ctx.cache, gun);
+    if (!state.root) continue;
+    result.repositories++;
+    for (const file of [state.root, ...state.targets.values()]) {
+      if (file.expiresMs < now + opts.windowMs) {
+        result.expiring.push({ gun, role: file.role, version: file.version, expires: file.signed.expires, expired: file.expiresMs < now });
+      }
+    }
+    let snapshot = state.snapshot;
+    if (opts.resignBeforeMs !== undefined) {
+      const chain = await currentChain(db, ctx.cache, gun);
+      const horizon = now + opts.resignBeforeMs;
+      if (chain && (chain.timestamp.file.isExpired(horizon) || chain.snapshot?.file.isExpired(horizon))) {
+        const refreshed = await refreshServerSigned(ctx, gun, opts.resignBeforeMs);
+        if (refreshed.wrote) result.resigned.push(gun);
+        snapshot = refreshed.chain?.snapshot?.file ?? snapshot;
+      }
+    }
+    // A snapshot the server could not re-sign (its key is the client's) needs the owner too.
+    if (snapshot && snapshot.expiresMs < now + opts.windowMs) {
+      result.expiring.push({ gun, role: 'snapshot', version: snapshot.version, expires: snapshot.signed.expires, expired: snapshot.expiresMs < now });
+    }
+  }
+  return result;
+}
+
+/** Count of expiring/expired roles by kind, for the metrics gauges. */
+export function summarise(scan: ExpiryScan): Map<string, { expiring: number; expired: number }> {
+  const out = new Map<string, { expiring: number; expired: number }>();
+  for (const r of scan.expiring) {
+    const kind = r.role === 'root' ? 'root' : isTargetsRole(r.role) && r.role !== 'targets' ? 'delegation' : r.role;
+    const entry = out.get(kind) ?? { expiring: 0, expired: 0 };
+    if (r.expired) entry.expired++;
+    else entry.expiring++;
+    out.set(kind, entry);
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * A repository as it was: the timestamp current at a point in time (or a given timestamp
+ * version), the snapshot it named and the roles that snapshot listed. For forensics: every file
+ * named here can be fetched by checksum.
+ */
+import { metaSha256Hex } from '../tuf/hashes.js';
+import { fileByChecksum, fileByVersion, filesByChecksums, type StoredFileRow } from '../storage/metadata-store.js';
+import type { ServiceContext } from './context.js';
+import { NotFoundError } from './errors.js';
+import { metaEntries } from './repository-state.js';
+
+export interface HistoryFile {
+  role: string;
+  version: number;
+  sha256: string;
+  length: number;
+  expires: string;
+  storedAt: string;
+}
+
+export interface RepositoryAt {
+  gun: string;
+  asOf: string;
+  timestamp: HistoryFile;
+  snapshot: HistoryFile | null;
+  roles: HistoryFile[];
+}
+
+export async function repositoryAsOf(
+  ctx: ServiceContext,
+  gun: string,
+  point: { at?: Date | undefined; timestampVersion?: number | undefined },
+): Promise<RepositoryAt> {
+  const db = ctx.database.db;
+  let ts: StoredFileRow | null;
+  if (point.timestampVersion !== undefined) {
+    ts = await fileByVersion(db, gun, 'timestamp', point.timestampVersion);
+  } else {
+    const at = point.at ?? new Date();
+    const row = await db
+      .selectFrom('tuf_files')
+      .select(['role', 'version', 'sha256', 'data', 'created_at'])
+      .where('gun', '=', gun)
+      .where('role', '=', 'timestamp')
+      .where('created_at', '<=', at)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    ts = row ? { role: row.role, version: row.version, sha256: row.sha256, data: Buffer.from(row.data), createdAt: row.created_at } : null;
+  }
+  if (!ts) throw new NotFoundError(`no timestamp of ${gun} at that point`);
+  const describe = (row: StoredFileRow): HistoryFile => {
+    const file = ctx.cache.parse(row);
+    return { role: row.role, version: row.version, sha256: row.sha256.trim(), length: row.data.length, expires: file.signed.expires, storedAt: row.createdAt.toISOString() };
+  };
+  const tsFile = ctx.cache.parse(ts);
+  const snapSha = metaSha256Hex(metaEntries(tsFile)['snapshot']?.hashes);
+  const snap = snapSha ? await fileByChecksum(db, gun, 'snapshot', snapSha) : null;
+  const roles: HistoryFile[] = [];
+  if (snap) {
+    const wanted = new Map<string, string>();
+    for (const [role, entry] of Object.entries(metaEntries(ctx.cache.parse(snap)))) {
+      const sha = metaSha256Hex(entry.hashes);
+      if (sha) wanted.set(role, sha);
+    }
+    for (const row of await filesByChecksums(db, gun, [...new Set(wanted.values())])) {
+      if (wanted.get(row.role) === row.sha256.trim()) roles.push(describe(row));
+    }
+    roles.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
+  }
+  return { gun, asOf: (point.at ?? ts.createdAt).toISOString(), timestamp: describe(ts), snapshot: snap ? describe(snap) : null, roles };
+}
+
