@@ -4,7 +4,9 @@
  * the key) well before they expire, and reports client-signed roles (root, targets, delegations)
  * that expire within a warning window, so that an admin re-signs them in time.
  */
+import { readSigned, rootSchema } from '../tuf/metadata.js';
 import { isTargetsRole } from '../tuf/roles.js';
+import { keysOfRepository } from '../storage/server-key-store.js';
 import type { ServiceContext } from './context.js';
 import { refreshServerSigned } from './read-metadata.js';
 import { currentChain, loadRepositoryState } from './repository-state.js';
@@ -51,8 +53,11 @@ export async function scanExpiry(
         snapshot = refreshed.chain?.snapshot?.file ?? snapshot;
       }
     }
-    // A snapshot the server could not re-sign (its key is the client's) needs the owner too.
-    if (snapshot && snapshot.expiresMs < now + opts.windowMs) {
+    // A snapshot whose key the client holds needs the owner too; the server re-signs its own.
+    const root = readSigned(rootSchema, state.root);
+    const snapshotKeyIds = new Set(root.ok ? (root.value.roles['snapshot']?.keyids ?? []) : []);
+    const serverHoldsSnapshot = (await keysOfRepository(db, gun)).some((k) => k.role === 'snapshot' && snapshotKeyIds.has(k.keyId));
+    if (snapshot && !serverHoldsSnapshot && snapshot.expiresMs < now + opts.windowMs) {
       result.expiring.push({ gun, role: 'snapshot', version: snapshot.version, expires: snapshot.signed.expires, expired: snapshot.expiresMs < now });
     }
   }
