@@ -8,6 +8,7 @@ import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { openServices, startServer } from '../server.js';
+import { ADMIN_USAGE, runAdminCommand } from './admin.js';
 import { isWorker, runPrimary } from './cluster.js';
 import { importCommand } from '../import/command.js';
 
@@ -20,6 +21,7 @@ commands:
             verify the whole store: hashes of every row, root version chains, every timestamp
             and snapshot reference; exit 0 when sound, 1 when errors were found
   config    list the configuration variables with their defaults
+${ADMIN_USAGE}
   import --from postgres://…/notaryserver [--signer postgres://…/notarysigner] [--passphrase ALIAS=VALUE]...
          [--gun GUN] [--dry-run] [--json]
             copy a notary-server deployment (history, changefeed, server-held keys) into Signet;
@@ -48,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'dev-token-service') return devTokenService(argv.slice(1));
   if (command === 'import') return importCommand(argv.slice(1));
   const config = loadConfig();
+  const admin = await runAdminCommand(command, argv.slice(1), config);
+  if (admin !== null) return admin;
   const logger = createLogger(config.SIGNET_LOG_LEVEL);
   if (command === 'migrate') {
     const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR });
@@ -139,7 +143,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (error: unknown) => {
+    // Usage and configuration mistakes exit 2; failures of the work itself exit 1.
     console.error(error instanceof ConfigError ? error.message : `signet: ${(error as Error).message}`);
-    process.exitCode = 1;
+    process.exitCode = error instanceof ConfigError ? 2 : 1;
   },
 );
