@@ -7,16 +7,24 @@ import type { StoredFileRow } from '../storage/metadata-store.js';
 
 export class ParsedFileCache {
   private readonly files = new Map<string, SignedFile>();
+  private bytes = 0;
 
-  constructor(private readonly capacity = 10_000) {}
+  /** Bounded by the total size of the cached files, oldest first out. */
+  constructor(private readonly maxBytes = 64 * 1024 * 1024) {}
 
   parse(row: StoredFileRow): SignedFile {
     const key = `${row.role}\u0000${row.sha256}`;
     let file = this.files.get(key);
     if (!file) {
       file = parseSignedFile(row.role, row.data);
-      if (this.files.size >= this.capacity) this.files.delete(this.files.keys().next().value!);
+      if (file.bytes.length > this.maxBytes / 4) return file; // too big to be worth keeping
+      while (this.bytes + file.bytes.length > this.maxBytes && this.files.size > 0) {
+        const [oldestKey, oldest] = this.files.entries().next().value!;
+        this.files.delete(oldestKey);
+        this.bytes -= oldest.bytes.length;
+      }
       this.files.set(key, file);
+      this.bytes += file.bytes.length;
     }
     return file;
   }

@@ -1,7 +1,7 @@
 /** Publish an update: validate every uploaded role and store all of it, or none. */
 import { OldVersionError } from '../tuf/errors.js';
 import { parseSignedFile } from '../tuf/metadata.js';
-import { isValidRole } from '../tuf/roles.js';
+import { isDelegationRole, isValidRole, parentRole } from '../tuf/roles.js';
 import { validateUpdate } from '../tuf/validate-update.js';
 import { insertFiles } from '../storage/metadata-store.js';
 import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
@@ -9,6 +9,16 @@ import { markKeysUsed } from '../storage/server-key-store.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { InvalidRoleError, NoFilenameError } from './errors.js';
 import { loadRepositoryState } from './repository-state.js';
+
+/** The stored roles an update can need: every ancestor of each uploaded delegation. */
+function ancestorsOf(roles: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const role of roles) {
+    if (!isDelegationRole(role)) continue;
+    for (let r = parentRole(role); r.length > 0; r = r.includes('/') ? parentRole(r) : '') out.add(r);
+  }
+  return out;
+}
 
 export interface UploadedRole {
   /** The multipart filename: the role, optionally with `.json`. */
@@ -34,7 +44,7 @@ export async function publishUpdate(
     return parseSignedFile(role, part.data);
   });
   return withRepositoryLock(ctx, gun, async (trx) => {
-    const state = await loadRepositoryState(trx, ctx.cache, gun);
+    const state = await loadRepositoryState(trx, ctx.cache, gun, ancestorsOf(files.map((f) => f.role)));
     const serverKeys = await ctx.keys.signingKeys(trx, gun);
     const plan = validateUpdate(files, state, serverKeys, {
       gun,

@@ -54,7 +54,17 @@ export async function currentRoleFile(
   return chain?.snapshot ? roleInSnapshot(db, gun, chain.snapshot.file, role) : null;
 }
 
-export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: string): Promise<RepositoryState> {
+/**
+ * The repository's state for validation. `roles` limits which targets roles are read (root is
+ * always read): an update needs only the parents of the delegations it uploads, and skipping
+ * the rest keeps a large targets file from being read back and parsed on every update.
+ */
+export async function loadRepositoryState(
+  db: Db,
+  cache: ParsedFileCache,
+  gun: string,
+  roles?: ReadonlySet<string>,
+): Promise<RepositoryState> {
   const versions = await latestVersions(db, gun);
   const chain = await currentChain(db, cache, gun);
   const state = { root: null as SignedFile | null, snapshot: null as SignedFile | null, targets: new Map<string, SignedFile>(), latestVersions: versions };
@@ -63,7 +73,7 @@ export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: s
   const wanted = new Map<string, string>();
   for (const [role, entry] of Object.entries(metaEntries(chain.snapshot.file))) {
     const sha = metaSha256Hex(entry.hashes);
-    if (sha && (role === 'root' || isTargetsRole(role))) wanted.set(role, sha);
+    if (sha && (role === 'root' || (isTargetsRole(role) && (!roles || roles.has(role))))) wanted.set(role, sha);
   }
   for (const row of await filesByChecksums(db, gun, [...new Set(wanted.values())])) {
     if (wanted.get(row.role) !== row.sha256) continue;

@@ -20,11 +20,27 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-function encodeString(s: string): string {
-  return '"' + s.replace(/[\\"]/g, (c) => '\\' + c) + '"';
+/**
+ * JS sorts strings by UTF-16 code units, which is UTF-8 byte order unless a key holds a
+ * surrogate pair or a character in U+E000..U+FFFF; only then is the slower byte order needed.
+ */
+const NEEDS_BYTE_ORDER = /[\uD800-\uFFFF]/;
+
+function sortKeys(keys: string[]): string[] {
+  return keys.some((k) => NEEDS_BYTE_ORDER.test(k)) ? keys.sort(compareUtf8) : keys.sort();
 }
 
-function encode(value: unknown, out: string[]): void {
+const ESCAPED = /[\\"]/;
+
+function encodeString(s: string): string {
+  return ESCAPED.test(s) ? '"' + s.replace(/[\\"]/g, (c) => '\\' + c) + '"' : '"' + s + '"';
+}
+
+/** Deeper values are refused rather than recursed into without bound. */
+export const MAX_DEPTH = 512;
+
+function encode(value: unknown, out: string[], depth = 0): void {
+  if (depth > MAX_DEPTH) throw new CanonicalJsonError(`value nested deeper than ${MAX_DEPTH} levels`);
   if (value === null) {
     out.push('null');
   } else if (typeof value === 'boolean') {
@@ -40,17 +56,17 @@ function encode(value: unknown, out: string[]): void {
     out.push('[');
     value.forEach((item, i) => {
       if (i > 0) out.push(',');
-      encode(item, out);
+      encode(item, out, depth + 1);
     });
     out.push(']');
   } else if (typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).sort(compareUtf8);
+    const keys = sortKeys(Object.keys(obj));
     out.push('{');
     keys.forEach((key, i) => {
       if (i > 0) out.push(',');
       out.push(encodeString(key), ':');
-      encode(obj[key], out);
+      encode(obj[key], out, depth + 1);
     });
     out.push('}');
   } else {
