@@ -21,17 +21,30 @@ export class CurrentMetadataCache {
   private readonly generations = new Map<string, number>();
   private epoch = 0;
   private enabled: boolean;
+  private bytes = 0;
 
   constructor(
     enabled: boolean,
     private readonly capacity = 10_000,
+    /** Memory bound: past it the cache starts over (rows of large files add up quickly). */
+    private readonly maxBytes = 256 * 1024 * 1024,
   ) {
     this.enabled = enabled;
+  }
+
+  private account(row: StoredFileRow | null | undefined): void {
+    if (!row) return;
+    this.bytes += row.data.length;
+    if (this.bytes > this.maxBytes) {
+      this.entries.clear();
+      this.bytes = 0;
+    }
   }
 
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
     this.entries.clear();
+    this.bytes = 0;
     this.epoch++;
   }
 
@@ -69,7 +82,11 @@ export class CurrentMetadataCache {
 
   storeChain(gun: string, version: string, chain: CurrentChain | null): void {
     const e = this.entry(gun, version);
-    if (e) e.chain = chain;
+    if (e) {
+      e.chain = chain;
+      this.account(chain?.timestamp.row);
+      this.account(chain?.snapshot?.row);
+    }
   }
 
   role(gun: string, role: string): StoredFileRow | null | undefined {
@@ -78,7 +95,10 @@ export class CurrentMetadataCache {
 
   storeRole(gun: string, version: string, role: string, row: StoredFileRow | null): void {
     const e = this.entry(gun, version);
-    if (e && (e.roles.size < MAX_ROLES_PER_ENTRY || e.roles.has(role))) e.roles.set(role, row);
+    if (e && (e.roles.size < MAX_ROLES_PER_ENTRY || e.roles.has(role))) {
+      e.roles.set(role, row);
+      this.account(row);
+    }
   }
 
   checksum(gun: string, key: string): StoredFileRow | undefined {
@@ -87,6 +107,9 @@ export class CurrentMetadataCache {
 
   storeChecksum(gun: string, version: string, key: string, row: StoredFileRow): void {
     const e = this.entry(gun, version);
-    if (e && e.byChecksum.size < MAX_ROLES_PER_ENTRY) e.byChecksum.set(key, row);
+    if (e && e.byChecksum.size < MAX_ROLES_PER_ENTRY) {
+      e.byChecksum.set(key, row);
+      this.account(row);
+    }
   }
 }
