@@ -45,9 +45,9 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
   test('conflicting targets updates of one repository serialise: no loss, no duplicates', async () => {
     const gun = 'registry.example.com/race/one';
     const repo: TestRepository = await createRepository(servers[0]!.url, gun, { serverSnapshot: true });
-    // Versions 2..31, each sent twice (once to each process), all at once.
+    // Versions 2..101, each sent twice (once to each process), all at once.
     const attempts = [];
-    for (let v = 2; v <= 31; v++) {
+    for (let v = 2; v <= 101; v++) {
       for (const server of servers) {
         const targets = signFile(targetsDoc({ version: v, targets: { [`tag-${v}`]: targetFile(`payload ${v} ${server.url}`) } }), [repo.targetsKey]);
         attempts.push(postUpdate(server.url, gun, { targets }).then((res) => ({ v, res, targets })));
@@ -61,7 +61,8 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
       assert.equal(r.res.body.errors?.[0]?.code, 'VERSION', r.res.text);
     }
     assert.ok(accepted.length >= 1);
-    assert.ok(accepted.length <= 30, 'at most one update per version can win');
+    console.log(`# concurrency: ${results.length} conflicting updates to one repository on 2 processes: ${accepted.length} accepted, ${refused.length} refused with VERSION, 0 other`);
+    assert.ok(accepted.length <= 100, 'at most one update per version can win');
 
     // Exactly one stored row per accepted update, and every accepted body is stored verbatim.
     const stored = await versions(gun, 'targets');
@@ -85,16 +86,18 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
   });
 
   test('updates of different repositories proceed in parallel on both processes', async () => {
-    const guns = Array.from({ length: 8 }, (_, i) => `registry.example.com/race/many-${i}`);
+    const guns = Array.from({ length: 20 }, (_, i) => `registry.example.com/race/many-${i}`);
     const repos = await Promise.all(guns.map((gun, i) => createRepository(servers[i % 2]!.url, gun, { serverSnapshot: true })));
     const posts = repos.flatMap((repo, i) =>
-      [2, 3, 4].map((v) => {
+      [2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((v) => {
         const targets = signFile(targetsDoc({ version: v, targets: { t: targetFile(`${repo.gun} ${v}`) } }), [repo.targetsKey]);
         return postUpdate(servers[(i + v) % 2]!.url, repo.gun, { targets }).then((res) => ({ gun: repo.gun, v, res }));
       }),
     );
     const results = await Promise.all(posts);
     for (const r of results) assert.ok(r.res.status === 200 || r.res.body.errors?.[0]?.code === 'VERSION', r.res.text);
+    const ok = results.filter((r) => r.res.status === 200).length;
+    console.log(`# concurrency: ${results.length} updates to ${guns.length} repositories on 2 processes at once: ${ok} accepted, ${results.length - ok} refused with VERSION`);
     for (const gun of guns) {
       const ok = results.filter((r) => r.gun === gun && r.res.status === 200).length;
       assert.equal((await versions(gun, 'targets')).length, ok + 1);

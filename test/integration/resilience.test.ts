@@ -66,6 +66,7 @@ describe('crash in the middle of an update storm', { skip: process.env['TEST_DAT
     assert.equal(check.code, 0, JSON.stringify(check.report.problems.slice(0, 5)));
     assert.equal(check.report.errors, 0);
     assert.equal(check.report.repositories, 4);
+    console.log(`# crash: ${acknowledged.length} updates acknowledged before SIGKILL; signet check read ${check.report.rows} files in ${check.report.repositories} repositories: ${check.report.errors} errors`);
 
     const second = await spawnServer(env);
     servers.push(second);
@@ -112,6 +113,7 @@ describe('database outage', { skip: postgresAvailable() ? false : 'Postgres serv
     const read = await request(server.url).get(`/v2/${gun}/_trust/tuf/timestamp.json`);
     assert.equal(read.status, 503, read.text);
     assert.ok(Date.now() - started < 15_000, `outage responses took ${Date.now() - started} ms`);
+    console.log(`# outage: health, update and read answered 503 within ${Date.now() - started} ms in total`);
 
     cluster.start();
     const recoveredAt = Date.now();
