@@ -47,11 +47,11 @@ export function parseJws(token: string): ParsedJws {
   return { header, payload: decodeJsonPart(p, 'payload'), signingInput: Buffer.from(`${h}.${p}`), signature: Buffer.from(s, 'base64url') };
 }
 
-type Params = { hash: string | null; kind: 'ec' | 'rsa' | 'rsa-pss' | 'ed25519' };
+type Params = { hash: string | null; kind: 'ec' | 'rsa' | 'rsa-pss' | 'ed25519'; curve?: string };
 const ALGORITHMS: Record<string, Params> = {
-  ES256: { hash: 'sha256', kind: 'ec' },
-  ES384: { hash: 'sha384', kind: 'ec' },
-  ES512: { hash: 'sha512', kind: 'ec' },
+  ES256: { hash: 'sha256', kind: 'ec', curve: 'prime256v1' },
+  ES384: { hash: 'sha384', kind: 'ec', curve: 'secp384r1' },
+  ES512: { hash: 'sha512', kind: 'ec', curve: 'secp521r1' },
   RS256: { hash: 'sha256', kind: 'rsa' },
   RS384: { hash: 'sha384', kind: 'rsa' },
   RS512: { hash: 'sha512', kind: 'rsa' },
@@ -69,6 +69,8 @@ export function verifyJws(jws: ParsedJws, key: KeyObject): boolean {
   if ((params.kind === 'ec' && type !== 'ec') || (params.kind.startsWith('rsa') && type !== 'rsa') || (params.kind === 'ed25519' && type !== 'ed25519')) {
     return false;
   }
+  // Each ES algorithm names its curve (RFC 7518 §3.4); a key on another curve does not qualify.
+  if (params.curve && key.asymmetricKeyDetails?.namedCurve !== params.curve) return false;
   try {
     if (params.kind === 'ec') return verify(params.hash, jws.signingInput, { key, dsaEncoding: 'ieee-p1363' }, jws.signature);
     if (params.kind === 'rsa-pss') {
