@@ -117,13 +117,17 @@ export class TokenAuthenticator {
         if (Date.parse(cert.validFrom) > nowMs || Date.parse(cert.validTo) < nowMs) throw new InvalidToken('token certificate is outside its validity');
       }
       for (let i = 0; i + 1 < chain.length; i++) {
-        if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) {
+        // Only a CA may issue: a leaf certificate cannot stand in as an intermediate.
+        if (!chain[i + 1]!.ca || !chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) {
           throw new InvalidToken('token certificate chain is broken');
         }
       }
       const top = chain[chain.length - 1]!;
+      const valid = (c: X509Certificate) => Date.parse(c.validFrom) <= nowMs && Date.parse(c.validTo) >= nowMs;
       const anchored = this.roots.some(
-        (root) => root.fingerprint256 === top.fingerprint256 || (top.checkIssued(root) && top.verify(root.publicKey)),
+        (root) =>
+          valid(root) &&
+          (root.fingerprint256 === top.fingerprint256 || (root.ca && top.checkIssued(root) && top.verify(root.publicKey))),
       );
       if (!anchored) throw new InvalidToken('token is signed by an untrusted key');
       return chain[0]!.publicKey;
