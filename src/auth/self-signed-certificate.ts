@@ -52,12 +52,19 @@ export interface CertOptions {
   hash?: 'sha256' | 'sha1';
 }
 
-/** A self-signed certificate over `privateKey`/`publicKey` as PEM (Go's 64-column encoding). */
-export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObject, opts: CertOptions): string {
-  const isRsa = publicKey.asymmetricKeyType === 'rsa';
+export interface IssueOptions extends CertOptions {
+  /** Public key the certificate is about. */
+  subject: KeyObject;
+  /** Who signs: the issuer's common name and private key (EC P-256 or RSA). */
+  issuer: { commonName: string; privateKey: KeyObject };
+}
+
+/** The DER of a certificate for `subject`, signed by `issuer` (itself for a self-signed one). */
+export function issueCertificateDer(opts: IssueOptions): Buffer {
+  const isRsa = opts.issuer.privateKey.asymmetricKeyType === 'rsa';
   const alg = SIG_ALGS[`${isRsa ? 'rsa' : 'ecdsa'}-${opts.hash ?? 'sha256'}`];
   const algId = alg.params ? seq(oid(alg.oid), Buffer.from([0x05, 0x00])) : seq(oid(alg.oid));
-  const name = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(opts.commonName, 'utf8')))));
+  const nameOf = (cn: string) => seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(cn, 'utf8')))));
   const serial = randomBytes(8);
   // A positive INTEGER in minimal DER: first byte 0x01-0x7f (a leading 0x00 would be non-canonical).
   serial[0] = (serial[0]! & 0x7f) | 0x01;
@@ -71,14 +78,23 @@ export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObjec
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
     tlv(0x02, serial),
     algId,
-    name,
+    nameOf(opts.issuer.commonName),
     seq(derTime(opts.notBefore ?? new Date(now - 3600_000)), derTime(opts.notAfter ?? new Date(now + 10 * 365 * 86400_000))),
-    name,
-    publicKey.export({ type: 'spki', format: 'der' }),
+    nameOf(opts.commonName),
+    opts.subject.export({ type: 'spki', format: 'der' }),
     tlv(0xa3, seq(basicConstraints)),
   );
-  const signature = sign(alg.hash, tbs, { key: privateKey, dsaEncoding: 'der' });
-  const der = seq(tbs, algId, tlv(0x03, Buffer.from([0]), signature));
+  const signature = sign(alg.hash, tbs, { key: opts.issuer.privateKey, dsaEncoding: 'der' });
+  return seq(tbs, algId, tlv(0x03, Buffer.from([0]), signature));
+}
+
+/** PEM of one certificate, in Go's 64-column encoding. */
+export function certificatePem(der: Buffer): string {
   const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
+
+/** A self-signed certificate over `privateKey`/`publicKey` as PEM. */
+export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObject, opts: CertOptions): string {
+  return certificatePem(issueCertificateDer({ ...opts, subject: publicKey, issuer: { commonName: opts.commonName, privateKey } }));
 }
