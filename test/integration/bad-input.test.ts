@@ -10,22 +10,12 @@ import request from 'supertest';
 import { createRepository, postUpdate, type TestRepository } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import {
+import { MESSAGES } from '../support/hostile.js';
   certKey, ecdsaKey, multipartBody, rootDoc, signFile, snapshotDoc, targetFile, targetsDoc,
 } from '../support/tuf-kit.js';
 
 const LIMITS = { SIGNET_MAX_BODY_BYTES: '4096', SIGNET_MAX_PART_BYTES: '3072', SIGNET_MAX_PARTS: '4' };
 
-// Messages of notary's error codes (notary-protocol.md §1.10), verbatim.
-const MESSAGES: Record<string, string> = {
-  NO_FILENAME: 'No file/role name provided.',
-  INVALID_ROLE: 'The role you are attempting to operate on is invalid.',
-  MALFORMED_JSON: 'JSON sent by the client could not be parsed by the server',
-  VERSION: 'A newer version of metadata is already available.',
-  METADATA_NOT_FOUND: 'You have requested metadata that does not exist.',
-  INVALID_UPDATE: 'Update sent by the client is invalid.',
-  MALFORMED_UPLOAD: 'The body of your request is malformed.',
-  INVALID_GUN: 'The server does not support actions on images of this name.',
-};
 
 interface RawResponse {
   status: number;
