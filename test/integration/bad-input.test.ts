@@ -9,8 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { createRepository, postUpdate, type TestRepository } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import {
 import { MESSAGES } from '../support/hostile.js';
+import {
   certKey, ecdsaKey, multipartBody, rootDoc, signFile, snapshotDoc, targetFile, targetsDoc,
 } from '../support/tuf-kit.js';
 
