@@ -9,6 +9,7 @@ import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { openServices, startServer } from '../server.js';
 import { ADMIN_USAGE, runAdminCommand } from './admin.js';
+import { configReference } from './config-reference.js';
 import { isWorker, runPrimary } from './cluster.js';
 import { importCommand } from '../import/command.js';
 
@@ -20,7 +21,8 @@ commands:
   check [--gun GUN] [--json]
             verify the whole store: hashes of every row, root version chains, every timestamp
             and snapshot reference; exit 0 when sound, 1 when errors were found
-  config    list the configuration variables with their defaults
+  config [--markdown]
+            list the configuration variables with their defaults (--markdown: the docs table)
 ${ADMIN_USAGE}
   import --from postgres://…/notaryserver [--signer postgres://…/notarysigner] [--passphrase ALIAS=VALUE]...
          [--gun GUN] [--dry-run] [--json]
@@ -38,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === 'config' && argv[1] === '--markdown') {
+    console.log(configReference());
+    return 0;
   }
   if (command === 'config') {
     const defaults = configSchema.parse({}) as Record<string, unknown>;
