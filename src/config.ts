@@ -48,6 +48,7 @@ export const configSchema = z
     SIGNET_AUTH_SERVICE: optionalText.describe('Expected token audience, the service name (token auth).'),
     SIGNET_AUTH_ISSUER: optionalText.describe('Expected token issuer (token auth).'),
     SIGNET_AUTH_ROOT_CERT_BUNDLE: optionalText.describe('PEM file of certificates whose keys may sign tokens (token auth).'),
+    SIGNET_GUN_PREFIXES: optionalText.describe('Comma-separated repository name prefixes to serve (e.g. `registry.example.com/`); others are refused: 400 `INVALID_GUN` on update, 404 elsewhere. Unset = all'),
     SIGNET_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity. Logs are JSON lines on stderr.'),
   })
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
@@ -61,6 +62,10 @@ export const configSchema = z
   .refine((c) => c.SIGNET_EXPIRY_SCAN_INTERVAL === 0 || c.SIGNET_RESIGN_BEFORE < c.SIGNET_TIMESTAMP_EXPIRY, {
     message: 'must be shorter than SIGNET_TIMESTAMP_EXPIRY, or every scan would re-sign every timestamp',
     path: ['SIGNET_RESIGN_BEFORE'],
+  })
+  .refine((c) => !c.SIGNET_GUN_PREFIXES || gunPrefixes(c.SIGNET_GUN_PREFIXES).every((p) => p.endsWith('/') && !p.startsWith('/') && !p.split('/').includes('..')), {
+    message: 'each prefix must end with "/", not start with "/", and have no ".." segment',
+    path: ['SIGNET_GUN_PREFIXES'],
   })
   .refine((c) => c.SIGNET_WORKERS === 1 || Boolean(c.DATABASE_URL), {
     message: 'SIGNET_WORKERS above 1 needs DATABASE_URL: the embedded store serves one process',
@@ -76,6 +81,11 @@ export const configSchema = z
   );
 
 export type Config = z.output<typeof configSchema>;
+
+/** The configured prefixes as a list (empty: every repository name is served). */
+export function gunPrefixes(text: string | undefined): string[] {
+  return (text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.js';
+import { gunPrefixes, type Config } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
 import { scanExpiry, summarise } from './service/expiry.js';
@@ -134,8 +134,9 @@ export async function startServer(config: Config, logger = createLogger(config.S
     limits: { maxBodyBytes: config.SIGNET_MAX_BODY_BYTES, maxPartBytes: config.SIGNET_MAX_PART_BYTES, maxParts: config.SIGNET_MAX_PARTS },
     logger,
     expiryWarningSeconds: config.SIGNET_EXPIRY_WARNING_WINDOW,
+    gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES),
   });
-  const handler = observe(context.metrics, logger, withFastReads(context, { cache, auth }, app));
+  const handler = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app));
   const tls = tlsFiles !== null;
   const server = tlsFiles
     ? https.createServer(

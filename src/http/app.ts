@@ -32,6 +32,8 @@ export interface AppOptions {
   logger: Logger;
   /** Default window of the expiring-roles report, seconds. */
   expiryWarningSeconds: number;
+  /** Repository name prefixes served; empty = all (notary's `repositories.gun_prefixes`). */
+  gunPrefixes?: string[];
 }
 
 const auditQuerySchema = z.object({
@@ -73,6 +75,12 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       info.gun = route.gun;
       const problem = gunProblem(route.gun);
       if (problem) throw new HttpError('INVALID_GUN', problem);
+      const prefixes = options.gunPrefixes ?? [];
+      if (prefixes.length > 0 && !prefixes.some((p) => route.gun.startsWith(p))) {
+        // As notary: an update is told why; every other route sees no such repository.
+        if (route.kind === 'update') throw new HttpError('INVALID_GUN', `Require GUNs with prefix: [${prefixes.join(' ')}]`);
+        throw new HttpError('METADATA_NOT_FOUND');
+      }
     }
     const required = options.auth ? requiredAccess(route) : null;
     if (options.auth && required) {

@@ -24,7 +24,7 @@ function cacheControl(maxAge: number, current: boolean): Record<string, string> 
 
 export function withFastReads(
   ctx: ServiceContext,
-  options: { cache: CachePolicy; auth?: TokenAuthenticator | undefined },
+  options: { cache: CachePolicy; auth?: TokenAuthenticator | undefined; gunPrefixes?: string[] },
   next: Handler,
 ): Handler {
   const currentHeaders = cacheControl(options.cache.currentMaxAge, true);
@@ -43,6 +43,7 @@ export function withFastReads(
     const route = matchRoute('GET', path);
     if (route.kind !== 'current' && route.kind !== 'byChecksum' && route.kind !== 'byVersion') return next(req, res);
     if (gunProblem(route.gun)) return next(req, res);
+    if (options.gunPrefixes?.length && !options.gunPrefixes.some((p) => route.gun.startsWith(p))) return next(req, res);
     let subject: string | undefined;
     if (options.auth) {
       const result = options.auth.authorize(req.headers.authorization, requiredAccess(route)!);

@@ -35,6 +35,8 @@ export interface ImportOptions {
   passphrase: (alias: string) => string | undefined;
   gun?: string | undefined;
   dryRun: boolean;
+  /** Repositories checked and written at the same time (default 4). */
+  concurrency?: number | undefined;
   onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -152,6 +154,7 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   const keyInfos = options.signer ? await options.signer.keyInfos(options.gun) : [];
   report.keys.source = keyInfos.length;
   const keysByGun = new Map<string, SourceKeyInfo[]>();
+  const keyGuns = new Set(keyInfos.filter((k) => SERVER_KEY_ROLES.has(k.role)).map((k) => k.gun));
   const missing = new Map<string, number>();
   const alreadyHeld = await heldKeys(db, keyInfos.map((k) => k.keyId));
   for (const info of keyInfos) {
@@ -178,39 +181,60 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   }
   report.missingPassphrases = [...missing].map(([alias, keys]) => ({ alias, env: passphraseEnvName(alias), keys }));
 
-  const guns = [...new Set([...fileRepos.map((r) => r.gun), ...keysByGun.keys()])].sort();
+  const guns = [...new Set([...fileRepos.map((r) => r.gun), ...keyGuns])].sort();
   report.repositories.total = guns.length;
   report.files.source = fileRepos.reduce((n, r) => n + r.files, 0);
   const conflicted = new Set<string>();
 
-  const prepare = async (gun: string): Promise<Prepared> => {
+  const prepare = async (gun: string, useHints = true): Promise<Prepared> => {
     const rows = await options.server.files(gun);
-    const checked = checkRepositoryFiles(gun, rows);
+    // Files Signet already holds need no checking (re-runs, resumed imports); writeRepository
+    // makes sure they are still there once it holds the repository lock.
+    const present = useHints ? await presentFiles(db, gun) : new Map<string, string>();
+    const checked = checkRepositoryFiles(gun, rows, { present: (role, version, sha) => present.get(`${role}\u0000${version}`) === sha });
     const keys = options.signer ? await prepareKeys(options.signer, keysByGun.get(gun) ?? [], options, target, report) : [];
     return { gun, checked, keys, timestampKeyIds: newestRootTimestampKeys(checked) };
   };
 
-  let next: Promise<Prepared> | null = guns.length ? prepare(guns[0]!) : null;
-  for (let i = 0; i < guns.length; i++) {
-    const current = await next!;
-    // Read and check the next repository while this one is written.
-    next = i + 1 < guns.length ? prepare(guns[i + 1]!) : null;
-    next?.catch(() => {});
-    const outcome = await writeRepository(db, current, options.dryRun, report);
-    if (outcome === 'conflict') {
-      conflicted.add(current.gun);
-      report.repositories.conflicted++;
-    } else if (outcome === 'imported') report.repositories.imported++;
-    else report.repositories.upToDate++;
-    options.onProgress?.({
-      repositoriesDone: i + 1,
-      repositoriesTotal: guns.length,
-      filesImported: report.files.imported,
-      filesExisting: report.files.existing,
-      filesRefused: report.files.refused,
-      conflicts: report.conflicts.length,
-    });
-  }
+  // A few repositories in flight: checking is CPU work, writing waits on the database.
+  let taken = 0;
+  let done = 0;
+  let stopped = false;
+  const worker = async () => {
+    while (taken < guns.length && !stopped) {
+      const gun = guns[taken++]!;
+      let outcome: Outcome;
+      try {
+        outcome = await writeRepository(db, await prepare(gun), options.dryRun, report);
+        // A file taken as present vanished meanwhile (repository deleted?): check everything.
+        if (outcome === 'retry') outcome = await writeRepository(db, await prepare(gun, false), options.dryRun, report);
+        if (outcome === 'retry') throw new Error('files vanished twice while importing');
+      } catch (e) {
+        stopped = true; // the other workers finish their repository and stop
+        throw new Error(`${gun}: ${(e as Error).message}`, { cause: e });
+      }
+      if (outcome === 'conflict') {
+        conflicted.add(gun);
+        report.repositories.conflicted++;
+      } else if (outcome === 'imported') report.repositories.imported++;
+      else report.repositories.upToDate++;
+      options.onProgress?.({
+        repositoriesDone: ++done,
+        repositoriesTotal: guns.length,
+        filesImported: report.files.imported,
+        filesExisting: report.files.existing,
+        filesRefused: report.files.refused,
+        conflicts: report.conflicts.length,
+      });
+    }
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(options.concurrency ?? 4, guns.length) }, worker));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  // Workers finish in any order; the report lists problems by repository.
+  const byGun = (a: { gun: string }, b: { gun: string }) => (a.gun < b.gun ? -1 : a.gun > b.gun ? 1 : 0);
+  for (const list of [report.refused, report.unverified, report.conflicts, report.keyProblems]) list.sort(byGun);
+  report.withoutTimestampKey.sort();
 
   await importChangefeed(db, options, report, conflicted);
   if (!options.signer) {
@@ -242,8 +266,12 @@ function newestRootTimestampKeys(checked: readonly CheckedFile[]): string[] | nu
     if (c.row.role === 'root' && c.verdict !== 'refused' && (!best || c.row.version > best.row.version)) best = c;
   }
   if (!best) return null;
-  const root = readSigned(rootSchema, parseSignedFile('root', best.row.data));
-  return root.ok ? (root.value.roles['timestamp']?.keyids ?? []) : null;
+  try {
+    const root = readSigned(rootSchema, parseSignedFile('root', best.row.data));
+    return root.ok ? (root.value.roles['timestamp']?.keyids ?? []) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Decrypt, convert, check and re-encrypt one repository's keys. */
@@ -308,21 +336,19 @@ function convertKey(row: SourceKey, plaintext: Buffer, target: ImportTarget): Pr
   }
 }
 
-type Outcome = 'imported' | 'up-to-date' | 'conflict';
+type Outcome = 'imported' | 'up-to-date' | 'conflict' | 'retry';
+
+async function presentFiles(db: Db, gun: string): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('tuf_files').select(['role', 'version', 'sha256']).where('gun', '=', gun).execute();
+  return new Map(rows.map((r) => [`${r.role}\u0000${r.version}`, r.sha256.trim()]));
+}
 
 async function writeRepository(db: Kysely<Schema>, prepared: Prepared, dryRun: boolean, report: ImportReport): Promise<Outcome> {
   const { gun } = prepared;
   const accepted = prepared.checked.filter((c) => c.verdict !== 'refused');
-  for (const c of prepared.checked) {
-    const problem = { gun, role: c.row.role, version: c.row.version, reason: c.reason ?? '' };
-    if (c.verdict === 'refused') report.refused.push(problem);
-    else if (c.verdict === 'unverified') report.unverified.push(problem);
-  }
-  report.files.refused += prepared.checked.length - accepted.length;
 
   const work = async (trx: Db): Promise<{ outcome: Outcome; wrote: boolean }> => {
-    const existingRows = await trx.selectFrom('tuf_files').select(['role', 'version', 'sha256']).where('gun', '=', gun).execute();
-    const existing = new Map(existingRows.map((r) => [`${r.role}\u0000${r.version}`, r.sha256.trim()]));
+    const existing = await presentFiles(trx, gun);
     const fresh: CheckedFile[] = [];
     const conflicts: FileProblem[] = [];
     let already = 0;
@@ -337,6 +363,8 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, dryRun: b
         });
       }
     }
+    if (fresh.some((c) => c.alreadyPresent)) return { outcome: 'retry', wrote: false };
+    recordProblems();
     if (conflicts.length > 0) {
       report.conflicts.push(...conflicts);
       return { outcome: 'conflict', wrote: false };
@@ -406,7 +434,15 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, dryRun: b
     return { outcome: wrote ? 'imported' : 'up-to-date', wrote };
   };
 
-  report.files.unverified += prepared.checked.filter((c) => c.verdict === 'unverified').length;
+  const recordProblems = () => {
+    for (const c of prepared.checked) {
+      const problem = { gun, role: c.row.role, version: c.row.version, reason: c.reason ?? '' };
+      if (c.verdict === 'refused') report.refused.push(problem);
+      else if (c.verdict === 'unverified') report.unverified.push(problem);
+    }
+    report.files.refused += prepared.checked.length - accepted.length;
+    report.files.unverified += prepared.checked.filter((c) => c.verdict === 'unverified').length;
+  };
   if (dryRun) return (await work(db)).outcome;
   return db.transaction().execute(async (trx) => {
     await lockRepository(trx, gun);

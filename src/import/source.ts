@@ -71,7 +71,16 @@ const utcText = (column: string) =>
   `case when ${column} is null then null else to_char((${column})::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') end`;
 
 abstract class SourceDatabase {
-  protected constructor(protected readonly client: pg.Client) {}
+  private tail: Promise<unknown> = Promise.resolve();
+
+  protected constructor(private readonly client: pg.Client) {}
+
+  /** One query at a time on the one connection (several repositories are read concurrently). */
+  protected query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const run = this.tail.then(() => this.client.query<R>(text, params));
+    this.tail = run.catch(() => {});
+    return run;
+  }
 
   protected static async connect(url: string, what: string, timezone: string): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: url, application_name: 'signet-import' });
@@ -88,7 +97,7 @@ abstract class SourceDatabase {
   }
 
   protected async columns(table: string): Promise<Set<string>> {
-    const { rows } = await this.client.query<{ column_name: string }>(
+    const { rows } = await this.query<{ column_name: string }>(
       `select column_name from information_schema.columns where table_name = $1 and table_schema = any (current_schemas(false))`,
       [table],
     );
@@ -96,7 +105,7 @@ abstract class SourceDatabase {
   }
 
   async close(): Promise<void> {
-    await this.client.query('rollback').catch(() => {});
+    await this.query('rollback').catch(() => {});
     await this.client.end().catch(() => {});
   }
 }
@@ -135,7 +144,7 @@ export class NotaryServerSource extends SourceDatabase {
 
   /** Repositories (GUNs) with their number of files, by name. */
   async repositories(onlyGun?: string): Promise<{ gun: string; files: number }[]> {
-    const { rows } = await this.client.query<{ gun: string; files: number }>(
+    const { rows } = await this.query<{ gun: string; files: number }>(
       `select gun, count(*)::int as files from tuf_files where ${this.live} and ($1::text is null or gun = $1) group by gun order by gun`,
       [onlyGun ?? null],
     );
@@ -145,7 +154,7 @@ export class NotaryServerSource extends SourceDatabase {
   /** Rows gorm would never show (soft-deleted): not part of the deployment, only counted. */
   async softDeletedRows(onlyGun?: string): Promise<number> {
     if (!this.softDelete) return 0;
-    const { rows } = await this.client.query<{ n: number }>(
+    const { rows } = await this.query<{ n: number }>(
       `select count(*)::int as n from tuf_files where deleted_at is not null and ($1::text is null or gun = $1)`,
       [onlyGun ?? null],
     );
@@ -154,7 +163,7 @@ export class NotaryServerSource extends SourceDatabase {
 
   /** Every file of a repository in insertion order (notary inserts root, targets…, snapshot, timestamp). */
   async files(gun: string): Promise<SourceFileRow[]> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.query<{
       id: number; role: string; version: number; sha256: string | null; data: Buffer; created_at: string | null;
     }>(
       `select id, role, version, sha256, data, ${utcText('created_at')} as created_at
@@ -171,7 +180,7 @@ export class NotaryServerSource extends SourceDatabase {
     if (!this.hasChangefeed) return;
     let after = -1;
     for (;;) {
-      const { rows } = await this.client.query<{
+      const { rows } = await this.query<{
         id: number; created_at: string | null; gun: string; version: number; sha256: string | null; category: string | null;
       }>(
         `select id, ${utcText('created_at')} as created_at, gun, version, sha256, category from changefeed
@@ -219,7 +228,7 @@ export class NotarySignerSource extends SourceDatabase {
 
   /** Every key's description (no key material), in id order. */
   async keyInfos(onlyGun?: string): Promise<SourceKeyInfo[]> {
-    const { rows } = await this.client.query<{
+    const { rows } = await this.query<{
       id: number; key_id: string; algorithm: string; passphrase_alias: string; gun: string; role: string;
     }>(
       `select id, key_id, algorithm, passphrase_alias, gun, role from private_keys
@@ -234,7 +243,7 @@ export class NotarySignerSource extends SourceDatabase {
   /** The full rows, key material included, of the given row ids. */
   async keys(ids: number[]): Promise<SourceKey[]> {
     if (ids.length === 0) return [];
-    const { rows } = await this.client.query<{
+    const { rows } = await this.query<{
       id: number; key_id: string; algorithm: string; passphrase_alias: string; gun: string; role: string;
       public: Buffer; private: Buffer; created_at: string | null; last_used: string | null;
     }>(

@@ -31,6 +31,11 @@ export interface CheckedFile {
   /** sha256 of the bytes (what Signet stores). */
   sha256: string;
   verdict: Verdict;
+  /**
+   * Not checked: Signet already holds this exact file (same role, version and sha256), so it is
+   * skipped anyway, and as a key source it is as trusted as the rest of Signet's store.
+   */
+  alreadyPresent?: boolean;
   /** Why it was refused, or why it could not be verified. */
   reason?: string;
 }
@@ -51,16 +56,36 @@ export function label(role: string, version: number): string {
   return `${role} v${version}`;
 }
 
+/**
+ * Parsed keys, shared across files and repositories: root versions list the same keys again and
+ * again, and delegation keys (docker signers) recur across repositories. Bounded.
+ */
+const verifierCache = new Map<string, VerifierKey | null>();
+const VERIFIER_CACHE_LIMIT = 20_000;
+
+function cachedVerifierKey(keytype: string, publicB64: string, id: string): VerifierKey | null {
+  const cacheKey = `${keytype}\u0000${id}\u0000${publicB64}`;
+  let key = verifierCache.get(cacheKey);
+  if (key === undefined) {
+    try {
+      key = loadVerifierKey(keytype, publicB64, id);
+    } catch {
+      // An unusable key cannot sign; the threshold check reports the consequence.
+      key = null;
+    }
+    if (verifierCache.size >= VERIFIER_CACHE_LIMIT) verifierCache.clear();
+    verifierCache.set(cacheKey, key);
+  }
+  return key;
+}
+
 function keysFrom(ids: readonly string[], defined: Record<string, MetadataKey> | null | undefined): Map<string, VerifierKey> {
   const out = new Map<string, VerifierKey>();
   for (const id of ids) {
     const key = defined?.[id];
-    if (!key) continue;
-    try {
-      out.set(id, loadVerifierKey(key.keytype, key.keyval.public, id));
-    } catch {
-      // An unusable key cannot sign; the threshold check reports the consequence.
-    }
+    if (!key || typeof key.keytype !== 'string' || typeof key.keyval?.public !== 'string') continue;
+    const loaded = cachedVerifierKey(key.keytype, key.keyval.public, id);
+    if (loaded) out.set(id, loaded);
   }
   return out;
 }
@@ -90,8 +115,13 @@ function delegationKeys(parent: TargetsSigned, role: string): RoleKeys | null {
 }
 
 /** Check every stored file of one repository. Returns one result per row, in row order. */
-export function checkRepositoryFiles(gun: string, rows: readonly SourceFileRow[], now = new Date()): CheckedFile[] {
-  const entries: Entry[] = rows.map((row) => readRow(row));
+export function checkRepositoryFiles(
+  gun: string,
+  rows: readonly SourceFileRow[],
+  opts: { present?: (role: string, version: number, sha256: string) => boolean; now?: Date } = {},
+): CheckedFile[] {
+  const now = opts.now ?? new Date();
+  const entries: Entry[] = rows.map((row) => readRow(row, opts.present));
   const byRole = new Map<string, Entry[]>();
   for (const e of entries) {
     if (e.verdict === 'refused') continue;
@@ -111,6 +141,7 @@ export function checkRepositoryFiles(gun: string, rows: readonly SourceFileRow[]
 
   // Roots first: they only depend on themselves.
   for (const e of byRole.get('root') ?? []) {
+    if (e.alreadyPresent) continue;
     const keys = keysOf(e, 'root');
     if (!keys || !meetsThreshold(e.file!.message(), e.file!.signatures, keys.keys, keys.threshold)) {
       refuse(e, `not signed by ${keys?.threshold ?? 1} of its own root certificates` +
@@ -121,17 +152,23 @@ export function checkRepositoryFiles(gun: string, rows: readonly SourceFileRow[]
   const targetsRoles = [...byRole.keys()].filter((r) => r === 'targets' || isDelegationRole(r)).sort(compareRoleDepth);
   for (const role of [...targetsRoles, 'snapshot', 'timestamp']) {
     const sourceRole = isDelegationRole(role) ? parentRole(role) : 'root';
-    for (const e of byRole.get(role) ?? []) verifyAgainst(e, sourceRole, byRole.get(sourceRole) ?? [], keysOf);
+    for (const e of byRole.get(role) ?? []) if (!e.alreadyPresent) verifyAgainst(e, sourceRole, byRole.get(sourceRole) ?? [], keysOf);
   }
-  return entries.map(({ row, sha256, verdict, reason }) => (reason === undefined ? { row, sha256, verdict } : { row, sha256, verdict, reason }));
+  return entries.map(({ row, sha256, verdict, reason, alreadyPresent }) => ({
+    row, sha256, verdict,
+    ...(reason === undefined ? {} : { reason }),
+    ...(alreadyPresent ? { alreadyPresent } : {}),
+  }));
 }
 
 function refuse(e: Entry, reason: string): void {
+  // Signet holds these bytes already: they are skipped, whatever their flaws.
+  if (e.alreadyPresent) return;
   e.verdict = 'refused';
   e.reason = reason;
 }
 
-function readRow(row: SourceFileRow): Entry {
+function readRow(row: SourceFileRow, present?: (role: string, version: number, sha256: string) => boolean): Entry {
   const sha256 = sha256Hex(row.data);
   const entry: Entry = { row, sha256, verdict: 'verified' };
   const stored = row.sha256?.trim().toLowerCase();
@@ -142,6 +179,11 @@ function readRow(row: SourceFileRow): Entry {
   if (!isValidRole(row.role)) {
     refuse(entry, `${JSON.stringify(row.role)} is not a valid role name`);
     return entry;
+  }
+  if (present?.(row.role, row.version, sha256)) {
+    entry.alreadyPresent = true;
+    // Snapshot and timestamp files give no keys to anything: nothing to read.
+    if (row.role === 'snapshot' || row.role === 'timestamp') return entry;
   }
   let file: SignedFile;
   try {

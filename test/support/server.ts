@@ -27,8 +27,15 @@ export function testConfig(db: TestDatabase, overrides: Record<string, string> =
 /** Signet in this process on a fresh database; `close()` also drops the database. */
 export async function startTestServer(overrides: Record<string, string> = {}, existing?: TestDatabase): Promise<TestServer> {
   const database = existing ?? (await createTestDatabase());
-  const config = testConfig(database, overrides);
-  const server = await startServer(config, createLogger('silent'));
+  let config: Config;
+  let server: RunningServer;
+  try {
+    config = testConfig(database, overrides);
+    server = await startServer(config, createLogger('silent'));
+  } catch (e) {
+    if (!existing) await database.drop();
+    throw e;
+  }
   return {
     ...server,
     database,
