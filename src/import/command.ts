@@ -118,6 +118,12 @@ export function importFailed(r: ImportReport): boolean {
   return r.files.refused > 0 || r.conflicts.length > 0 || r.keys.failed > 0;
 }
 
+/** `host:port/database` of a source URL: no user, no password. */
+function sourceLabel(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.pathname}`;
+}
+
 /** Run `signet import` with its arguments; resolves to the exit code. */
 export async function importCommand(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed: ImportArguments | 'help';
@@ -170,6 +176,7 @@ export async function importCommand(args: readonly string[], env: NodeJS.Process
           passphrase,
           gun: opts.gun,
           dryRun: opts.dryRun,
+          sourceLabel: sourceLabel(opts.from),
           onProgress: (p) => {
             const now = Date.now();
             if (now - last < 1000 && p.repositoriesDone < p.repositoriesTotal) return;

@@ -16,6 +16,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ServiceContext } from '../service/context.js';
 import { keyAssociatedData } from '../signing/key-service.js';
 import type { KeyEncryptionKey } from '../signing/key-encryption.js';
+import { appendAudit } from '../storage/audit-store.js';
 import { notifyChange } from '../storage/change-notifier.js';
 import { lockRepository } from '../storage/metadata-store.js';
 import type { Schema } from '../storage/schema.js';
@@ -35,6 +36,8 @@ export interface ImportOptions {
   passphrase: (alias: string) => string | undefined;
   gun?: string | undefined;
   dryRun: boolean;
+  /** Where the data came from, for the audit log (no credentials): `host:port/database`. */
+  sourceLabel?: string | undefined;
   /** Repositories checked and written at the same time (default 4). */
   concurrency?: number | undefined;
   onProgress?: (progress: ImportProgress) => void;
@@ -205,9 +208,9 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
       const gun = guns[taken++]!;
       let outcome: Outcome;
       try {
-        outcome = await writeRepository(db, await prepare(gun), options.dryRun, report);
+        outcome = await writeRepository(db, await prepare(gun), options, report);
         // A file taken as present vanished meanwhile (repository deleted?): check everything.
-        if (outcome === 'retry') outcome = await writeRepository(db, await prepare(gun, false), options.dryRun, report);
+        if (outcome === 'retry') outcome = await writeRepository(db, await prepare(gun, false), options, report);
         if (outcome === 'retry') throw new Error('files vanished twice while importing');
       } catch (e) {
         stopped = true; // the other workers finish their repository and stop
@@ -343,8 +346,9 @@ async function presentFiles(db: Db, gun: string): Promise<Map<string, string>> {
   return new Map(rows.map((r) => [`${r.role}\u0000${r.version}`, r.sha256.trim()]));
 }
 
-async function writeRepository(db: Kysely<Schema>, prepared: Prepared, dryRun: boolean, report: ImportReport): Promise<Outcome> {
+async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: ImportOptions, report: ImportReport): Promise<Outcome> {
   const { gun } = prepared;
+  const { dryRun } = options;
   const accepted = prepared.checked.filter((c) => c.verdict !== 'refused');
 
   const work = async (trx: Db): Promise<{ outcome: Outcome; wrote: boolean }> => {
@@ -419,6 +423,11 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, dryRun: b
             last_used: k.lastUsed ? sql<Date>`${k.lastUsed}::timestamptz` : null,
           })))
           .execute();
+      }
+      if (fresh.length + newKeys.length > 0) {
+        await appendAudit(trx, gun, 'import', { subject: 'signet import' }, {
+          source: options.sourceLabel ?? 'notary', files: fresh.length, keys: newKeys.length,
+        });
       }
     }
     report.files.imported += fresh.length;
