@@ -136,7 +136,13 @@ export async function startServer(config: Config, logger = createLogger(config.S
     expiryWarningSeconds: config.SIGNET_EXPIRY_WARNING_WINDOW,
     gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES),
   });
-  const handler = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app));
+  let closing = false;
+  const served = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app));
+  // While draining, answers tell clients not to reuse the connection.
+  const handler: typeof served = (req, res) => {
+    if (closing) res.setHeader('Connection', 'close');
+    served(req, res);
+  };
   const tls = tlsFiles !== null;
   const server = tlsFiles
     ? https.createServer(
@@ -174,9 +180,18 @@ export async function startServer(config: Config, logger = createLogger(config.S
     port,
     context,
     async close() {
+      // Graceful: stop accepting, let requests in flight finish, close connections as they go
+      // idle (kept-alive ones would otherwise hold the process), and give up after 10 s.
+      closing = true;
       watch?.stop();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
+        const hard = setTimeout(() => server.closeAllConnections(), 10_000);
+        server.close(() => {
+          clearInterval(idle);
+          clearTimeout(hard);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       await listener?.close();

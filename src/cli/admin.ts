@@ -84,6 +84,7 @@ const COMMANDS = new Set(['repos', 'keys', 'changefeed', 'audit', 'expiring', 'h
 export async function runAdminCommand(command: string, argv: string[], config: Config): Promise<number | null> {
   if (!COMMANDS.has(command)) return null;
   const args = parseArgs(argv);
+  checkUsage(command, args); // before any connection: a usage mistake is exit 2 whatever the database does
   const { database, context, listener } = await openServices(config, createLogger('error'));
   try {
     return await dispatch(command, args, context);
@@ -91,6 +92,31 @@ export async function runAdminCommand(command: string, argv: string[], config: C
     await listener?.close();
     await database.close();
   }
+}
+
+const SUBCOMMANDS: Record<string, string[] | null> = {
+  repos: ['list', 'show', 'delete'],
+  keys: ['list', 'rotate'],
+  changefeed: ['tail'],
+  audit: null,
+  expiring: null,
+  history: null,
+};
+
+/** Every argument mistake that can be found without the database. Throws ConfigError. */
+function checkUsage(command: string, a: Args): void {
+  const [sub, gun, role] = a.positional;
+  const subs = SUBCOMMANDS[command];
+  if (subs && (!sub || !subs.includes(sub))) throw new ConfigError(`${command}: expected one of ${subs.join(', ')}`);
+  if ((command === 'repos' && (sub === 'show' || sub === 'delete')) || (command === 'keys' && sub === 'rotate')) {
+    if (!gun) throw new ConfigError(`${command} ${sub}: missing GUN`);
+  }
+  if (command === 'keys' && sub === 'rotate' && role !== 'timestamp' && role !== 'snapshot') {
+    throw new ConfigError('keys rotate: role must be timestamp or snapshot');
+  }
+  if (command === 'history' && !sub) throw new ConfigError('history: missing GUN');
+  for (const name of ['records', 'limit', 'within', 'timestamp-version']) int(a, name, 0);
+  for (const name of ['since', 'until', 'at']) time(a, name);
 }
 
 async function dispatch(command: string, a: Args, ctx: ServiceContext): Promise<number> {
