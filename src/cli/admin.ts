@@ -29,7 +29,8 @@ export const ADMIN_USAGE = `  repos list [--json]                      repositor
                                            listing it (notary key rotate GUN timestamp -r does both)
   changefeed tail [--gun GUN] [--records N] [--follow] [--json]
   audit [--gun GUN] [--since TIME] [--until TIME] [--limit N] [--json]
-  expiring [--within SECONDS] [--json]     client-signed roles expiring soon (exit 1 if any)
+  expiring [--within SECONDS] [--json]     client-signed roles expiring soon (default window
+                                           SIGNET_EXPIRY_WARNING_WINDOW; exit 1 if any)
   history GUN [--at TIME | --timestamp-version N] [--json]`;
 
 interface Args {
@@ -87,7 +88,7 @@ export async function runAdminCommand(command: string, argv: string[], config: C
   checkUsage(command, args); // before any connection: a usage mistake is exit 2 whatever the database does
   const { database, context, listener } = await openServices(config, createLogger('error'));
   try {
-    return await dispatch(command, args, context);
+    return await dispatch(command, args, context, config);
   } finally {
     await listener?.close();
     await database.close();
@@ -119,7 +120,7 @@ function checkUsage(command: string, a: Args): void {
   for (const name of ['since', 'until', 'at']) time(a, name);
 }
 
-async function dispatch(command: string, a: Args, ctx: ServiceContext): Promise<number> {
+async function dispatch(command: string, a: Args, ctx: ServiceContext, config: Config): Promise<number> {
   const db = ctx.database.db;
   const [sub, gunArg, roleArg] = a.positional;
   const need = (v: string | undefined, what: string) => {
@@ -236,7 +237,7 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext): Promise<
       return 0;
     }
     case 'expiring': {
-      const scan = await scanExpiry(ctx, { windowMs: int(a, 'within', 30 * 86400) * 1000 });
+      const scan = await scanExpiry(ctx, { windowMs: int(a, 'within', config.SIGNET_EXPIRY_WARNING_WINDOW) * 1000 });
       print(a, scan.expiring, () => {
         for (const r of scan.expiring) console.log(`${r.expired ? 'EXPIRED ' : 'expiring'}\t${r.gun}\t${r.role}\tv${r.version}\t${r.expires}`);
         console.log(`${scan.expiring.length} roles expiring in ${scan.repositories} repositories`);

@@ -22,7 +22,7 @@ export class Metrics {
   readonly expired = new Gauge({ name: 'signet_roles_expired', help: 'Current client-signed roles already expired, by role kind', labelNames: ['role'] as const, registers: [this.registry] });
 
   constructor(poolStats?: () => { total: number; idle: number; waiting: number }) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'signet_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'signet_' });
     if (poolStats) {
       new Gauge({
         name: 'signet_db_pool_size',

@@ -14,6 +14,7 @@ export interface Expiries {
   timestampMs: number;
 }
 
+
 export interface ServiceContext {
   database: Database;
   keys: KeyService;
