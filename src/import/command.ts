@@ -8,9 +8,10 @@ import { createLogger } from '../log.js';
 import { openServices } from '../server.js';
 import { loadKeyEncryptionKey } from '../signing/key-encryption.js';
 import { passphraseEnvName, runImport, type ImportProgress, type ImportReport } from './importer.js';
-import { NotaryServerSource, NotarySignerSource, SourceError } from './source.js';
+import { SourceError, openServerSource, openSignerSource, sourceLabel, type ServerSource, type SignerSource } from './source.js';
 
 export const IMPORT_USAGE = `usage: signet import --from postgres://…/notaryserver [--signer postgres://…/notarysigner]
+                     (or mysql://user:password@host:port/notaryserver, or notary's user:password@tcp(host:port)/db)
                      [--passphrase ALIAS=VALUE]... [--gun GUN] [--dry-run] [--json] [--source-timezone TZ]
 
 Copies a notary-server deployment into Signet's database (DATABASE_URL, or the embedded store):
@@ -118,12 +119,6 @@ export function importFailed(r: ImportReport): boolean {
   return r.files.refused > 0 || r.conflicts.length > 0 || r.keys.failed > 0;
 }
 
-/** `host:port/database` of a source URL: no user, no password. */
-function sourceLabel(url: string): string {
-  const u = new URL(url);
-  return `${u.host}${u.pathname}`;
-}
-
 /** Run `signet import` with its arguments; resolves to the exit code. */
 export async function importCommand(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed: ImportArguments | 'help';
@@ -150,11 +145,11 @@ export async function importCommand(args: readonly string[], env: NodeJS.Process
   const passphrase = (alias: string): string | undefined =>
     opts.passphrases.get(alias.toLowerCase()) || env[passphraseEnvName(alias)] || undefined;
 
-  let server: NotaryServerSource | undefined;
-  let signer: NotarySignerSource | undefined;
+  let server: ServerSource | undefined;
+  let signer: SignerSource | undefined;
   try {
-    server = await NotaryServerSource.open(opts.from, opts.sourceTimezone);
-    if (opts.signer) signer = await NotarySignerSource.open(opts.signer, opts.sourceTimezone);
+    server = await openServerSource(opts.from, opts.sourceTimezone);
+    if (opts.signer) signer = await openSignerSource(opts.signer, opts.sourceTimezone);
   } catch (e) {
     await server?.close();
     if (e instanceof SourceError) {

@@ -24,14 +24,14 @@ import { tufKeyId } from '../tuf/keys.js';
 import { readSigned, rootSchema, parseSignedFile } from '../tuf/metadata.js';
 import { JweDecryptionError, JweError, decryptPbes2Jwe } from './jwe.js';
 import { PrivateKeyError, notaryPrivateKeyToPkcs8 } from './private-key.js';
-import type { NotaryServerSource, NotarySignerSource, SourceKey, SourceKeyInfo } from './source.js';
+import type { ServerSource, SignerSource, SourceKey, SourceKeyInfo } from './source.js';
 import { checkRepositoryFiles, type CheckedFile } from './verify.js';
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
 export interface ImportOptions {
-  server: NotaryServerSource;
-  signer?: NotarySignerSource | undefined;
+  server: ServerSource;
+  signer?: SignerSource | undefined;
   /** The passphrase of a notary-signer alias, if known. */
   passphrase: (alias: string) => string | undefined;
   gun?: string | undefined;
@@ -279,7 +279,7 @@ function newestRootTimestampKeys(checked: readonly CheckedFile[]): string[] | nu
 
 /** Decrypt, convert, check and re-encrypt one repository's keys. */
 async function prepareKeys(
-  signer: NotarySignerSource,
+  signer: SignerSource,
   infos: readonly SourceKeyInfo[],
   options: ImportOptions,
   target: ImportTarget,

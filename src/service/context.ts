@@ -35,6 +35,27 @@ export function createContext(database: Database, keys: KeyService, expiries: Ex
 }
 
 /**
+ * Writers of one repository queue here, in this process, before they take a database
+ * connection: a burst of updates to one hot repository then holds one pooled connection at a
+ * time instead of exhausting the pool while waiting on the database lock, which stays the
+ * guard between processes.
+ */
+const localQueues = new Map<string, Promise<void>>();
+
+async function queueFor(gun: string): Promise<() => void> {
+  const previous = localQueues.get(gun) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const tail = previous.then(() => mine);
+  localQueues.set(gun, tail);
+  await previous;
+  return () => {
+    release();
+    if (localQueues.get(gun) === tail) localQueues.delete(gun);
+  };
+}
+
+/**
  * Run `work` in one transaction holding the repository's write lock. Unless told it changes no
  * metadata, the change is announced to every process on commit and dropped from this one's cache.
  */
@@ -44,6 +65,7 @@ export async function withRepositoryLock<T>(
   work: (trx: Transaction<Schema>) => Promise<T>,
   { changesMetadata = true } = {},
 ): Promise<T> {
+  const leave = await queueFor(gun);
   try {
     return await ctx.database.db.transaction().execute(async (trx) => {
       await lockRepository(trx, gun);
@@ -52,6 +74,7 @@ export async function withRepositoryLock<T>(
       return result;
     });
   } finally {
+    leave();
     // Also after a failure: a commit may have happened even if its acknowledgement was lost.
     if (changesMetadata) ctx.current.invalidate(gun);
   }
