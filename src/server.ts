@@ -1,5 +1,6 @@
 /** Assemble a running Signet: database (migrated), keys, services, HTTP(S) listener. */
 import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -60,6 +61,23 @@ export async function openServices(
   }
 }
 
+const SCAN_LOCK = 0x5167_6e66;
+
+/** Run `work` holding a database-wide advisory lock, or return null if another process holds it. */
+async function withScanLock<T>(context: ServiceContext, work: () => Promise<T>): Promise<T | null> {
+  // The embedded store has one process (and one connection, which the lock would hold).
+  if (context.database.kind === 'pglite') return work();
+  return context.database.db.connection().execute(async (conn) => {
+    const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as ok`.execute(conn);
+    if (!got.rows[0]?.ok) return null;
+    try {
+      return await work();
+    } finally {
+      await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn);
+    }
+  });
+}
+
 /**
  * The background expiry watch: re-signs server-held roles before they expire, and reports
  * client-signed roles nearing expiry as metrics and log warnings. First run shortly after start.
@@ -70,10 +88,15 @@ function startExpiryWatch(context: ServiceContext, config: Config, logger: Logge
     if (running) return;
     running = true;
     try {
-      const scan = await scanExpiry(context, {
-        windowMs: config.SIGNET_EXPIRY_WARNING_WINDOW * 1000,
-        resignBeforeMs: config.SIGNET_RESIGN_BEFORE * 1000,
-      });
+      // One process scans at a time: with several on one database the others skip this round.
+      const scan = await withScanLock(context, () =>
+        scanExpiry(context, {
+          windowMs: config.SIGNET_EXPIRY_WARNING_WINDOW * 1000,
+          resignBeforeMs: config.SIGNET_RESIGN_BEFORE * 1000,
+          pauseEvery: 20,
+        }),
+      );
+      if (!scan) return;
       context.metrics.expiring.reset();
       context.metrics.expired.reset();
       for (const [kind, counts] of summarise(scan)) {
@@ -90,7 +113,7 @@ function startExpiryWatch(context: ServiceContext, config: Config, logger: Logge
       running = false;
     }
   };
-  const first = setTimeout(() => void run(), 5_000);
+  const first = setTimeout(() => void run(), Math.min(30, config.SIGNET_EXPIRY_SCAN_INTERVAL) * 1000);
   const timer = setInterval(() => void run(), config.SIGNET_EXPIRY_SCAN_INTERVAL * 1000);
   first.unref();
   timer.unref();

@@ -28,13 +28,16 @@ export interface ExpiryScan {
 /** Every repository's current client-signed roles expiring within `windowMs`; optionally re-sign. */
 export async function scanExpiry(
   ctx: ServiceContext,
-  opts: { windowMs: number; resignBeforeMs?: number; gun?: string },
+  opts: { windowMs: number; resignBeforeMs?: number; gun?: string; pauseEvery?: number },
 ): Promise<ExpiryScan> {
   const db = ctx.database.db;
   const guns = opts.gun ? [opts.gun] : (await db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
   const now = ctx.now();
   const result: ExpiryScan = { repositories: 0, expiring: [], resigned: [] };
+  let seen = 0;
   for (const gun of guns) {
+    // A background scan is low priority: it yields the process (and the database) to requests.
+    if (opts.pauseEvery && ++seen % opts.pauseEvery === 0) await new Promise((r) => setTimeout(r, 10));
     const state = await loadRepositoryState(db, ctx.cache, gun);
     if (!state.root) continue;
     result.repositories++;
