@@ -15,7 +15,7 @@
  */
 import mysql from 'mysql2/promise';
 import {
-  SourceError, parseMysqlDsn,
+  SourceError, inspectServerSchema, parseMysqlDsn,
   type ServerSource, type SignerSource, type SourceChange, type SourceFileRow, type SourceKey, type SourceKeyInfo,
 } from './source.js';
 
@@ -115,18 +115,7 @@ export class MysqlServerSource extends MysqlDatabase implements ServerSource {
   static async open(url: string, timezone = 'UTC'): Promise<MysqlServerSource> {
     const source = new MysqlServerSource(await MysqlDatabase.connect(url, '--from', timezone), timezone);
     try {
-      const files = await source.columns('tuf_files');
-      const missing = ['id', 'gun', 'role', 'version', 'data', 'sha256', 'created_at'].filter((c) => !files.has(c));
-      if (missing.length) {
-        throw new SourceError(
-          files.size === 0
-            ? '--from: no tuf_files table: is this notary-server\'s database?'
-            : `--from: tuf_files lacks ${missing.join(', ')}: not a notary-server schema`,
-        );
-      }
-      source.softDelete = files.has('deleted_at');
-      const feed = await source.columns('changefeed');
-      source.hasChangefeed = ['id', 'created_at', 'gun', 'version', 'sha256', 'category'].every((c) => feed.has(c));
+      ({ softDelete: source.softDelete, hasChangefeed: source.hasChangefeed } = await inspectServerSchema((t) => source.columns(t)));
     } catch (e) {
       await source.close();
       throw e;

@@ -51,6 +51,27 @@ export interface SourceKey extends SourceKeyInfo {
   lastUsed: string | null;
 }
 
+/**
+ * What a notary-server schema has, whatever the engine: refuses a database without tuf_files,
+ * and tells whether rows are soft-deleted and whether a changefeed exists.
+ */
+export async function inspectServerSchema(columns: (table: string) => Promise<Set<string>>): Promise<{ softDelete: boolean; hasChangefeed: boolean }> {
+  const files = await columns('tuf_files');
+  const missing = ['id', 'gun', 'role', 'version', 'data', 'sha256', 'created_at'].filter((c) => !files.has(c));
+  if (missing.length) {
+    throw new SourceError(
+      files.size === 0
+        ? '--from: no tuf_files table: is this notary-server\'s database?'
+        : `--from: tuf_files lacks ${missing.join(', ')}: not a notary-server schema`,
+    );
+  }
+  const feed = await columns('changefeed');
+  return {
+    softDelete: files.has('deleted_at'),
+    hasChangefeed: ['id', 'created_at', 'gun', 'version', 'sha256', 'category'].every((c) => feed.has(c)),
+  };
+}
+
 /** notary-server's database, whichever engine holds it. */
 export interface ServerSource {
   readonly hasChangefeed: boolean;
@@ -222,18 +243,7 @@ export class NotaryServerSource extends SourceDatabase implements ServerSource {
     checkSourceUrl(url, '--from');
     const source = new NotaryServerSource(await SourceDatabase.connect(url, '--from', timezone));
     try {
-      const files = await source.columns('tuf_files');
-      const missing = ['id', 'gun', 'role', 'version', 'data', 'sha256', 'created_at'].filter((c) => !files.has(c));
-      if (missing.length) {
-        throw new SourceError(
-          files.size === 0
-            ? '--from: no tuf_files table: is this notary-server\'s database?'
-            : `--from: tuf_files lacks ${missing.join(', ')}: not a notary-server schema`,
-        );
-      }
-      source.softDelete = files.has('deleted_at');
-      const feed = await source.columns('changefeed');
-      source.hasChangefeed = ['id', 'created_at', 'gun', 'version', 'sha256', 'category'].every((c) => feed.has(c));
+      ({ softDelete: source.softDelete, hasChangefeed: source.hasChangefeed } = await inspectServerSchema((t) => source.columns(t)));
     } catch (e) {
       await source.close();
       throw e;
