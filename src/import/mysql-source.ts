@@ -15,7 +15,7 @@
  */
 import mysql from 'mysql2/promise';
 import {
-  SourceError, inspectServerSchema, parseMysqlDsn,
+  SourceError, inspectServerSchema, inspectSignerSchema, parseMysqlDsn,
   type ServerSource, type SignerSource, type SourceChange, type SourceFileRow, type SourceKey, type SourceKeyInfo,
 } from './source.js';
 
@@ -196,16 +196,7 @@ export class MysqlSignerSource extends MysqlDatabase implements SignerSource {
   static async open(url: string, timezone = 'UTC'): Promise<MysqlSignerSource> {
     const source = new MysqlSignerSource(await MysqlDatabase.connect(url, '--signer', timezone), timezone);
     try {
-      const cols = await source.columns('private_keys');
-      const missing = ['id', 'key_id', 'algorithm', 'passphrase_alias', 'gun', 'role', 'public', 'private', 'created_at', 'last_used'].filter((c) => !cols.has(c));
-      if (missing.length) {
-        throw new SourceError(
-          cols.size === 0
-            ? '--signer: no private_keys table: is this notary-signer\'s database?'
-            : `--signer: private_keys lacks ${missing.join(', ')}: not a notary-signer schema`,
-        );
-      }
-      source.softDelete = cols.has('deleted_at');
+      ({ softDelete: source.softDelete } = await inspectSignerSchema((t) => source.columns(t)));
     } catch (e) {
       await source.close();
       throw e;

@@ -72,6 +72,20 @@ export async function inspectServerSchema(columns: (table: string) => Promise<Se
   };
 }
 
+/** The same for a notary-signer schema: refuses a database without private_keys. */
+export async function inspectSignerSchema(columns: (table: string) => Promise<Set<string>>): Promise<{ softDelete: boolean }> {
+  const cols = await columns('private_keys');
+  const missing = ['id', 'key_id', 'algorithm', 'passphrase_alias', 'gun', 'role', 'public', 'private', 'created_at', 'last_used'].filter((c) => !cols.has(c));
+  if (missing.length) {
+    throw new SourceError(
+      cols.size === 0
+        ? '--signer: no private_keys table: is this notary-signer\'s database?'
+        : `--signer: private_keys lacks ${missing.join(', ')}: not a notary-signer schema`,
+    );
+  }
+  return { softDelete: cols.has('deleted_at') };
+}
+
 /** notary-server's database, whichever engine holds it. */
 export interface ServerSource {
   readonly hasChangefeed: boolean;
@@ -322,16 +336,7 @@ export class NotarySignerSource extends SourceDatabase implements SignerSource {
     checkSourceUrl(url, '--signer');
     const source = new NotarySignerSource(await SourceDatabase.connect(url, '--signer', timezone));
     try {
-      const cols = await source.columns('private_keys');
-      const missing = ['id', 'key_id', 'algorithm', 'passphrase_alias', 'gun', 'role', 'public', 'private', 'created_at', 'last_used'].filter((c) => !cols.has(c));
-      if (missing.length) {
-        throw new SourceError(
-          cols.size === 0
-            ? '--signer: no private_keys table: is this notary-signer\'s database?'
-            : `--signer: private_keys lacks ${missing.join(', ')}: not a notary-signer schema`,
-        );
-      }
-      source.softDelete = cols.has('deleted_at');
+      ({ softDelete: source.softDelete } = await inspectSignerSchema((t) => source.columns(t)));
     } catch (e) {
       await source.close();
       throw e;

@@ -16,8 +16,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type mysql from 'mysql2/promise';
-import pg from 'pg';
-import type { ImportReport } from '../../src/import/importer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
   createMysqlDatabase, mariadbAvailable, startMariaDb, NOTARY_SERVER_MYSQL_SCHEMA, NOTARY_SIGNER_MYSQL_SCHEMA, type MariaDb,
@@ -27,9 +25,9 @@ import {
   NOTARY_SERVER_SCHEMA, NOTARY_SIGNER_SCHEMA, startNotaryServer, startNotarySigner,
   type NotaryProcess, type NotaryTls,
 } from '../support/notary-reference.js';
-import { projectRoot } from '../support/paths.js';
 import { createPostgresCluster, postgresAvailable, type PostgresCluster } from '../support/postgres.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
+import { expectOk, pgQuery, report, signet } from '../support/import-cli.js';
 
 const missing = [
   ...missingNotaryBinaries(),
@@ -44,49 +42,6 @@ const ALPHA = 'example.com/mysql/alpha'; // server-held snapshot key (ecdsa)
 const GAMMA = 'example.com/mysql/gamma'; // ed25519 timestamp keys, rotated once
 const DELTA = 'example.com/mysql/delta'; // initialised, never published: a pending key
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function signet(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
-      env: { PATH: process.env['PATH'] ?? '', SIGNET_LOG_LEVEL: 'error', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function report(r: CliResult): ImportReport {
-  try {
-    return JSON.parse(r.stdout) as ImportReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-}
-
-async function pgQuery<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-async function expectOk(p: Promise<{ code: number | null; out: string }>): Promise<string> {
-  const { code, out } = await p;
-  assert.equal(code, 0, out);
-  return out;
-}
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -13,17 +13,15 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
-import type { ImportReport } from '../../src/import/importer.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
   createNotaryDatabase, freePort, makeNotaryTls, missingNotaryBinaries, notaryCli,
   NOTARY_SERVER_SCHEMA, NOTARY_SIGNER_SCHEMA, startNotaryServer, startNotarySigner,
   type NotaryProcess, type NotaryTls,
 } from '../support/notary-reference.js';
-import { projectRoot } from '../support/paths.js';
 import { createPostgresCluster, postgresAvailable, type PostgresCluster } from '../support/postgres.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
+import { expectOk, pgQuery, report, signet } from '../support/import-cli.js';
 
 const missing = [...missingNotaryBinaries(), ...(postgresAvailable() ? [] : ['postgresql'])];
 const skip = missing.length > 0 && !process.env['CI'] ? `not installed: ${missing.join(', ')}` : false;
@@ -35,50 +33,6 @@ const BETA = 'example.com/import/beta'; // a delegation, targets/releases
 const GAMMA = 'example.com/import/gamma'; // ed25519 timestamp keys, rotated once
 const DELTA = 'example.com/import/delta'; // initialised, never published: a pending key
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function signet(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
-      // Only what is given: the parent's NOTARY_SIGNER_* must not leak into the run.
-      env: { PATH: process.env['PATH'] ?? '', SIGNET_LOG_LEVEL: 'error', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function report(r: CliResult): ImportReport {
-  try {
-    return JSON.parse(r.stdout) as ImportReport;
-  } catch {
-    throw new Error(`no JSON report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-async function expectOk(p: Promise<{ code: number | null; out: string }>): Promise<string> {
-  const { code, out } = await p;
-  assert.equal(code, 0, out);
-  return out;
-}
 
 describe('signet import from a real notary-server + notary-signer', { skip, timeout: 600_000 }, () => {
   let work: string;
@@ -159,7 +113,7 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     assert.match(await expectOk(notary.cli(['list', GAMMA])), /^v2 /m);
     await notary.stop();
 
-    const keys = await query<{ gun: string; role: string; algorithm: string; last_used: Date | null }>(signerDb, 'select gun, role, algorithm, last_used from private_keys order by id');
+    const keys = await pgQuery<{ gun: string; role: string; algorithm: string; last_used: Date | null }>(signerDb, 'select gun, role, algorithm, last_used from private_keys order by id');
     assert.deepEqual(
       keys.map((k) => `${k.gun} ${k.role} ${k.algorithm} ${k.last_used ? 'used' : 'pending'}`).sort(),
       [
@@ -181,7 +135,7 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     const r = await signet([...sourceArgs(), '--dry-run', '--json'], { ...signetEnv, [`NOTARY_SIGNER_${ALIAS.toUpperCase()}`]: PASSPHRASE });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const rep = report(r);
-    const files = (await query<{ n: number }>(serverDb, 'select count(*)::int as n from tuf_files'))[0]!.n;
+    const files = (await pgQuery<{ n: number }>(serverDb, 'select count(*)::int as n from tuf_files'))[0]!.n;
     assert.equal(rep.dryRun, true);
     assert.equal(rep.files.source, files);
     assert.equal(rep.files.imported, files);
@@ -190,9 +144,9 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
   });
 
   test('import: every file, the changefeed and the six keys; exit 0', async () => {
-    const files = await query<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
+    const files = await pgQuery<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
       serverDb, `select gun, role, version, sha256, created_at at time zone 'UTC' as created_at from tuf_files order by gun, id`);
-    const changes = await query<{ id: number }>(serverDb, 'select id from changefeed order by id');
+    const changes = await pgQuery<{ id: number }>(serverDb, 'select id from changefeed order by id');
     const r = await signet([...sourceArgs(), '--passphrase', `${ALIAS}=${PASSPHRASE}`, '--json'], signetEnv);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const rep = report(r);
@@ -212,16 +166,16 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
 
     if (signetDb.url) {
       // The exact rows in notary's order per repository, with notary's times, and the change IDs.
-      const copied = await query<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
+      const copied = await pgQuery<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
         signetDb.url, 'select gun, role, version, sha256, created_at from tuf_files order by gun, id');
       assert.deepEqual(copied.map((c) => `${c.gun} ${c.role} ${c.version} ${c.sha256} ${c.created_at.toISOString()}`),
         files.map((c) => `${c.gun} ${c.role} ${c.version} ${c.sha256.trim()} ${c.created_at.toISOString()}`));
-      const ids = await query<{ id: string }>(signetDb.url, 'select id from changefeed order by id');
+      const ids = await pgQuery<{ id: string }>(signetDb.url, 'select id from changefeed order by id');
       assert.deepEqual(ids.map((i) => Number(i.id)), changes.map((c) => c.id));
-      const keys = await query<{ gun: string; last_used: Date | null }>(signetDb.url, 'select gun, last_used from server_keys');
+      const keys = await pgQuery<{ gun: string; last_used: Date | null }>(signetDb.url, 'select gun, last_used from server_keys');
       assert.equal(keys.filter((k) => k.last_used === null).map((k) => k.gun).join(), DELTA);
       // One audit record per repository, naming the source without credentials.
-      const audit = await query<{ gun: string; subject: string; detail: { source: string; files: number; keys: number } }>(
+      const audit = await pgQuery<{ gun: string; subject: string; detail: { source: string; files: number; keys: number } }>(
         signetDb.url, `select gun, subject, detail from audit_log where action = 'import' order by gun`);
       assert.deepEqual(audit.map((a) => a.gun), [ALPHA, BETA, DELTA, GAMMA]);
       assert.deepEqual(audit.find((a) => a.gun === DELTA)!.detail, { source: `${new URL(serverDb).host}/notaryserver`, files: 0, keys: 1 });
@@ -294,18 +248,18 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     await notary.stop();
 
     // And three alpha rows are damaged in notary's database.
-    const [targets] = await query<{ data: Buffer }>(serverDb, `select data from tuf_files where gun = $1 and role = 'targets' order by version desc limit 1`, [ALPHA]);
-    const [snapshot] = await query<{ data: Buffer }>(serverDb, `select data from tuf_files where gun = $1 and role = 'snapshot' order by version desc limit 1`, [ALPHA]);
+    const [targets] = await pgQuery<{ data: Buffer }>(serverDb, `select data from tuf_files where gun = $1 and role = 'targets' order by version desc limit 1`, [ALPHA]);
+    const [snapshot] = await pgQuery<{ data: Buffer }>(serverDb, `select data from tuf_files where gun = $1 and role = 'snapshot' order by version desc limit 1`, [ALPHA]);
     const forged = JSON.parse(targets!.data.toString()) as { signed: { version: number; targets: Record<string, unknown> } };
     forged.signed.version = 50;
     forged.signed.targets['evil'] = { hashes: { sha256: Buffer.alloc(32).toString('base64') }, length: 1 };
     const forgedBytes = Buffer.from(JSON.stringify(forged));
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    await query(serverDb, `insert into tuf_files (created_at, gun, role, version, data, sha256) values
+    await pgQuery(serverDb, `insert into tuf_files (created_at, gun, role, version, data, sha256) values
       (now(), $1, 'targets', 50, $2, $3), (now(), $1, 'snapshot', 60, $4, $5), (now(), $1, 'targets', 51, $6, $7)`,
     [ALPHA, forgedBytes, sha(forgedBytes), snapshot!.data, sha(snapshot!.data), targets!.data, 'f'.repeat(64)]);
 
-    const before = signetDb.url ? await query<{ n: number }>(signetDb.url, 'select count(*)::int as n from tuf_files where gun = $1', [GAMMA]) : null;
+    const before = signetDb.url ? await pgQuery<{ n: number }>(signetDb.url, 'select count(*)::int as n from tuf_files where gun = $1', [GAMMA]) : null;
     const r = await signet([...sourceArgs(), '--json'], signetEnv);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const rep = report(r);
@@ -320,9 +274,9 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     assert.match(rep.conflicts[0]!.reason, /Signet already holds .* with other bytes/);
     assert.equal(rep.files.imported, 0);
     if (signetDb.url) {
-      const now = await query<{ n: number }>(signetDb.url, 'select count(*)::int as n from tuf_files where gun = $1', [GAMMA]);
+      const now = await pgQuery<{ n: number }>(signetDb.url, 'select count(*)::int as n from tuf_files where gun = $1', [GAMMA]);
       assert.deepEqual(now, before);
-      const leaked = await query<{ n: number }>(signetDb.url, `select count(*)::int as n from tuf_files where gun = $1 and version >= 50`, [ALPHA]);
+      const leaked = await pgQuery<{ n: number }>(signetDb.url, `select count(*)::int as n from tuf_files where gun = $1 and version >= 50`, [ALPHA]);
       assert.equal(leaked[0]!.n, 0);
     }
     const human = await signet(sourceArgs(), signetEnv);

@@ -25,6 +25,8 @@ import { spawnServer, startTestServer, type ServerProcess, type TestServer } fro
 import {
   certKey, ecdsaKey, inDays, multipartBody, rootDoc, serverKey, sha256Hex, signFile, snapshotDoc, targetFile, targetsDoc, type TestKey,
 } from '../support/tuf-kit.js';
+import type { AuditRecord as StoredAuditRecord } from '../../src/storage/audit-store.js';
+import type { RepositoryAt } from '../../src/service/history.js';
 
 const PG = Boolean(process.env['TEST_DATABASE_URL']);
 const NEEDS_PG = PG ? false : 'needs TEST_DATABASE_URL: the embedded store serves one process at a time';
@@ -127,32 +129,8 @@ async function createExpiring(url: string, gun: string, expires: string): Promis
   return { rootKey, targetsKey };
 }
 
-interface AuditRecord {
-  id: string;
-  time: string;
-  gun: string;
-  action: string;
-  subject: string;
-  address: string | null;
-  requestId: string | null;
-  detail: Record<string, unknown>;
-}
-
-interface HistoryFile {
-  role: string;
-  version: number;
-  sha256: string;
-  length: number;
-  expires: string;
-  storedAt: string;
-}
-interface RepositoryAt {
-  gun: string;
-  asOf: string;
-  timestamp: HistoryFile;
-  snapshot: HistoryFile | null;
-  roles: HistoryFile[];
-}
+// The wire shapes are the service's own types; audit details are read as objects here.
+type AuditRecord = Omit<StoredAuditRecord, 'detail'> & { detail: Record<string, unknown> };
 
 // ---- one `signet serve` process ----
 

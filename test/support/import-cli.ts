@@ -1,0 +1,55 @@
+/** Running `signet` (import, check, …) as a separate process, as operators do, and reading results. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import type { ImportReport } from '../../src/import/importer.js';
+import { projectRoot } from './paths.js';
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `signet ARGS` with only the given environment: the parent's NOTARY_SIGNER_* must not leak in. */
+export function signet(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
+      env: { PATH: process.env['PATH'] ?? '', SIGNET_LOG_LEVEL: 'error', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The `--json` report of an import run. */
+export function report(r: CliResult): ImportReport {
+  try {
+    return JSON.parse(r.stdout) as ImportReport;
+  } catch {
+    throw new Error(`no JSON report (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+/** Rows of one query on a Postgres database, on a connection of its own. */
+export async function pgQuery<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** The output of a command that must succeed. */
+export async function expectOk(p: Promise<{ code: number | null; out: string }>): Promise<string> {
+  const { code, out } = await p;
+  assert.equal(code, 0, out);
+  return out;
+}
