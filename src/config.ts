@@ -50,6 +50,8 @@ export const configSchema = z
     SIGNET_AUTH_ROOT_CERT_BUNDLE: optionalText.describe('PEM file of certificates whose keys may sign tokens (token auth).'),
     SIGNET_GUN_PREFIXES: optionalText.describe('Comma-separated repository name prefixes to serve (e.g. `registry.example.com/`); others are refused: 400 `INVALID_GUN` on update, 404 elsewhere. Unset = all'),
     SIGNET_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity. Logs are JSON lines on stderr.'),
+    SIGNET_LOG_REQUESTS: z.enum(['all', 'writes', 'errors', 'off']).default('writes').describe('Which requests get an info-level log line: `all`; `writes` (every write, whatever its answer, and a sample of reads: see `SIGNET_LOG_READ_SAMPLE`); `errors` (5xx only, which are always logged at error level); `off` (none, errors included). The rest log at debug level.'),
+    SIGNET_LOG_READ_SAMPLE: z.coerce.number().min(0).max(1).default(0).describe('Fraction of reads (0 to 1) logged at info level when `SIGNET_LOG_REQUESTS=writes`.'),
   })
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
     message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',

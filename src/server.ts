@@ -160,7 +160,10 @@ export async function startServer(config: Config, logger = createLogger(config.S
     gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES),
   });
   let closing = false;
-  const served = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app));
+  const served = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app), {
+    requests: config.SIGNET_LOG_REQUESTS,
+    readSample: config.SIGNET_LOG_READ_SAMPLE,
+  });
   // While draining, answers tell clients not to reuse the connection.
   const handler: typeof served = (req, res) => {
     if (closing) res.setHeader('Connection', 'close');

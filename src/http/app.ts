@@ -46,7 +46,7 @@ const auditQuerySchema = z.object({
 /** Who is asking, for the audit trail. */
 function actorOf(req: Request): Actor {
   const info = requestInfo(req);
-  return { subject: info.subject ?? 'anonymous', address: req.socket.remoteAddress, requestId: info.id };
+  return { subject: info.subject ?? 'anonymous', address: info.remote, requestId: info.id };
 }
 
 function decodePath(rawPath: string): string | null {
@@ -87,7 +87,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       const result = options.auth.authorize(req.headers.authorization, required);
       if (!result.ok) {
         res.set('WWW-Authenticate', result.challenge);
-        options.logger.info('request refused by auth', { method: req.method, path: req.path, reason: result.reason });
+        options.logger.info('request refused by auth', { requestId: info.id, method: req.method, path: req.path, reason: result.reason });
         throw new HttpError('UNAUTHORIZED', required.map((a) => ({ Type: a.type, Class: '', Name: a.name, Action: a.action })));
       }
       res.locals['subject'] = info.subject = result.subject || 'anonymous';
@@ -204,7 +204,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
     } catch (error) {
       const mapped = toHttpError(error);
       if (mapped) {
-        if (mapped.status >= 500) options.logger.warn('request failed', { method: req.method, path: req.path, code: mapped.code });
+        if (mapped.status >= 500) options.logger.warn('request failed', { requestId: requestInfo(req).id, method: req.method, path: req.path, code: mapped.code });
         if (mapped.code === 'TOO_LARGE') res.set('Connection', 'close');
         sendError(res, mapped);
       } else {
