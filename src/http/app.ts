@@ -22,7 +22,7 @@ import { setMetadataCacheHeaders, type CachePolicy } from './caching.js';
 import { HttpError, sendError, toHttpError } from './errors.js';
 import { multipartBoundary, parseMultipart } from './multipart.js';
 import { requestInfo } from './observe.js';
-import { gunProblem, matchRoute, type Route } from './paths.js';
+import { gunProblem, isWriteShaped, matchRoute, type Route } from './paths.js';
 
 export interface AppOptions {
   /** Token authentication; absent = no authentication. */
@@ -42,6 +42,22 @@ const auditQuerySchema = z.object({
   until: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+/** One point in a repository's history: a time or a timestamp version, never both. */
+const historyQuerySchema = z
+  .object({
+    at: z.iso
+      .datetime({ offset: true, error: 'at must be an RFC 3339 time, such as 2026-01-31T12:00:00Z' })
+      .transform((t) => new Date(t))
+      .optional(),
+    timestamp_version: z
+      .string()
+      .regex(/^[1-9][0-9]{0,9}$/, 'timestamp_version must be a version number, an integer from 1')
+      .transform(Number)
+      .refine((n) => n <= 2 ** 31 - 1, 'timestamp_version must be at most 2147483647')
+      .optional(),
+  })
+  .refine((q) => q.at === undefined || q.timestamp_version === undefined, 'give either at or timestamp_version, not both');
 
 /** Who is asking, for the audit trail. */
 function actorOf(req: Request): Actor {
@@ -133,13 +149,8 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         return;
       }
       case 'history': {
-        const q = z
-          .object({
-            at: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
-            timestamp_version: z.coerce.number().int().min(1).max(2 ** 31 - 1).optional(),
-          })
-          .safeParse(req.query);
-        if (!q.success) throw new HttpError('INVALID_PARAMETERS', 'at must be an RFC 3339 time; timestamp_version a version number');
+        const q = historyQuerySchema.safeParse(req.query);
+        if (!q.success) throw new HttpError('INVALID_PARAMETERS', q.error.issues.map((i) => i.message).join('; '));
         res.status(200).type('application/json').send(JSON.stringify(await repositoryAsOf(ctx, route.gun, { at: q.data.at, timestampVersion: q.data.timestamp_version })));
         return;
       }
@@ -200,6 +211,11 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
     const path = decodePath(req.path);
     const route: Route = path === null ? { kind: 'notFound' } : matchRoute(req.method, path);
     try {
+      // A write to a name that is not valid percent-encoded UTF-8 is told why, as a write to any
+      // other name Signet refuses is; a read of one just finds nothing.
+      if (path === null && isWriteShaped(req.method, req.path)) {
+        throw new HttpError('INVALID_GUN', 'the name is not valid percent-encoded UTF-8');
+      }
       await handle(route, req, res);
     } catch (error) {
       const mapped = toHttpError(error);

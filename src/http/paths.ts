@@ -8,7 +8,9 @@ const GUN = '[^*]+';
 const CHECKSUM = '[a-fA-F0-9]{64}|[a-fA-F0-9]{96}|[a-fA-F0-9]{128}';
 
 const ROUTES = {
-  update: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/$`),
+  // Any name: a write to one Signet refuses (`*` among them) is told why (INVALID_GUN) rather
+  // than finding no route; reads keep notary's `[^*]+` and find nothing.
+  update: new RegExp(`^/v2/(?<gun>[\\s\\S]+)/_trust/tuf/$`),
   byChecksum: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<role>${ROLE})\\.(?<checksum>${CHECKSUM})\\.json$`),
   byVersion: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<version>[1-9]*[0-9]+)\\.(?<role>${ROLE})\\.json$`),
   current: new RegExp(`^/v2/(?<gun>${GUN})/_trust/tuf/(?<role>${ROLE})\\.json$`),
@@ -32,6 +34,11 @@ export type Route =
   | { kind: 'getKey' | 'rotateKey'; gun: string; role: 'snapshot' | 'timestamp' }
   | { kind: 'changefeed'; gun: string }
   | { kind: 'notFound' };
+
+/** Whether a (raw, undecoded) path and method are a write to a repository. */
+export function isWriteShaped(method: string, rawPath: string): boolean {
+  return (method === 'POST' || method === 'DELETE') && ROUTES.update.test(rawPath);
+}
 
 /** Match a decoded path and method to a route. */
 export function matchRoute(method: string, path: string): Route {
@@ -74,6 +81,7 @@ export function matchRoute(method: string, path: string): Route {
  */
 export function gunProblem(gun: string): string | null {
   if (Buffer.byteLength(gun, 'utf8') > 255) return 'the name is longer than 255 bytes';
+  if (gun.includes('*')) return 'the name contains "*"';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f-\u009f\u2028\u2029]/.test(gun)) return 'the name contains control characters or spaces';
   for (const segment of gun.split('/')) {
