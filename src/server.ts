@@ -199,6 +199,7 @@ export async function startServer(config: Config, logger = createLogger(config.S
   const port = (server.address() as AddressInfo).port;
   const host = config.SIGNET_HOST.includes(':') ? `[${config.SIGNET_HOST}]` : config.SIGNET_HOST;
   const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  database.noteUrl?.(url);
   logger.info('signet listening', { url, store: database.kind });
   const watch = config.SIGNET_EXPIRY_SCAN_INTERVAL > 0 ? startExpiryWatch(context, config, logger) : null;
   return {

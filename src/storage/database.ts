@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { PGlitePool } from './pglite-pool.js';
+import { lockDataDir, type StoreLock } from './store-lock.js';
 import type { Schema } from './schema.js';
 
 export interface DatabaseOptions {
@@ -26,6 +27,8 @@ export interface Database {
   ping(): Promise<void>;
   /** Pool occupancy (real Postgres only). */
   poolStats?(): { total: number; idle: number; waiting: number };
+  /** Record where the server that owns this store answers (embedded store only). */
+  noteUrl?(url: string): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let kind: Database['kind'];
   let end: () => Promise<void>;
   let poolStats: Database['poolStats'];
+  let lock: StoreLock | null = null;
   if (options.url) {
     const pool = new pg.Pool({
       connectionString: options.url,
@@ -56,16 +60,31 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const { PGlite } = await import('@electric-sql/pglite');
     const dir = path.resolve(options.dataDir, 'pgdata');
     mkdirSync(dir, { recursive: true });
-    const pool = new PGlitePool(await PGlite.create(dir));
+    const owned = lockDataDir(options.dataDir);
+    let pool: PGlitePool;
+    try {
+      pool = new PGlitePool(await PGlite.create(dir));
+    } catch (e) {
+      owned.release();
+      throw e;
+    }
+    lock = owned;
     dialect = new PostgresDialect({ pool: pool as unknown as pg.Pool });
     kind = 'pglite';
-    end = () => pool.end();
+    end = async () => {
+      try {
+        await pool.end();
+      } finally {
+        owned.release();
+      }
+    };
   }
   const db = new Kysely<Schema>({ dialect });
   return {
     db,
     kind,
     ...(poolStats ? { poolStats } : {}),
+    ...(lock ? { noteUrl: (url: string) => lock.noteUrl(url) } : {}),
     async ping() {
       await sql`select 1`.execute(db);
     },
