@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { createContext, type ServiceContext } from './service/context.js';
 import { loadKeyEncryptionKey } from './signing/key-encryption.js';
 import { KeyService } from './signing/key-service.js';
+import { bindKeyEncryptionKey } from './service/key-encryption-binding.js';
 import { listenForChanges, type ChangeListener } from './storage/change-notifier.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
@@ -38,6 +39,7 @@ export async function openServices(
     const applied = await migrate(database);
     if (applied.length > 0) logger.info('migrations applied', { applied });
     const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
+    await bindKeyEncryptionKey(database.db, kek);
     const keys = new KeyService(kek, config.SIGNET_KEY_ALGORITHM);
     const context = createContext(database, keys, {
       snapshotMs: config.SIGNET_SNAPSHOT_EXPIRY * 1000,

@@ -19,6 +19,7 @@ import { readAudit } from '../storage/audit-store.js';
 import { keysOfRepository } from '../storage/server-key-store.js';
 import { readSigned, rootSchema } from '../tuf/metadata.js';
 import { parseRfc3339 } from '../tuf/time.js';
+import { rekeyCommand } from './rekey.js';
 
 export const ADMIN_USAGE = `  repos list [--json]                      repositories with file counts and last change
   repos show GUN [--json]                  current roles, versions and expiries, server keys
@@ -27,6 +28,8 @@ export const ADMIN_USAGE = `  repos list [--json]                      repositor
   keys rotate GUN timestamp|snapshot [--json]
                                            create the next server key; the owner then publishes a root
                                            listing it (notary key rotate GUN timestamp -r does both)
+  keys rekey --new-key-file FILE [--old-key-file FILE]... [--json]
+                                           re-encrypt every server key under a new key-encryption key
   changefeed tail [--gun GUN] [--records N] [--follow] [--json]
   audit [--gun GUN] [--since TIME] [--until TIME] [--limit N] [--json]
   expiring [--within SECONDS] [--json]     client-signed roles expiring soon (default window
@@ -84,6 +87,7 @@ const COMMANDS = new Set(['repos', 'keys', 'changefeed', 'audit', 'expiring', 'h
 /** Run an admin command; null if `command` is not one. */
 export async function runAdminCommand(command: string, argv: string[], config: Config): Promise<number | null> {
   if (!COMMANDS.has(command)) return null;
+  if (command === 'keys' && argv[0] === 'rekey') return rekeyCommand(config, argv.slice(1));
   const args = parseArgs(argv);
   checkUsage(command, args); // before any connection: a usage mistake is exit 2 whatever the database does
   const { database, context, listener } = await openServices(config, createLogger('error'));

@@ -9,16 +9,18 @@ import type { Logger } from '../log.js';
 import { loadKeyEncryptionKey } from '../signing/key-encryption.js';
 import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
+import { bindKeyEncryptionKey } from '../service/key-encryption-binding.js';
 
 export async function runPrimary(config: Config, logger: Logger, workers: number): Promise<void> {
   const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR });
   try {
     await migrate(database);
+    // Create the key-encryption key file (if used) before workers race to, and refuse a KEK
+    // that is not the store's here, once, rather than in every worker.
+    await bindKeyEncryptionKey(database.db, loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR));
   } finally {
     await database.close();
   }
-  // Create the key-encryption key file (if used) before workers race to.
-  loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
 
   let stopping = false;
   let announced = false;

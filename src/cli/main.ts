@@ -12,6 +12,7 @@ import { ADMIN_USAGE, runAdminCommand } from './admin.js';
 import { configReference } from './config-reference.js';
 import { isWorker, runPrimary } from './cluster.js';
 import { importCommand } from '../import/command.js';
+import { KeyEncryptionKeyMismatchError } from '../service/key-encryption-binding.js';
 
 const USAGE = `usage: signet <command>
 
@@ -150,7 +151,9 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     // Usage and configuration mistakes exit 2; failures of the work itself exit 1.
+    // A key-encryption key that is not the store's is a configuration mistake too.
+    const usage = error instanceof ConfigError || error instanceof KeyEncryptionKeyMismatchError;
     console.error(error instanceof ConfigError ? error.message : `signet: ${(error as Error).message}`);
-    process.exitCode = error instanceof ConfigError ? 2 : 1;
+    process.exitCode = usage ? 2 : 1;
   },
 );

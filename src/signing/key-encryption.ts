@@ -4,7 +4,7 @@
  * ciphertext is bound to its key ID (additional authenticated data), so rows cannot be swapped.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const NONCE_BYTES = 12;
@@ -18,9 +18,20 @@ export class KeyEncryptionKey {
   /** Names the KEK without revealing it: stored beside each encrypted key. */
   readonly id: string;
 
-  constructor(private readonly key: Buffer) {
+  /**
+   * @param source where the key came from (a setting or a file), for messages; never the key.
+   */
+  constructor(
+    private readonly key: Buffer,
+    readonly source = 'the key-encryption key',
+  ) {
     if (key.length !== 32) throw new KeyEncryptionError('the key-encryption key must be 32 bytes');
     this.id = createHash('sha256').update('signet-kek').update(key).digest('hex').slice(0, 16);
+  }
+
+  /** The key itself, for writing it to its file; never log or return it. */
+  exportKey(): Buffer {
+    return Buffer.from(this.key);
   }
 
   encrypt(plaintext: Buffer, associated: string): Buffer {
@@ -62,7 +73,7 @@ export function loadKeyEncryptionKey(configured: string | undefined, dataDir: st
   if (configured) {
     const key = parseKeyEncryptionKey(configured);
     if (!key) throw new KeyEncryptionError('SIGNET_KEY_ENCRYPTION_KEY must be 32 bytes as 64 hex characters or base64');
-    return new KeyEncryptionKey(key);
+    return new KeyEncryptionKey(key, 'SIGNET_KEY_ENCRYPTION_KEY');
   }
   const file = path.join(dataDir, KEK_FILE);
   if (!existsSync(file)) {
@@ -76,5 +87,25 @@ export function loadKeyEncryptionKey(configured: string | undefined, dataDir: st
   }
   const key = parseKeyEncryptionKey(readFileSync(file, 'utf8'));
   if (!key) throw new KeyEncryptionError(`${file} does not hold a 32-byte key`);
-  return new KeyEncryptionKey(key);
+  return new KeyEncryptionKey(key, file);
+}
+
+/** A KEK from a file holding 32 bytes as 64 hex characters or base64 (as `signet-kek`). */
+export function readKeyEncryptionKeyFile(file: string): KeyEncryptionKey {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KeyEncryptionError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const key = parseKeyEncryptionKey(text);
+  if (!key) throw new KeyEncryptionError(`${file} does not hold a 32-byte key (64 hex characters or base64)`);
+  return new KeyEncryptionKey(key, file);
+}
+
+/** Replace the KEK file with `key`, atomically (a crash leaves the old file or the new one). */
+export function replaceKeyEncryptionKeyFile(file: string, key: Buffer): void {
+  const temporary = `${file}.${process.pid}.new`;
+  writeFileSync(temporary, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  renameSync(temporary, file);
 }

@@ -9,6 +9,7 @@ import type { Schema } from '../storage/schema.js';
 import {
   insertKey, keysOfRepository, pendingKey, type ServerKeyRole, type ServerKeyRow,
 } from '../storage/server-key-store.js';
+import { readSetting } from '../storage/store-settings.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from './key-encryption.js';
 import { generateServerKey, signingKey, type ServerKeyAlgorithm } from './server-key.js';
 
@@ -35,6 +36,12 @@ export class KeyService {
 
   /** Create and persist a new key for (gun, role). */
   async create(db: Db, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+    // After `signet keys rekey` the store is under another KEK: a process still holding the old
+    // one must not add a key under it (the share lock waits for a rekey in progress).
+    const storeKek = await readSetting(db, 'kek_id', 'share');
+    if (storeKek !== null && storeKek !== this.kek.id) {
+      throw new KeyEncryptionError(`the store's key-encryption key is now fingerprint ${storeKek} (re-keyed): restart this process with that key`);
+    }
     const key = generateServerKey(this.algorithm);
     const row = { keyId: key.keyId, gun, role, keytype: key.keytype, publicKey: key.publicKey };
     await insertKey(db, { ...row, privateKey: this.kek.encrypt(key.privateDer, keyAssociatedData(row)), kekId: this.kek.id });
@@ -78,7 +85,7 @@ export class KeyService {
     let signer = this.signers.get(row.keyId);
     if (!signer) {
       if (row.kekId !== this.kek.id) {
-        throw new KeyEncryptionError(`server key ${row.keyId} is encrypted under another key-encryption key (${row.kekId})`);
+        throw new KeyEncryptionError(`server key ${row.keyId} is encrypted under another key-encryption key (fingerprint ${row.kekId}): restart this process with the store's key`);
       }
       const der = this.kek.decrypt(row.privateKey, keyAssociatedData(row));
       signer = signingKey(row.keyId, row.role, row.keytype, der);

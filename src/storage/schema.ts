@@ -43,6 +43,12 @@ export interface AuditLogTable {
   detail: ColumnType<unknown, string, never>;
 }
 
+export interface StoreSettingsTable {
+  name: string;
+  value: string;
+  updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -54,4 +60,5 @@ export interface Schema {
   server_keys: ServerKeysTable;
   audit_log: AuditLogTable;
   signet_migrations: SignetMigrationsTable;
+  store_settings: StoreSettingsTable;
 }

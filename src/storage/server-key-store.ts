@@ -80,3 +80,19 @@ export async function markKeysUsed(db: Db, keyIds: readonly string[]): Promise<v
     .where('last_used', 'is', null)
     .execute();
 }
+
+/** How many server keys are encrypted under each KEK (by fingerprint). */
+export async function keysPerKek(db: Db): Promise<Map<string, number>> {
+  const rows = await db.selectFrom('server_keys').select(['kek_id', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('kek_id').execute();
+  return new Map(rows.map((r) => [r.kek_id, Number(r.n)]));
+}
+
+/** Every server key, locked for re-encryption until the transaction ends. */
+export async function allKeysForUpdate(db: Transaction<Schema>): Promise<ServerKeyRow[]> {
+  const rows = await db.selectFrom('server_keys').select(COLUMNS).orderBy('key_id').forUpdate().execute();
+  return rows.map(toRow);
+}
+
+export async function replaceEncryptedKey(db: Db, keyId: string, privateKey: Buffer, kekId: string): Promise<void> {
+  await db.updateTable('server_keys').set({ private_key: privateKey, kek_id: kekId }).where('key_id', '=', keyId).execute();
+}

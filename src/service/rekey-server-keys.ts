@@ -1,0 +1,79 @@
+/**
+ * Re-encrypt every server key under a new key-encryption key, in one transaction: either every
+ * key is under the new KEK and the store records it, or nothing changed. Keys already under the
+ * new KEK are checked and left, so a run that was interrupted, or a store whose keys ended up
+ * under two KEKs, is finished by running it again with the keys it needs.
+ */
+import { SYSTEM_ACTOR, appendAudit } from '../storage/audit-store.js';
+import type { Database } from '../storage/database.js';
+import { allKeysForUpdate, replaceEncryptedKey } from '../storage/server-key-store.js';
+import { readSetting, writeSetting } from '../storage/store-settings.js';
+import { KeyEncryptionError, type KeyEncryptionKey } from '../signing/key-encryption.js';
+import { keyAssociatedData } from '../signing/key-service.js';
+
+export interface RekeyReport {
+  keys: number;
+  reencrypted: number;
+  alreadyUnderNewKey: number;
+  previousKekId: string | null;
+  kekId: string;
+}
+
+export class RekeyError extends Error {
+  override name = 'RekeyError';
+  readonly code = 'REKEY_REFUSED';
+}
+
+export async function rekeyServerKeys(
+  database: Database,
+  options: { current: KeyEncryptionKey; old?: KeyEncryptionKey[]; next: KeyEncryptionKey; subject?: string },
+): Promise<RekeyReport> {
+  const { next } = options;
+  const known = new Map<string, KeyEncryptionKey>();
+  for (const k of [options.current, ...(options.old ?? []), next]) known.set(k.id, k);
+  return database.db.transaction().execute(async (trx) => {
+    // Row locks: a process creating a key meanwhile waits, then sees the new fingerprint.
+    const previous = await readSetting(trx, 'kek_id', 'update');
+    const rows = await allKeysForUpdate(trx);
+    const missing = new Map<string, number>();
+    for (const row of rows) if (!known.has(row.kekId)) missing.set(row.kekId, (missing.get(row.kekId) ?? 0) + 1);
+    if (missing.size > 0) {
+      throw new RekeyError(
+        `server keys are encrypted under key-encryption keys that were not given (${[...missing].map(([id, n]) => `${n} under fingerprint ${id}`).join(', ')}): ` +
+          'pass each with --old-key-file; nothing was changed',
+      );
+    }
+    let reencrypted = 0;
+    let already = 0;
+    for (const row of rows) {
+      const associated = keyAssociatedData(row);
+      let plain: Buffer;
+      try {
+        plain = known.get(row.kekId)!.decrypt(row.privateKey, associated);
+      } catch {
+        throw new RekeyError(`server key ${row.keyId} (${row.gun} ${row.role}) could not be decrypted: its row is corrupted; nothing was changed`);
+      }
+      try {
+        if (row.kekId === next.id) {
+          already++;
+          continue;
+        }
+        const sealed = next.encrypt(plain, associated);
+        if (!next.decrypt(sealed, associated).equals(plain)) throw new KeyEncryptionError('re-encryption did not round-trip');
+        await replaceEncryptedKey(trx, row.keyId, sealed, next.id);
+        reencrypted++;
+      } finally {
+        plain.fill(0);
+      }
+    }
+    // Verify what will be committed: every stored key opens under the new KEK.
+    for (const row of await allKeysForUpdate(trx)) {
+      if (row.kekId !== next.id) throw new RekeyError(`server key ${row.keyId} is still under fingerprint ${row.kekId}; nothing was changed`);
+      next.decrypt(row.privateKey, keyAssociatedData(row)).fill(0);
+    }
+    await writeSetting(trx, 'kek_id', next.id);
+    const report: RekeyReport = { keys: rows.length, reencrypted, alreadyUnderNewKey: already, previousKekId: previous, kekId: next.id };
+    await appendAudit(trx, '', 'rekey', { subject: options.subject ?? SYSTEM_ACTOR.subject }, report);
+    return report;
+  });
+}
