@@ -4,20 +4,20 @@
  * to store: the uploaded roles verbatim, plus a generated snapshot (unless uploaded) and a
  * generated timestamp. Pure: no I/O, the clock and the server's keys come in as arguments.
  */
-import { createHash } from 'node:crypto';
+import { allowedByDelegation } from './delegation-paths.js';
 import {
   badHierarchy, badRoot, badSnapshot, badTargets, invalid, OldVersionError,
 } from './errors.js';
 import { buildSnapshot, buildTimestamp, signDocument, type ServerSigningKey } from './generate.js';
 import { checkHashes } from './hashes.js';
-import { loadVerifierKey, type VerifierKey } from './keys.js';
+import type { VerifierKey } from './keys.js';
 import {
   MAX_VERSION, readSigned, rootSchema, snapshotSchema, targetsSchema,
-  type DelegationRole, type MetadataKey, type RootSigned, type SignedFile, type TargetsSigned,
+  type DelegationRole, type RootSigned, type SignedFile, type TargetsSigned,
 } from './metadata.js';
 import { BASE_ROLES, compareRoleDepth, isDelegationRole, isTargetsRole, parentRole } from './roles.js';
 import { meetsThreshold } from './signatures.js';
-import { parseCertificateBundle, validateCertificate, loadRootCertificateKey } from './x509.js';
+import { delegationKeys, rootKeys, rootRoleKeys } from './role-keys.js';
 
 /** What the repository currently holds (current = referenced by the current snapshot). */
 export interface RepositoryState {
@@ -186,13 +186,13 @@ function checkRoot(file: SignedFile, previous: SignedFile | null, opts: UpdateOp
   }
   if (file.isExpired(opts.nowMs)) throw badRoot(`root expired at ${root.expires as string}`);
 
-  const newKeys = rootCertificateKeys(root, opts.gun, true, opts.nowMs);
+  const newKeys = rootKeys(root, opts.gun, { checkExpiry: true, nowMs: opts.nowMs });
   if (newKeys.keys.size === 0) {
-    throw badRoot(`unable to retrieve valid leaf certificates: ${newKeys.reasons.join('; ') || 'none listed'}`);
+    throw badRoot(`unable to retrieve valid leaf certificates: ${newKeys.problems.join('; ') || 'none listed'}`);
   }
   if (previous) {
     const old = storedRoot(previous);
-    const oldKeys = rootCertificateKeys(old, opts.gun, false, opts.nowMs);
+    const oldKeys = rootKeys(old, opts.gun, { checkExpiry: false, nowMs: opts.nowMs });
     if (!meetsThreshold(file.message(), file.signatures, oldKeys.keys, old.roles.root!.threshold)) {
       throw badRoot(
         'failed to validate data with current trusted certificates: the new root is not signed ' +
@@ -206,23 +206,6 @@ function checkRoot(file: SignedFile, previous: SignedFile | null, opts: UpdateOp
     );
   }
   return root;
-}
-
-/** The root role's certificates usable for `gun`, under the key IDs notary recomputes. */
-function rootCertificateKeys(root: RootSigned, gun: string, checkExpiry: boolean, nowMs: number) {
-  const keys = new Map<string, VerifierKey>();
-  const reasons: string[] = [];
-  for (const id of root.roles.root?.keyids ?? []) {
-    const key = root.keys[id];
-    if (!key) continue;
-    const loaded = loadRootCertificateKey(key.keytype, key.keyval.public, gun, {
-      checkExpiry,
-      now: new Date(nowMs),
-    });
-    if (loaded.key) keys.set(loaded.key.keyId, loaded.key);
-    else reasons.push(`${id.slice(0, 12)}…: ${loaded.reason}`);
-  }
-  return { keys, reasons };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,17 +227,14 @@ function checkTargets(
   let threshold: number;
   let delegation: DelegationRole | null = null;
   if (role === 'targets') {
-    const entry = root.roles['targets']!;
-    keys = verifierKeys(entry.keyids, root.keys, false);
-    threshold = entry.threshold;
+    ({ keys, threshold } = rootRoleKeys(root, 'targets'));
   } else {
     const parentName = parentRole(role);
     const parent = lookup(parentName);
     if (!parent) throw badTargets(`${role}: its parent role ${parentName} does not exist`);
     delegation = parent.signed.delegations?.roles?.find((r) => r.name === role) ?? null;
     if (!delegation) throw badTargets(`${role} is not delegated by ${parentName}`);
-    keys = verifierKeys(delegation.keyids, parent.signed.delegations?.keys ?? {}, true);
-    threshold = delegation.threshold;
+    ({ keys, threshold } = delegationKeys(delegation.keyids, parent.signed.delegations?.keys ?? {}, delegation.threshold));
   }
   if (!meetsThreshold(file.message(), file.signatures, keys, threshold)) {
     throw badTargets(`${role}: fewer than ${threshold} valid signatures from the role's keys`);
@@ -262,31 +242,6 @@ function checkTargets(
   checkDelegationsStructure(role, signed);
   if (delegation) checkDelegatedPaths(role, signed, delegationChain(role, delegation, lookup));
   return { file, signed };
-}
-
-function verifierKeys(
-  keyIds: readonly string[],
-  keys: Record<string, MetadataKey>,
-  validateCerts: boolean,
-): Map<string, VerifierKey> {
-  const out = new Map<string, VerifierKey>();
-  for (const id of keyIds) {
-    const key = keys[id];
-    if (!key) continue;
-    try {
-      if (validateCerts && key.keytype.endsWith('-x509')) {
-        // Delegation certificates: notary's ValidateCertificate without the expiry check.
-        const pem = Buffer.from(key.keyval.public, 'base64').toString('utf8');
-        const [leaf] = parseCertificateBundle(pem);
-        if (!leaf) continue;
-        validateCertificate(leaf, { checkExpiry: false, now: new Date() });
-      }
-      out.set(id, loadVerifierKey(key.keytype, key.keyval.public, id));
-    } catch {
-      // An unusable key cannot sign; the threshold check reports the consequence.
-    }
-  }
-  return out;
 }
 
 function checkDelegationsStructure(role: string, signed: TargetsSigned): void {
@@ -325,18 +280,10 @@ function delegationChain(
   return chain;
 }
 
-function allowedBy(delegation: DelegationRole, name: string): boolean {
-  const prefixes = delegation.path_hash_prefixes ?? [];
-  return (
-    (delegation.paths ?? []).some((p) => name.startsWith(p)) ||
-    (prefixes.length > 0 && prefixes.some((p) => createHash('sha256').update(name).digest('hex').startsWith(p)))
-  );
-}
-
 /** Targets in a delegated role must lie inside the paths delegated to it at every level. */
 function checkDelegatedPaths(role: string, signed: TargetsSigned, chain: readonly DelegationRole[]): void {
   for (const name of Object.keys(signed.targets ?? {})) {
-    const refusedBy = chain.find((d) => !allowedBy(d, name));
+    const refusedBy = chain.find((d) => !allowedByDelegation(d, name));
     if (refusedBy) {
       throw badTargets(`${role}: target ${JSON.stringify(name)} is outside the paths delegated to ${refusedBy.name}`);
     }
@@ -357,8 +304,8 @@ function checkSnapshot(
   if (!parsed.ok) throw badSnapshot(parsed.reason);
   const snapshot = parsed.value;
   if (file.isExpired(opts.nowMs)) throw badSnapshot(`snapshot expired at ${snapshot.expires as string}`);
-  const entry = root.roles['snapshot']!;
-  if (!meetsThreshold(file.message(), file.signatures, verifierKeys(entry.keyids, root.keys, false), entry.threshold)) {
+  const entry = rootRoleKeys(root, 'snapshot');
+  if (!meetsThreshold(file.message(), file.signatures, entry.keys, entry.threshold)) {
     throw badSnapshot(`snapshot: fewer than ${entry.threshold} valid signatures from the root's snapshot keys`);
   }
   for (const required of ['root', 'targets']) {
