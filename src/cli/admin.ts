@@ -5,29 +5,32 @@
  */
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config.js';
-import { ConfigError } from '../config.js';
 import { createLogger } from '../log.js';
 import { openServices } from '../server.js';
 import { deleteRepository } from '../service/delete-repository.js';
 import { readChangefeed } from '../service/changefeed.js';
 import { scanExpiry } from '../service/expiry.js';
 import { repositoryAsOf } from '../service/history.js';
-import { currentChain, loadRepositoryState } from '../service/repository-state.js';
+import { auditQuerySchema } from '../service/audit-query.js';
+import { NotFoundError } from '../service/errors.js';
+import { currentChain, loadRepositoryState, reachableTargetsRoles } from '../service/repository-state.js';
 import { rotateServerKey } from '../service/server-keys.js';
 import type { ServiceContext } from '../service/context.js';
-import { readAudit } from '../storage/audit-store.js';
+import { readAudit, type AuditQuery } from '../storage/audit-store.js';
 import { keysOfRepository } from '../storage/server-key-store.js';
 import { readSigned, rootSchema } from '../tuf/metadata.js';
 import { parseRfc3339 } from '../tuf/time.js';
-import { rekeyCommand } from './rekey.js';
+import { parseCommand, UsageError, type Args, type CommandSpec } from './args.js';
+import { REKEY_USAGE, rekeyCommand } from './rekey.js';
 
 export const ADMIN_USAGE = `  repos list [--json]                      repositories with file counts and last change
   repos show GUN [--json]                  current roles, versions and expiries, server keys
   repos delete GUN --yes                   delete a repository's metadata (keys are kept)
   keys list [--gun GUN] [--json]           server-held keys and whether the current root lists them
   keys rotate GUN timestamp|snapshot [--json]
-                                           create the next server key; the owner then publishes a root
-                                           listing it (notary key rotate GUN timestamp -r does both)
+                                           create the next server key of an existing repository; the
+                                           owner then publishes a root listing it
+                                           (notary key rotate GUN timestamp -r does both)
   keys rekey --new-key-file FILE [--old-key-file FILE]... [--json]
                                            re-encrypt every server key under a new key-encryption key
   changefeed tail [--gun GUN] [--records N] [--follow] [--json]
@@ -36,101 +39,178 @@ export const ADMIN_USAGE = `  repos list [--json]                      repositor
                                            SIGNET_EXPIRY_WARNING_WINDOW; exit 1 if any)
   history GUN [--at TIME | --timestamp-version N] [--json]`;
 
-interface Args {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
+const EXIT = 'Exit status: 0 done, 1 the repository (or what was asked about) is missing or wrong, 2 usage error.';
+const JSON_OPT = { json: { type: 'boolean' } } as const;
+const GUN_OPT = { gun: { type: 'string' } } as const;
 
-const BOOLEAN_FLAGS = new Set(['json', 'yes', 'follow']);
-
-function parseArgs(args: string[]): Args {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (!a.startsWith('--')) {
-      positional.push(a);
-      continue;
-    }
-    const name = a.slice(2);
-    if (BOOLEAN_FLAGS.has(name)) flags.set(name, true);
-    else {
-      const value = args[++i];
-      if (value === undefined) throw new ConfigError(`--${name} needs a value`);
-      flags.set(name, value);
-    }
-  }
-  return { positional, flags };
-}
-
-const text = (a: Args, name: string) => {
-  const v = a.flags.get(name);
-  return typeof v === 'string' ? v : undefined;
+const SPECS: Record<string, CommandSpec> = {
+  'repos list': {
+    name: 'repos list',
+    usage: `usage: signet repos list [--json]\n\nEvery repository with its number of stored files and the time of its last change.\n--json  print JSON\n\n${EXIT}`,
+    options: JSON_OPT,
+  },
+  'repos show': {
+    name: 'repos show',
+    usage: `usage: signet repos show GUN [--json]\n\nThe repository's current roles (timestamp, snapshot, root, targets and the delegations\ntargets reaches) with versions and expiries, and its server-held keys.\n--json  print JSON\n\n${EXIT}`,
+    options: JSON_OPT,
+    positionals: ['GUN'],
+  },
+  'repos delete': {
+    name: 'repos delete',
+    usage: `usage: signet repos delete GUN --yes [--json]\n\nDelete every version of the repository's metadata; its server keys are kept.\n--yes   confirm (without it, asks on a terminal and refuses otherwise)\n--json  print JSON\n\n${EXIT}`,
+    options: { ...JSON_OPT, yes: { type: 'boolean' } },
+    positionals: ['GUN'],
+  },
+  'keys list': {
+    name: 'keys list',
+    usage: `usage: signet keys list [--gun GUN] [--json]\n\nServer-held keys: repository, role, key ID, type, and used or pending.\n--gun GUN  only this repository's keys\n--json     print JSON\n\n${EXIT}`,
+    options: { ...JSON_OPT, ...GUN_OPT },
+  },
+  'keys rotate': {
+    name: 'keys rotate',
+    usage: `usage: signet keys rotate GUN timestamp|snapshot [--json]\n\nCreate the next server-held key of an existing repository (or show the one already pending).\nIt takes effect when the owner publishes a root listing it: notary key rotate GUN timestamp -r.\nA repository with no published metadata is refused (clients fetch keys for a new repository\nthemselves before their first publish).\n--json  print JSON\n\n${EXIT}`,
+    options: JSON_OPT,
+    positionals: ['GUN', 'ROLE'],
+  },
+  'keys rekey': {
+    name: 'keys rekey',
+    usage: REKEY_USAGE,
+    options: { ...JSON_OPT, 'new-key-file': { type: 'string' }, 'old-key-file': { type: 'string', multiple: true } },
+  },
+  'changefeed tail': {
+    name: 'changefeed tail',
+    usage: `usage: signet changefeed tail [--gun GUN] [--records N] [--follow] [--json]\n\nThe newest changefeed records, oldest first.\n--gun GUN    only this repository's changes\n--records N  how many (default 20)\n--follow     keep printing new records\n--json       one JSON object a line\n\n${EXIT}`,
+    options: { ...JSON_OPT, ...GUN_OPT, records: { type: 'string' }, follow: { type: 'boolean' } },
+  },
+  audit: {
+    name: 'audit',
+    usage: `usage: signet audit [--gun GUN] [--since TIME] [--until TIME] [--limit N] [--json]\n\nThe audit trail, newest first, as GET /_signet/audit answers it.\n--gun GUN     only this repository\n--since TIME  from this RFC 3339 time, e.g. 2026-11-23T08:00:00Z\n--until TIME  up to this time\n--limit N     at most N records, 1 to 1000 (default 100)\n--json        print JSON\n\n${EXIT}`,
+    options: { ...JSON_OPT, ...GUN_OPT, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' } },
+  },
+  expiring: {
+    name: 'expiring',
+    usage: `usage: signet expiring [--within SECONDS] [--json]\n\nClient-signed roles that expire within SECONDS (default SIGNET_EXPIRY_WARNING_WINDOW) or have.\n--json  print JSON\n\nExit status: 0 none, 1 some are expiring or expired, 2 usage error.`,
+    options: { ...JSON_OPT, within: { type: 'string' } },
+  },
+  history: {
+    name: 'history',
+    usage: `usage: signet history GUN [--at TIME | --timestamp-version N] [--json]\n\nThe repository as it was at a time (RFC 3339) or at a timestamp version (default: now).\n--json  print JSON\n\n${EXIT}`,
+    options: { ...JSON_OPT, at: { type: 'string' }, 'timestamp-version': { type: 'string' } },
+    positionals: ['GUN'],
+  },
 };
-function int(a: Args, name: string, fallback: number): number {
-  const v = text(a, name);
-  if (v === undefined) return fallback;
-  if (!/^-?\d+$/.test(v)) throw new ConfigError(`--${name} must be a whole number`);
-  return Number(v);
-}
-function time(a: Args, name: string): Date | undefined {
-  const v = text(a, name);
-  if (v === undefined) return undefined;
-  const ms = parseRfc3339(v);
-  if (ms === null) throw new ConfigError(`--${name} must be an RFC 3339 time, e.g. 2026-11-23T08:00:00Z`);
-  return new Date(ms);
-}
-const print = (a: Args, value: unknown, human: () => void) => (a.flags.has('json') ? console.log(JSON.stringify(value, null, 2)) : human());
-
-const COMMANDS = new Set(['repos', 'keys', 'changefeed', 'audit', 'expiring', 'history']);
-
-/** Run an admin command; null if `command` is not one. */
-export async function runAdminCommand(command: string, argv: string[], config: Config): Promise<number | null> {
-  if (!COMMANDS.has(command)) return null;
-  if (command === 'keys' && argv[0] === 'rekey') return rekeyCommand(config, argv.slice(1));
-  const args = parseArgs(argv);
-  checkUsage(command, args); // before any connection: a usage mistake is exit 2 whatever the database does
-  const { database, context, listener } = await openServices(config, createLogger('error'));
-  try {
-    return await dispatch(command, args, context, config);
-  } finally {
-    await listener?.close();
-    await database.close();
-  }
-}
 
 const SUBCOMMANDS: Record<string, string[] | null> = {
   repos: ['list', 'show', 'delete'],
-  keys: ['list', 'rotate'],
+  keys: ['list', 'rotate', 'rekey'],
   changefeed: ['tail'],
   audit: null,
   expiring: null,
   history: null,
 };
 
-/** Every argument mistake that can be found without the database. Throws ConfigError. */
-function checkUsage(command: string, a: Args): void {
-  const [sub, gun, role] = a.positional;
-  const subs = SUBCOMMANDS[command];
-  if (subs && (!sub || !subs.includes(sub))) throw new ConfigError(`${command}: expected one of ${subs.join(', ')}`);
-  if ((command === 'repos' && (sub === 'show' || sub === 'delete')) || (command === 'keys' && sub === 'rotate')) {
-    if (!gun) throw new ConfigError(`${command} ${sub}: missing GUN`);
+function groupSpec(command: string, subs: string[]): CommandSpec {
+  const lines = ADMIN_USAGE.split('\n');
+  // The lines of ADMIN_USAGE for this command, with their continuation lines.
+  const own: string[] = [];
+  let inside = false;
+  for (const line of lines) {
+    if (/^ {2}\S/.test(line)) inside = line.startsWith(`  ${command} `);
+    if (inside) own.push(line);
   }
-  if (command === 'keys' && sub === 'rotate' && role !== 'timestamp' && role !== 'snapshot') {
-    throw new ConfigError('keys rotate: role must be timestamp or snapshot');
-  }
-  if (command === 'history' && !sub) throw new ConfigError('history: missing GUN');
-  for (const name of ['records', 'limit', 'within', 'timestamp-version']) int(a, name, 0);
-  for (const name of ['since', 'until', 'at']) time(a, name);
+  return {
+    name: command,
+    usage: `usage: signet ${command} ${subs.join('|')} …\n\n${own.join('\n')}\n\nsignet ${command} SUBCOMMAND --help describes each.`,
+    positionals: ['SUBCOMMAND?'],
+  };
 }
 
-async function dispatch(command: string, a: Args, ctx: ServiceContext, config: Config): Promise<number> {
+interface Parsed {
+  spec: CommandSpec;
+  sub: string | undefined;
+  args: Args;
+}
+
+/** Read and check the arguments of an admin command; null when --help or --version was answered. */
+function parse(command: string, argv: string[]): Parsed | null {
+  const subs = SUBCOMMANDS[command]!;
+  if (!subs) {
+    const spec = SPECS[command]!;
+    const args = parseCommand(spec, argv);
+    return args && { spec, sub: undefined, args };
+  }
+  const [sub, ...rest] = argv;
+  if (sub === undefined || !subs.includes(sub)) {
+    const group = groupSpec(command, subs);
+    const args = parseCommand(group, argv);
+    if (!args) return null;
+    const named = args.positionals[0];
+    throw new UsageError(named === undefined ? `expected one of ${subs.join(', ')}` : `unknown subcommand ${JSON.stringify(named)}, expected one of ${subs.join(', ')}`, command);
+  }
+  const spec = SPECS[`${command} ${sub}`]!;
+  const args = parseCommand(spec, rest);
+  return args && { spec, sub, args };
+}
+
+function int(a: Parsed, name: string, fallback: number, min = 0): number {
+  const v = a.args.string(name);
+  if (v === undefined) return fallback;
+  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}`, a.spec.name);
+  return Number(v);
+}
+function time(a: Parsed, name: string): Date | undefined {
+  const v = a.args.string(name);
+  if (v === undefined) return undefined;
+  const ms = parseRfc3339(v);
+  if (ms === null) throw new UsageError(`--${name} must be an RFC 3339 time, e.g. 2026-11-23T08:00:00Z`, a.spec.name);
+  return new Date(ms);
+}
+function auditQuery(a: Parsed): AuditQuery {
+  const input = Object.fromEntries(['gun', 'since', 'until', 'limit'].flatMap((n) => (a.args.string(n) === undefined ? [] : [[n, a.args.string(n)]])));
+  const q = auditQuerySchema.safeParse(input);
+  if (!q.success) throw new UsageError(q.error.issues.map((i) => `--${i.path.join('.')} ${i.message}`).join('; '), a.spec.name);
+  return q.data;
+}
+const print = (a: Parsed, value: unknown, human: () => void) => (a.args.flag('json') ? console.log(JSON.stringify(value, null, 2)) : human());
+
+/** Run an admin command; null if `command` is not one. */
+export async function runAdminCommand(command: string, argv: string[], loadConfig: () => Config): Promise<number | null> {
+  if (!(command in SUBCOMMANDS)) return null;
+  const parsed = parse(command, argv);
+  if (!parsed) return 0;
+  checkUsage(parsed); // before any connection: a usage mistake is exit 2 whatever the database does
+  const config = loadConfig();
+  // Re-keying opens the store itself: it must run where the KEK check at start would refuse.
+  if (parsed.spec.name === 'keys rekey') return rekeyCommand(config, parsed.args);
+  const { database, context, listener } = await openServices(config, createLogger('error'));
+  try {
+    return await dispatch(command, parsed, context, config);
+  } finally {
+    await listener?.close();
+    await database.close();
+  }
+}
+
+/** Every argument mistake that parsing alone does not find and that needs no database. */
+function checkUsage(a: Parsed): void {
+  if (a.spec.name === 'keys rotate' && a.args.positionals[1] !== 'timestamp' && a.args.positionals[1] !== 'snapshot') {
+    throw new UsageError('role must be timestamp or snapshot', a.spec.name);
+  }
+  if (a.spec.name === 'keys rekey' && !a.args.string('new-key-file')) throw new UsageError('--new-key-file is required', a.spec.name);
+  if (a.spec.name === 'audit') auditQuery(a);
+  if (a.spec.name === 'changefeed tail') int(a, 'records', 20, 1);
+  if (a.spec.name === 'expiring') int(a, 'within', 0);
+  if (a.spec.name === 'history') {
+    int(a, 'timestamp-version', 1, 1);
+    time(a, 'at');
+  }
+}
+
+async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config: Config): Promise<number> {
   const db = ctx.database.db;
-  const [sub, gunArg, roleArg] = a.positional;
-  const need = (v: string | undefined, what: string) => {
-    if (!v) throw new ConfigError(`${command}${sub ? ' ' + sub : ''}: missing ${what}`);
-    return v;
-  };
+  const { sub } = a;
+  // Parsing has checked that the positionals each command needs are there.
+  const [first, second] = a.args.positionals as [string, string];
   switch (command) {
     case 'repos': {
       if (sub === 'list') {
@@ -148,14 +228,14 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
         return 0;
       }
       if (sub === 'show') {
-        const gun = need(gunArg, 'GUN');
+        const gun = first;
         const state = await loadRepositoryState(db, ctx.cache, gun);
         const chain = await currentChain(db, ctx.cache, gun);
         if (!chain || !state.root) {
           console.error(`no repository ${gun}`);
           return 1;
         }
-        const files = [chain.timestamp.file, ...(chain.snapshot ? [chain.snapshot.file] : []), state.root, ...state.targets.values()].map((f) => ({
+        const files = [chain.timestamp.file, ...(chain.snapshot ? [chain.snapshot.file] : []), state.root, ...reachableTargetsRoles(state)].map((f) => ({
           role: f.role,
           version: f.version,
           expires: f.signed.expires,
@@ -171,9 +251,9 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
         return 0;
       }
       if (sub === 'delete') {
-        const gun = need(gunArg, 'GUN');
-        if (!a.flags.has('yes')) {
-          if (!process.stdin.isTTY) throw new ConfigError('repos delete: pass --yes to confirm');
+        const gun = first;
+        if (!a.args.flag('yes')) {
+          if (!process.stdin.isTTY) throw new UsageError('pass --yes to confirm', a.spec.name);
           const rl = createInterface({ input: process.stdin, output: process.stdout });
           const answer = await rl.question(`Delete all metadata of ${gun}? Type the name to confirm: `);
           rl.close();
@@ -186,11 +266,11 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
         print(a, { gun, deleted }, () => console.log(deleted ? `deleted ${deleted} files of ${gun}` : `no repository ${gun}`));
         return deleted ? 0 : 1;
       }
-      throw new ConfigError('repos: list, show GUN or delete GUN --yes');
+      break;
     }
     case 'keys': {
       if (sub === 'list') {
-        const gun = text(a, 'gun');
+        const gun = a.args.string('gun');
         let q = db.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'keytype', 'created_at', 'last_used']).orderBy('gun').orderBy('created_at');
         if (gun) q = q.where('gun', '=', gun);
         const keys = (await q.execute()).map((k) => ({ keyId: k.key_id.trim(), gun: k.gun, role: k.role, keytype: k.keytype, created: k.created_at.toISOString(), lastUsed: k.last_used?.toISOString() ?? null }));
@@ -201,31 +281,36 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
         return 0;
       }
       if (sub === 'rotate') {
-        const gun = need(gunArg, 'GUN');
-        const role = need(roleArg, 'role (timestamp or snapshot)');
-        if (role !== 'timestamp' && role !== 'snapshot') throw new ConfigError('keys rotate: role must be timestamp or snapshot');
-        const key = await rotateServerKey(ctx, gun, role, { subject: `cli:${process.env['USER'] ?? 'admin'}` });
+        const gun = first;
+        const role = second as 'timestamp' | 'snapshot';
+        let key;
+        try {
+          key = await rotateServerKey(ctx, gun, role, { subject: `cli:${process.env['USER'] ?? 'admin'}` }, { existingOnly: true });
+        } catch (e) {
+          if (!(e instanceof NotFoundError)) throw e;
+          console.error(`no repository ${gun}: nothing is published under this name, so no key was created (check the name; a new repository's owner gets its keys with its first notary publish)`);
+          return 1;
+        }
         print(a, key, () => {
           console.log(`new ${role} key for ${gun}: ${key.keyId} (${key.keytype})`);
           console.log(`It takes effect when the repository owner publishes a root listing it, e.g. notary key rotate ${gun} ${role} -r`);
         });
         return 0;
       }
-      throw new ConfigError('keys: list [--gun GUN] or rotate GUN timestamp|snapshot');
+      break;
     }
     case 'changefeed': {
-      if (sub !== 'tail') throw new ConfigError('changefeed: tail [--gun GUN] [--records N] [--follow]');
-      const gun = text(a, 'gun') ?? null;
-      const page = await readChangefeed(ctx, gun, '-1', String(-Math.abs(int(a, 'records', 20))));
+      const gun = a.args.string('gun') ?? null;
+      const page = await readChangefeed(ctx, gun, '-1', String(-int(a, 'records', 20, 1)));
       let last = page.records?.at(-1)?.ID ?? '0';
       const show = (records: typeof page.records) => {
         for (const r of records ?? []) {
-          if (a.flags.has('json')) console.log(JSON.stringify(r));
+          if (a.args.flag('json')) console.log(JSON.stringify(r));
           else console.log(`${r.ID}\t${r.CreatedAt}\t${r.Category}\t${r.GUN}\tv${r.Version}\t${r.SHA256}`);
         }
       };
       show(page.records);
-      while (a.flags.has('follow')) {
+      while (a.args.flag('follow')) {
         await new Promise((r) => setTimeout(r, 1000));
         const next = await readChangefeed(ctx, gun, last, '100');
         show(next.records);
@@ -234,7 +319,7 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
       return 0;
     }
     case 'audit': {
-      const records = await readAudit(db, { gun: text(a, 'gun'), since: time(a, 'since'), until: time(a, 'until'), limit: Math.min(Math.max(int(a, 'limit', 100), 1), 10_000) });
+      const records = await readAudit(db, auditQuery(a));
       print(a, records, () => {
         for (const r of records) console.log(`${r.time}\t${r.action}\t${r.gun}\t${r.subject}\t${r.address ?? '-'}\t${JSON.stringify(r.detail)}`);
       });
@@ -249,9 +334,9 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
       return scan.expiring.length > 0 ? 1 : 0;
     }
     case 'history': {
-      const gun = need(sub, 'GUN');
-      const v = text(a, 'timestamp-version');
-      const at = await repositoryAsOf(ctx, gun, { at: time(a, 'at'), timestampVersion: v === undefined ? undefined : int(a, 'timestamp-version', 1) }).catch(() => null);
+      const gun = first;
+      const v = a.args.string('timestamp-version');
+      const at = await repositoryAsOf(ctx, gun, { at: time(a, 'at'), timestampVersion: v === undefined ? undefined : int(a, 'timestamp-version', 1, 1) }).catch(() => null);
       if (!at) {
         console.error(`no history of ${gun} at that point`);
         return 1;
@@ -265,5 +350,5 @@ async function dispatch(command: string, a: Args, ctx: ServiceContext, config: C
       return 0;
     }
   }
-  return 2;
+  return 2; // unreachable: parse() admits only the subcommands handled above
 }

@@ -5,8 +5,8 @@
  * that file is replaced after the database has committed.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { ConfigError, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import type { Args } from './args.js';
 import { rekeyServerKeys } from '../service/rekey-server-keys.js';
 import { KEK_FILE, loadKeyEncryptionKey, readKeyEncryptionKeyFile, replaceKeyEncryptionKeyFile } from '../signing/key-encryption.js';
 import { openDatabase } from '../storage/database.js';
@@ -21,30 +21,11 @@ or under a key given with --old-key-file are re-encrypted; keys already under th
 checked and left, so an interrupted or partial run is finished by running it again.
 Stop every Signet process using the store first; start them again with the new key.`;
 
-export async function rekeyCommand(config: Config, argv: string[]): Promise<number> {
-  let values: { 'new-key-file'?: string; 'old-key-file'?: string[]; json?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'new-key-file': { type: 'string' },
-        'old-key-file': { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    throw new ConfigError(`keys rekey: ${(e as Error).message}\n\n${REKEY_USAGE}`);
-  }
-  if (values.help) {
-    console.log(REKEY_USAGE);
-    return 0;
-  }
-  if (!values['new-key-file']) throw new ConfigError(`keys rekey: --new-key-file is required\n\n${REKEY_USAGE}`);
+/** Run `signet keys rekey` with its parsed arguments (see admin.ts for the command's spec). */
+export async function rekeyCommand(config: Config, args: Args): Promise<number> {
+  const values = { 'new-key-file': args.string('new-key-file')!, 'old-key-file': args.strings('old-key-file'), json: args.flag('json') };
   const next = readKeyEncryptionKeyFile(values['new-key-file']);
-  const old = (values['old-key-file'] ?? []).map(readKeyEncryptionKeyFile);
+  const old = values['old-key-file'].map(readKeyEncryptionKeyFile);
   const current = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
   const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR });
   let report;

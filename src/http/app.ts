@@ -5,6 +5,7 @@
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import { readAudit, type Actor } from '../storage/audit-store.js';
+import { auditQuerySchema } from '../service/audit-query.js';
 import { scanExpiry } from '../service/expiry.js';
 import { repositoryAsOf } from '../service/history.js';
 import { deleteRepository } from '../service/delete-repository.js';
@@ -35,13 +36,6 @@ export interface AppOptions {
   /** Repository name prefixes served; empty = all (notary's `repositories.gun_prefixes`). */
   gunPrefixes?: string[];
 }
-
-const auditQuerySchema = z.object({
-  gun: z.string().min(1).max(255).optional(),
-  since: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
-  until: z.iso.datetime({ offset: true }).transform((t) => new Date(t)).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-});
 
 /** One point in a repository's history: a time or a timestamp version, never both. */
 const historyQuerySchema = z

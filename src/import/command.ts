@@ -3,6 +3,7 @@
  * (or --json) on stdout, and the exit code (0 all imported, 1 something refused, in conflict or
  * not importable, 2 usage or configuration error).
  */
+import { parseCommand, UsageError, usageMessage, type CommandSpec } from '../cli/args.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { openServices } from '../server.js';
@@ -21,7 +22,19 @@ passphrases come from --passphrase or NOTARY_SIGNER_<ALIAS> as for notary-signer
 Safe to run again: what is already there is skipped. Nothing is written with --dry-run.
 Exit status: 0 everything imported, 1 files refused, conflicts or keys not imported, 2 usage error.`;
 
-class UsageError extends Error {}
+const IMPORT_SPEC: CommandSpec = {
+  name: 'import',
+  usage: IMPORT_USAGE,
+  options: {
+    from: { type: 'string' },
+    signer: { type: 'string' },
+    gun: { type: 'string' },
+    'source-timezone': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+    passphrase: { type: 'string', multiple: true },
+  },
+};
 
 export interface ImportArguments {
   from: string;
@@ -33,42 +46,30 @@ export interface ImportArguments {
   sourceTimezone: string;
 }
 
-export function parseImportArguments(args: readonly string[]): ImportArguments | 'help' {
-  const out: Partial<ImportArguments> & { passphrases: Map<string, string> } = {
-    passphrases: new Map(), dryRun: false, json: false, sourceTimezone: 'UTC',
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string => {
-      if (eq > 0) return arg.slice(eq + 1);
-      const v = args[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case '--help': case '-h': return 'help';
-      case '--from': out.from = value(); break;
-      case '--signer': out.signer = value(); break;
-      case '--gun': out.gun = value(); break;
-      case '--source-timezone': out.sourceTimezone = value(); break;
-      case '--dry-run': out.dryRun = true; break;
-      case '--json': out.json = true; break;
-      case '--passphrase': {
-        const pair = value();
-        const at = pair.indexOf('=');
-        if (at <= 0) throw new UsageError('--passphrase takes ALIAS=VALUE');
-        out.passphrases.set(pair.slice(0, at).toLowerCase(), pair.slice(at + 1));
-        break;
-      }
-      default:
-        throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
-    }
+/** The arguments of `signet import`; null when --help or --version was answered. Throws UsageError. */
+export function parseImportArguments(args: readonly string[]): ImportArguments | null {
+  const a = parseCommand(IMPORT_SPEC, args);
+  if (!a) return null;
+  const usage = (message: string) => new UsageError(message, IMPORT_SPEC.name);
+  const passphrases = new Map<string, string>();
+  for (const pair of a.strings('passphrase')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw usage('--passphrase takes ALIAS=VALUE');
+    passphrases.set(pair.slice(0, at).toLowerCase(), pair.slice(at + 1));
   }
-  if (!out.from) throw new UsageError('--from is required: the notary-server database URL');
-  if (out.gun !== undefined && out.gun === '') throw new UsageError('--gun needs a repository name');
-  return out as ImportArguments;
+  const from = a.string('from');
+  if (!from) throw usage('--from is required: the notary-server database URL');
+  const gun = a.string('gun');
+  if (gun === '') throw usage('--gun needs a repository name');
+  return {
+    from,
+    signer: a.string('signer'),
+    passphrases,
+    gun,
+    dryRun: a.flag('dry-run'),
+    json: a.flag('json'),
+    sourceTimezone: a.string('source-timezone') ?? 'UTC',
+  };
 }
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -121,18 +122,15 @@ export function importFailed(r: ImportReport): boolean {
 
 /** Run `signet import` with its arguments; resolves to the exit code. */
 export async function importCommand(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let parsed: ImportArguments | 'help';
+  let parsed: ImportArguments | null;
   let config;
   try {
     parsed = parseImportArguments(args);
-    if (parsed === 'help') {
-      console.log(IMPORT_USAGE);
-      return 0;
-    }
+    if (!parsed) return 0;
     config = loadConfig(env);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`signet import: ${e.message}\n\n${IMPORT_USAGE}`);
+      console.error(usageMessage(e));
       return 2;
     }
     if (e instanceof ConfigError) {

@@ -48,7 +48,11 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
     const rows = (
       await sql<Row>`select role, version, sha256, data from tuf_files where gun = ${gun} order by role, version`.execute(db)
     ).rows.map((r) => ({ ...r, sha256: r.sha256.trim(), data: Buffer.from(r.data) }));
-    if (rows.length === 0) continue;
+    if (rows.length === 0) {
+      // Asked about by name: "0 errors" would read as "that repository is sound".
+      if (onlyGun !== undefined) add(gun, 'error', 'no such repository: nothing is stored under this name');
+      continue;
+    }
     report.repositories++;
     report.rows += rows.length;
     const bySha = new Map<string, Row>();

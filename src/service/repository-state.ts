@@ -83,3 +83,24 @@ export async function loadRepositoryState(
   }
   return state;
 }
+
+/**
+ * The targets roles a client would reach: `targets`, then every role delegated by one already
+ * reached. A snapshot the server signs carries over the entries of earlier updates, including
+ * one for a delegation its parent has since dropped, so the snapshot alone over-reports them.
+ */
+export function reachableTargetsRoles(state: RepositoryState): SignedFile[] {
+  const out: SignedFile[] = [];
+  const seen = new Set<string>();
+  const queue = ['targets'];
+  while (queue.length) {
+    const role = queue.shift()!;
+    const file = state.targets.get(role);
+    if (seen.has(role) || !file) continue;
+    seen.add(role);
+    out.push(file);
+    const delegations = (file.signed as { delegations?: { roles?: { name?: unknown }[] } }).delegations;
+    for (const d of delegations?.roles ?? []) if (typeof d.name === 'string') queue.push(d.name);
+  }
+  return out;
+}

@@ -7,6 +7,7 @@ import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js
 import { keysOfRepository, type ServerKeyRole } from '../storage/server-key-store.js';
 import type { PublicServerKey } from '../signing/key-service.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
+import { NotFoundError } from './errors.js';
 import { currentRoleFile } from './repository-state.js';
 
 /** The key the current root lists for `role` if the server holds it; else a pending or new key. */
@@ -23,9 +24,24 @@ export function getServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRo
   }, { changesMetadata: false });
 }
 
-/** A key to rotate to: a pending one if a rotation was already asked for, else a new one. */
-export function rotateServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole, actor: Actor = SYSTEM_ACTOR): Promise<PublicServerKey> {
+/**
+ * A key to rotate to: a pending one if a rotation was already asked for, else a new one.
+ * `existingOnly` refuses a repository with no published metadata (NotFoundError): over HTTP a
+ * client may rotate before its first publish, as notary-server allows, but an operator naming a
+ * repository that does not exist has most likely mistyped it.
+ */
+export function rotateServerKey(
+  ctx: ServiceContext,
+  gun: string,
+  role: ServerKeyRole,
+  actor: Actor = SYSTEM_ACTOR,
+  opts: { existingOnly?: boolean } = {},
+): Promise<PublicServerKey> {
   return withRepositoryLock(ctx, gun, async (trx) => {
+    if (opts.existingOnly) {
+      const stored = await trx.selectFrom('tuf_files').select('gun').where('gun', '=', gun).limit(1).executeTakeFirst();
+      if (!stored) throw new NotFoundError(`no repository ${gun}`);
+    }
     const key = await ctx.keys.pendingOrCreate(trx, gun, role);
     await appendAudit(trx, gun, 'rotate_key', actor, { role, keyId: key.keyId });
     return key;

@@ -1,0 +1,16 @@
+/**
+ * The parameters of an audit trail query, one schema for `GET /_signet/audit` and `signet
+ * audit` so both accept and refuse the same values. Input is text, as query strings and
+ * command lines give it.
+ */
+import { z } from 'zod';
+
+const time = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time, e.g. 2026-11-23T08:00:00Z' }).transform((t) => new Date(t));
+const LIMIT = 'must be a whole number from 1 to 1000';
+
+export const auditQuerySchema = z.object({
+  gun: z.string().min(1, 'must be a repository name').max(255, 'must be at most 255 characters').optional(),
+  since: time.optional(),
+  until: time.optional(),
+  limit: z.coerce.number({ error: LIMIT }).int(LIMIT).min(1, LIMIT).max(1000, LIMIT).default(100),
+});
