@@ -201,6 +201,10 @@ function checkUsage(a: Parsed): void {
   if (a.spec.name === 'changefeed tail') int(a, 'records', 20, 1);
   if (a.spec.name === 'expiring') int(a, 'within', 0);
   if (a.spec.name === 'history') {
+    // As over HTTP: two points in time contradict each other; neither silently wins.
+    if (a.args.string('at') !== undefined && a.args.string('timestamp-version') !== undefined) {
+      throw new UsageError('give either --at or --timestamp-version, not both', a.spec.name);
+    }
     int(a, 'timestamp-version', 1, 1);
     time(a, 'at');
   }

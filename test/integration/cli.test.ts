@@ -117,6 +117,8 @@ describe('usage errors', () => {
       [['repos', 'show', 'a/b', 'c'], /unexpected argument "c"/],
       [['keys', 'rotate', 'a/b', 'timestamp', 'now'], /unexpected argument "now"/],
       [['history', 'a/b', 'c'], /unexpected argument "c"/],
+      [['history', 'a/b', '--at', '2026-01-01T00:00:00Z', '--timestamp-version', '2'], /give either --at or --timestamp-version, not both/],
+      [['keys', 'rekey'], /--new-key-file is required/],
       [['import', '--from', 'postgres://x/y', 'z'], /unexpected argument "z"/],
       [['dev-token-service', 'x'], /unexpected argument "x"/],
       [['audit', '--bogus', '--json=yes', 'extra'], /^signet audit: unknown option --bogus; --json takes no value; unexpected argument "extra"; see `signet audit --help`$/],

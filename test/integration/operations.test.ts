@@ -246,11 +246,11 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.ok(!srv.output().includes('has space'), 'the malformed ID is not logged');
     });
 
-    test('a 404 is logged at info; an update at info, with an "update stored" line; no body content is logged', async () => {
+    test('a 404 read is logged at debug (reads are the bulk of traffic); an update at info, with an "update stored" line; no body content is logged', async () => {
       const missing = await request(srv.url).get(`/v2/${G}/_trust/tuf/9.targets.json`);
       assert.equal(missing.status, 404);
       const miss = await find((l) => l['requestId'] === missing.headers['x-request-id'], '404 line');
-      assert.equal(miss['level'], 'info');
+      assert.equal(miss['level'], 'debug');
       assert.equal(miss['route'], 'byVersion');
 
       const marker = `secret-payload-${randomBytes(8).toString('hex')}`;
