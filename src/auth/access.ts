@@ -1,5 +1,12 @@
 /** The access each route needs, in the registry token scope model (notary's `server.go`). */
-import type { Route } from '../http/paths.js';
+
+/**
+ * A request as authorization sees it: what kind of route, and on which repository. The HTTP
+ * layer's routes have this shape; auth does not depend on the HTTP layer.
+ */
+export type AccessRoute =
+  | { kind: 'health' | 'ready' | 'metrics' | 'audit' | 'expiring' | 'ping' | 'globalChangefeed' | 'notFound' }
+  | { kind: 'update' | 'getKey' | 'delete' | 'rotateKey' | 'current' | 'byChecksum' | 'byVersion' | 'changefeed' | 'history'; gun: string };
 
 export interface Access {
   type: 'repository' | 'registry';
@@ -11,7 +18,7 @@ const catalog: Access[] = [{ type: 'registry', name: 'catalog', action: '*' }];
 const repo = (gun: string, ...actions: string[]): Access[] => actions.map((action) => ({ type: 'repository', name: gun, action }));
 
 /** null: the route is open (health). */
-export function requiredAccess(route: Route): Access[] | null {
+export function requiredAccess(route: AccessRoute): Access[] | null {
   switch (route.kind) {
     case 'health':
     case 'ready':

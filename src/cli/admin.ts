@@ -11,12 +11,11 @@ import { deleteRepository } from '../service/delete-repository.js';
 import { readChangefeed } from '../service/changefeed.js';
 import { scanExpiry } from '../service/expiry.js';
 import { repositoryAsOf } from '../service/history.js';
-import { auditQuerySchema } from '../service/audit-query.js';
+import { auditQuerySchema, readAuditTrail, type AuditQuery } from '../service/audit-query.js';
 import { NotFoundError } from '../service/errors.js';
 import { currentChain, loadRepositoryState, reachableTargetsRoles } from '../service/repository-state.js';
 import { rotateServerKey } from '../service/server-keys.js';
 import type { ServiceContext } from '../service/context.js';
-import { readAudit, type AuditQuery } from '../storage/audit-store.js';
 import { keysOfRepository } from '../storage/server-key-store.js';
 import { readSigned, rootSchema } from '../tuf/metadata.js';
 import { parseRfc3339 } from '../tuf/time.js';
@@ -323,7 +322,7 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
       return 0;
     }
     case 'audit': {
-      const records = await readAudit(db, auditQuery(a));
+      const records = await readAuditTrail(ctx, auditQuery(a));
       print(a, records, () => {
         for (const r of records) console.log(`${r.time}\t${r.action}\t${r.gun}\t${r.subject}\t${r.address ?? '-'}\t${JSON.stringify(r.detail)}`);
       });

@@ -4,8 +4,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
-import { readAudit, type Actor } from '../storage/audit-store.js';
-import { auditQuerySchema } from '../service/audit-query.js';
+import { auditQuerySchema, readAuditTrail, type Actor } from '../service/audit-query.js';
 import { scanExpiry } from '../service/expiry.js';
 import { repositoryAsOf } from '../service/history.js';
 import { deleteRepository } from '../service/delete-repository.js';
@@ -131,7 +130,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       case 'audit': {
         const q = auditQuerySchema.safeParse(req.query);
         if (!q.success) throw new HttpError('INVALID_PARAMETERS', q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-        const records = await readAudit(ctx.database.db, q.data);
+        const records = await readAuditTrail(ctx, q.data);
         res.status(200).type('application/json').send(JSON.stringify({ count: records.length, records }));
         return;
       }

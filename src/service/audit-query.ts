@@ -4,6 +4,10 @@
  * command lines give it.
  */
 import { z } from 'zod';
+import { readAudit, type AuditQuery, type AuditRecord } from '../storage/audit-store.js';
+import type { ServiceContext } from './context.js';
+
+export type { Actor, AuditQuery, AuditRecord } from '../storage/audit-store.js';
 
 const time = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time, e.g. 2026-11-23T08:00:00Z' }).transform((t) => new Date(t));
 const LIMIT = 'must be a whole number from 1 to 1000';
@@ -14,3 +18,8 @@ export const auditQuerySchema = z.object({
   until: time.optional(),
   limit: z.coerce.number({ error: LIMIT }).int(LIMIT).min(1, LIMIT).max(1000, LIMIT).default(100),
 });
+
+/** The audit trail, newest first. */
+export function readAuditTrail(ctx: ServiceContext, query: AuditQuery): Promise<AuditRecord[]> {
+  return readAudit(ctx.database.db, query);
+}

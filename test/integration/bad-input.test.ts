@@ -374,10 +374,10 @@ describe('repository names (GUNs) the server refuses', () => {
     });
   }
 
-  test('a GUN containing "*" matches no route: 404 METADATA_NOT_FOUND', async () => {
+  test('an update to a GUN containing "*" is told why: 400 INVALID_GUN', async () => {
     const { body, contentType } = multipartBody({ targets: validTargets2() });
     const res = await nothingStored(() => post(body, contentType, 'registry.example.com/*/app'));
-    assertRefused(res, 404, 'METADATA_NOT_FOUND');
+    assertRefused(res, 400, 'INVALID_GUN', 'the name contains "*"');
   });
 });
 

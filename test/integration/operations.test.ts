@@ -27,6 +27,8 @@ import {
 } from '../support/tuf-kit.js';
 import type { AuditRecord as StoredAuditRecord } from '../../src/storage/audit-store.js';
 import type { RepositoryAt } from '../../src/service/history.js';
+import { rekeyServerKeys } from '../../src/service/rekey-server-keys.js';
+import { KeyEncryptionKey, loadKeyEncryptionKey } from '../../src/signing/key-encryption.js';
 
 const PG = Boolean(process.env['TEST_DATABASE_URL']);
 const NEEDS_PG = PG ? false : 'needs TEST_DATABASE_URL: the embedded store serves one process at a time';
@@ -725,23 +727,29 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       }
     });
 
-    test('the upload was stored; with another key-encryption key the store serves reads but is not ready (503 Key access)', async () => {
-      const other = await startTestServer({ SIGNET_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex') }, db);
+    test('the upload was stored; another key-encryption key is refused at start; keys re-encrypted under a running server make it not ready (503 Key access)', async () => {
+      await assert.rejects(startTestServer({ SIGNET_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex') }, db), /is not the key-encryption key of this store/);
+      const same = await startTestServer({}, db);
       try {
-        const targets = await getBytes(`${other.url}/v2/${G}/_trust/tuf/targets.json`);
+        const targets = await getBytes(`${same.url}/v2/${G}/_trust/tuf/targets.json`);
         assert.equal(targets.status, 200);
         assert.equal((JSON.parse(targets.body.toString()) as { signed: { version: number } }).signed.version, 2, 'the upload in flight at SIGTERM was stored');
-        const ready = await request(other.url).get('/_signet/ready');
+        assert.equal((await request(same.url).get('/_signet/ready')).status, 200);
+        // Re-keyed while it runs: it still holds the old key-encryption key.
+        const current = loadKeyEncryptionKey(same.config.SIGNET_KEY_ENCRYPTION_KEY, same.config.SIGNET_DATA_DIR);
+        await rekeyServerKeys(same.context.database, { current, next: new KeyEncryptionKey(randomBytes(32)) });
+        const ready = await request(same.url).get('/_signet/ready');
         assert.equal(ready.status, 503, ready.text);
         const problems = JSON.parse(ready.text) as Record<string, string>;
         assert.deepEqual(Object.keys(problems), ['Key access']);
         assert.match(problems['Key access']!, /another key-encryption key/);
-        assert.equal((await request(other.url).get('/_notary_server/health')).status, 200, 'health is about the database only');
-        // Publishing, which needs the timestamp key, fails cleanly.
-        const refused = await postUpdate(other.url, G, { targets: newTargets(repo, 3) });
-        assert.ok(refused.status >= 500, `${refused.status} ${refused.text}`);
+        assert.equal((await request(same.url).get('/_notary_server/health')).status, 200, 'health is about the database only');
+        // A new repository's keys would be created under the old key: refused cleanly.
+        const refused = await request(same.url).get('/v2/registry.example.com/ops/after-rekey/_trust/tuf/timestamp.key');
+        assert.ok(refused.status >= 500 && refused.status < 600, `${refused.status} ${refused.text}`);
+        assert.equal(Number((await same.context.database.db.selectFrom('server_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('gun', '=', 'registry.example.com/ops/after-rekey').executeTakeFirstOrThrow()).n), 0);
       } finally {
-        await other.close();
+        await same.close();
       }
     });
   });

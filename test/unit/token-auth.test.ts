@@ -23,7 +23,7 @@ const OTHER_GUN = 'registry.example.com:5000/team/other';
 const NOW = Math.floor(Date.now() / 1000) * 1000; // one clock for every check, whole seconds
 const NOW_S = NOW / 1000;
 
-const PULL = requiredAccess({ kind: 'current', gun: GUN, role: 'root' })!;
+const PULL = requiredAccess({ kind: 'current', gun: GUN })!;
 const PUSH_PULL = requiredAccess({ kind: 'update', gun: GUN })!;
 const STAR = requiredAccess({ kind: 'delete', gun: GUN })!;
 const CATALOG = requiredAccess({ kind: 'ping' })!;
