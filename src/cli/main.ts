@@ -11,6 +11,7 @@ import { openServices, startServer } from '../server.js';
 import { ADMIN_USAGE, runAdminCommand } from './admin.js';
 import { configReference } from './config-reference.js';
 import { isWorker, runPrimary } from './cluster.js';
+import { exitWithError } from './failure.js';
 import { importCommand } from '../import/command.js';
 
 const USAGE = `usage: signet <command>
@@ -148,9 +149,6 @@ main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
-  (error: unknown) => {
-    // Usage and configuration mistakes exit 2; failures of the work itself exit 1.
-    console.error(error instanceof ConfigError ? error.message : `signet: ${(error as Error).message}`);
-    process.exitCode = error instanceof ConfigError ? 2 : 1;
-  },
+  // Usage and configuration mistakes exit 2; failures of the work itself exit 1.
+  (error: unknown) => exitWithError(error),
 );

@@ -1,0 +1,16 @@
+/** How a command that failed ends: its reason on stderr, exit 2 for configuration mistakes, 1 otherwise. */
+import cluster from 'node:cluster';
+import { ConfigError } from '../config.js';
+
+export function exitWithError(error: unknown): void {
+  const isConfig = error instanceof ConfigError;
+  const message = isConfig ? error.message : `signet: ${error instanceof Error ? error.message : String(error)}`;
+  const code = isConfig ? 2 : 1;
+  console.error(message);
+  process.exitCode = code;
+  // A serving worker tells its supervising process why, so that it stops instead of restarting it.
+  // The IPC channel alone would keep a worker alive, so it is closed once the message is out.
+  if (cluster.isWorker && process.connected) process.send?.({ failed: message, code }, () => process.disconnect());
+  // Nothing left open by the failed work may keep the process alive; the delay lets logs flush.
+  setTimeout(() => process.exit(code), 2000).unref();
+}
