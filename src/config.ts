@@ -8,13 +8,42 @@ import { parseKeyEncryptionKey } from './signing/key-encryption.js';
 
 const DAY = 24 * 60 * 60;
 
-const port = z.coerce.number().int().min(0).max(65535);
-const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bytes = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// Numbers are plain z.number() schemas: loadConfig turns the text of a variable into a number
+// itself, from decimal digits only (z.coerce would take "0x3c4b", "1e3" or " 80 " as numbers).
+const port = z.number().int().min(0).max(65535);
+const integer = (min: number, max: number) => z.number().int().min(min).max(max);
+const seconds = integer;
+const bytes = integer;
 const optionalText = z
   .string()
   .optional()
   .transform((v) => (v === '' ? undefined : v));
+
+/** The URL with its password (if any) replaced, for messages and logs. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    // Unparsable: still hide whatever sits between "user:" and "@".
+    return text.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  }
+}
+
+/** Why a DATABASE_URL value is unusable, or null when it is a Postgres URL. */
+export function databaseUrlProblem(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return `is a ${url.protocol.slice(0, -1)}:// URL, not a Postgres one`;
+  return null;
+}
+
+const KEK_EXPECTED = '32 bytes as 64 hex characters or base64';
 
 export const configSchema = z
   .object({
@@ -22,24 +51,25 @@ export const configSchema = z
     SIGNET_PORT: port.default(4443).describe('Port to listen on. `0` picks a free port; the `signet listening on …` line shows which.'),
     SIGNET_TLS_CERT: optionalText.describe('PEM certificate (chain) file; with `SIGNET_TLS_KEY` enables HTTPS.'),
     SIGNET_TLS_KEY: optionalText.describe('PEM private key file for `SIGNET_TLS_CERT`.'),
-    DATABASE_URL: optionalText.describe('Postgres database to use; unset = embedded PGlite in `SIGNET_DATA_DIR`.'),
-    SIGNET_WORKERS: z.coerce.number().int().min(1).max(64).default(1).describe('Serving processes sharing the port (more than 1 needs `DATABASE_URL`). A supervising process applies migrations, starts the workers and replaces one that dies.'),
-    SIGNET_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10).describe('Postgres connections per process.'),
+    DATABASE_URL: optionalText.refine((v) => v === undefined || databaseUrlProblem(v) === null, 'must be a postgres:// or postgresql:// URL').describe('Postgres database to use; unset = embedded PGlite in `SIGNET_DATA_DIR`.'),
+    SIGNET_WORKERS: integer(1, 64).default(1).describe('Serving processes sharing the port (more than 1 needs `DATABASE_URL`). A supervising process applies migrations, starts the workers and replaces one that dies.'),
+    SIGNET_DB_POOL_SIZE: integer(1, 200).default(10).describe('Postgres connections per process.'),
+    SIGNET_DB_CONNECT_TIMEOUT: seconds(0, 3600).default(30).describe('Seconds to keep retrying the first connection to `DATABASE_URL` while it refuses (a database still starting); each failed attempt is logged. `0` = one attempt.'),
     SIGNET_DATA_DIR: z.string().min(1).default('./data').describe('Embedded database (`<dir>/pgdata`) and generated key-encryption key (`<dir>/signet-kek`). Created if missing.'),
-    SIGNET_KEY_ENCRYPTION_KEY: optionalText.describe('Key encrypting server keys at rest; unset = `<data dir>/signet-kek`, created on first start.'),
+    SIGNET_KEY_ENCRYPTION_KEY: optionalText.refine((v) => v === undefined || parseKeyEncryptionKey(v) !== null, KEK_EXPECTED).describe('Key encrypting server keys at rest; unset = `<data dir>/signet-kek`, created on first start.'),
     SIGNET_KEY_ALGORITHM: z.enum(['ed25519', 'ecdsa']).default('ed25519').describe('Algorithm of new server-held timestamp/snapshot keys (`ecdsa` = P-256).'),
     SIGNET_TIMESTAMP_EXPIRY: seconds(60, 10 * 365 * DAY).default(14 * DAY).describe('Lifetime of server-signed timestamps, seconds.'),
     SIGNET_SNAPSHOT_EXPIRY: seconds(60, 100 * 365 * DAY).default(3 * 365 * DAY).describe('Lifetime of server-signed snapshots, seconds.'),
     SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024).default(100 * 1024 * 1024).describe('Largest accepted update body.'),
     SIGNET_MAX_PART_BYTES: bytes(1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024).describe('Largest accepted metadata file in an update.'),
-    SIGNET_MAX_PARTS: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Most metadata files in one update.'),
+    SIGNET_MAX_PARTS: integer(1, 100_000).default(1000).describe('Most metadata files in one update.'),
     SIGNET_EXPIRY_SCAN_INTERVAL: seconds(0, 7 * DAY).default(3600).describe('Seconds between expiry scans (re-signing and warnings); 0 = never'),
     SIGNET_RESIGN_BEFORE: seconds(60, 365 * DAY).default(7 * DAY).describe('Re-sign server-held timestamps/snapshots when they expire within this many seconds'),
     SIGNET_EXPIRY_WARNING_WINDOW: seconds(0, 10 * 365 * DAY).default(30 * DAY).describe('Report client-signed roles expiring within this many seconds'),
-    SIGNET_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(20_000).describe('Time a client has to send its request headers, milliseconds.'),
-    SIGNET_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000).describe('Time a client has to send a whole request, milliseconds.'),
-    SIGNET_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(5_000).describe('Idle time before a kept-alive connection is closed, milliseconds.'),
-    SIGNET_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000).describe('Open connections per process; more are refused.'),
+    SIGNET_HEADERS_TIMEOUT_MS: integer(1000, 600_000).default(20_000).describe('Time a client has to send its request headers, milliseconds.'),
+    SIGNET_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(120_000).describe('Time a client has to send a whole request, milliseconds.'),
+    SIGNET_KEEP_ALIVE_TIMEOUT_MS: integer(0, 600_000).default(5_000).describe('Idle time before a kept-alive connection is closed, milliseconds.'),
+    SIGNET_MAX_CONNECTIONS: integer(1, 1_000_000).default(10_000).describe('Open connections per process; more are refused.'),
     SIGNET_CACHE_MAX_AGE_CURRENT: seconds(0, 365 * DAY).default(300).describe('`Cache-Control` max-age of current metadata (`root.json`, `timestamp.json`, …). `0` disables caching.'),
     SIGNET_CACHE_MAX_AGE_CONSISTENT: seconds(0, 365 * DAY).default(30 * DAY).describe('`Cache-Control` max-age of metadata by checksum or version. `0` disables caching.'),
     SIGNET_TLS_CLIENT_CA: optionalText.describe('PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS). Needs HTTPS.'),
@@ -51,15 +81,11 @@ export const configSchema = z
     SIGNET_GUN_PREFIXES: optionalText.describe('Comma-separated repository name prefixes to serve (e.g. `registry.example.com/`); others are refused: 400 `INVALID_GUN` on update, 404 elsewhere. Unset = all'),
     SIGNET_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity. Logs are JSON lines on stderr.'),
     SIGNET_LOG_REQUESTS: z.enum(['all', 'writes', 'errors', 'off']).default('writes').describe('Which requests get an info-level log line: `all`; `writes` (every write, whatever its answer, and a sample of reads: see `SIGNET_LOG_READ_SAMPLE`); `errors` (5xx only, which are always logged at error level); `off` (none, errors included). The rest log at debug level.'),
-    SIGNET_LOG_READ_SAMPLE: z.coerce.number().min(0).max(1).default(0).describe('Fraction of reads (0 to 1) logged at info level when `SIGNET_LOG_REQUESTS=writes`.'),
+    SIGNET_LOG_READ_SAMPLE: z.number().min(0).max(1).default(0).describe('Fraction of reads (0 to 1) logged at info level when `SIGNET_LOG_REQUESTS=writes`.'),
   })
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
     message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',
     path: ['SIGNET_TLS_CERT'],
-  })
-  .refine((c) => !c.SIGNET_KEY_ENCRYPTION_KEY || parseKeyEncryptionKey(c.SIGNET_KEY_ENCRYPTION_KEY) !== null, {
-    message: 'must be 32 bytes as 64 hex characters or base64',
-    path: ['SIGNET_KEY_ENCRYPTION_KEY'],
   })
   .refine((c) => c.SIGNET_EXPIRY_SCAN_INTERVAL === 0 || c.SIGNET_RESIGN_BEFORE < c.SIGNET_TIMESTAMP_EXPIRY, {
     message: 'must be shorter than SIGNET_TIMESTAMP_EXPIRY, or every scan would re-sign every timestamp',
@@ -102,18 +128,61 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`cannot read SIGNET_CONFIG ${env.SIGNET_CONFIG}: ${(e as Error).message}`);
     }
   }
-  const known = Object.keys(configSchema.shape);
+  const problems: string[] = [];
   const input: Record<string, unknown> = {};
-  for (const key of known) {
+  for (const [key, schema] of Object.entries(configSchema.shape)) {
     // An empty variable means "not set", as shells and compose files often produce them.
     const fromEnv = env[key] === '' ? undefined : env[key];
     const value = fromEnv ?? fromFile[key];
-    if (value !== undefined && value !== '') input[key] = typeof value === 'number' ? String(value) : value;
+    if (value === undefined || value === '') continue;
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      problems.push(`${key}: SIGNET_CONFIG gives a ${value === null ? 'null' : typeof value} (expected a string or a number)`);
+      continue;
+    }
+    const checked = checkValue(key, schema, String(value));
+    if ('problem' in checked) problems.push(`${key}: ${checked.problem}`);
+    else input[key] = checked.value;
   }
   const result = configSchema.safeParse(input);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || 'config'}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || 'config'}: ${issue.message}`);
   }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems.join('\n'));
   return result.data;
+}
+
+/** The value as quoted in a message: secrets are never repeated. */
+function shown(key: string, text: string): string {
+  if (key === 'SIGNET_KEY_ENCRYPTION_KEY') return `(${text.length} characters, not shown)`;
+  const visible = key === 'DATABASE_URL' ? redactUrl(text) : text;
+  return JSON.stringify(visible.length > 80 ? `${visible.slice(0, 77)}...` : visible);
+}
+
+/** Check one setting's text on its own and turn it into the schema's input type. */
+function checkValue(key: string, schema: z.ZodType, text: string): { value: unknown } | { problem: string } {
+  const base = schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema;
+  if (base instanceof z.ZodNumber) {
+    const min = base.minValue ?? 0;
+    const max = base.maxValue ?? Number.MAX_SAFE_INTEGER;
+    const expected = `expected ${base.isInt ? 'an integer' : 'a decimal number'} ${min}-${max}`;
+    const digits = base.isInt ? /^\d+$/ : /^(\d+(\.\d*)?|\.\d+)$/;
+    const n = Number(text);
+    if (digits.test(text) && n >= min && n <= max) return { value: n };
+    if (key === 'SIGNET_PORT') return { problem: `${shown(key, text)} is not a port number (${expected})` };
+    if (digits.test(text)) return { problem: `${shown(key, text)} is out of range (${expected})` };
+    return { problem: `${shown(key, text)} is not ${base.isInt ? 'a whole number' : 'a number'} (${expected})` };
+  }
+  if (base instanceof z.ZodEnum) {
+    const options = base.options as string[];
+    if (options.includes(text)) return { value: text };
+    return { problem: `${shown(key, text)} is not allowed (expected one of ${options.join(', ')})` };
+  }
+  if (key === 'SIGNET_KEY_ENCRYPTION_KEY' && parseKeyEncryptionKey(text) === null) {
+    return { problem: `the value given ${shown(key, text)} is not a key (expected ${KEK_EXPECTED})` };
+  }
+  if (key === 'DATABASE_URL') {
+    const problem = databaseUrlProblem(text);
+    if (problem) return { problem: `${shown(key, text)} ${problem} (expected postgres://user:password@host:port/database or postgresql://...)` };
+  }
+  return { value: text };
 }

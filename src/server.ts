@@ -1,10 +1,9 @@
 /** Assemble a running Signet: database (migrated), keys, services, HTTP(S) listener. */
-import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { gunPrefixes, type Config } from './config.js';
+import { ConfigError, gunPrefixes, type Config } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
 import { scanExpiry, summarise } from './service/expiry.js';
@@ -16,8 +15,9 @@ import { loadKeyEncryptionKey } from './signing/key-encryption.js';
 import { KeyService } from './signing/key-service.js';
 import { bindKeyEncryptionKey } from './service/key-encryption-binding.js';
 import { listenForChanges, type ChangeListener } from './storage/change-notifier.js';
-import { openDatabase, type Database } from './storage/database.js';
+import { openDatabase, prepareDataDir, type Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
+import { loadTlsFiles, loadTokenRootBundle } from './startup-files.js';
 
 export interface RunningServer {
   url: string;
@@ -30,15 +30,19 @@ export async function openServices(
   config: Config,
   logger: Logger,
 ): Promise<{ database: Database; context: ServiceContext; listener: ChangeListener | null }> {
+  // The data directory holds the generated key-encryption key as well as the embedded store.
+  if (!config.DATABASE_URL || !config.SIGNET_KEY_ENCRYPTION_KEY) prepareDataDir(config.SIGNET_DATA_DIR);
+  const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
   const database = await openDatabase({
     url: config.DATABASE_URL,
     dataDir: config.SIGNET_DATA_DIR,
     poolSize: config.SIGNET_DB_POOL_SIZE,
+    connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT,
+    log: logger,
   });
   try {
     const applied = await migrate(database);
     if (applied.length > 0) logger.info('migrations applied', { applied });
-    const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
     await bindKeyEncryptionKey(database.db, kek);
     const keys = new KeyService(kek, config.SIGNET_KEY_ALGORITHM);
     const context = createContext(database, keys, {
@@ -127,31 +131,79 @@ function startExpiryWatch(context: ServiceContext, config: Config, logger: Logge
   };
 }
 
-export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
-  // Read certificate files before anything is opened, so a bad path fails fast and cleanly.
-  const tlsFiles = config.SIGNET_TLS_CERT && config.SIGNET_TLS_KEY
-    ? {
-        cert: readFileSync(config.SIGNET_TLS_CERT),
-        key: readFileSync(config.SIGNET_TLS_KEY),
-        ...(config.SIGNET_TLS_CLIENT_CA ? { ca: readFileSync(config.SIGNET_TLS_CLIENT_CA) } : {}),
-      }
-    : null;
-  const { database, context, listener } = await openServices(config, logger);
-  let auth: TokenAuthenticator | undefined;
+/** A failure to listen as one line naming the settings behind the address. */
+function listenError(error: NodeJS.ErrnoException, config: Config): Error {
+  const where = `SIGNET_HOST/SIGNET_PORT ${config.SIGNET_HOST}:${config.SIGNET_PORT}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new Error(`${where}: the address is already in use`);
+    case 'EACCES':
+      return new Error(`${where}: permission denied (ports below 1024 need privileges)`);
+    case 'EADDRNOTAVAIL':
+      return new Error(`${where}: not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new Error(`SIGNET_HOST ${config.SIGNET_HOST} cannot be resolved (${error.code})`);
+    default:
+      return new Error(`${where}: cannot listen: ${error.message}`);
+  }
+}
+
+function tokenAuthenticator(config: Config): TokenAuthenticator | undefined {
+  if (config.SIGNET_AUTH !== 'token') return undefined;
+  const file = config.SIGNET_AUTH_ROOT_CERT_BUNDLE!;
+  const rootCertBundle = loadTokenRootBundle(file);
   try {
-    auth = config.SIGNET_AUTH === 'token'
-      ? TokenAuthenticator.fromFile({
-          realm: config.SIGNET_AUTH_REALM!,
-          service: config.SIGNET_AUTH_SERVICE!,
-          issuer: config.SIGNET_AUTH_ISSUER!,
-          rootCertBundleFile: config.SIGNET_AUTH_ROOT_CERT_BUNDLE!,
-        })
-      : undefined;
+    return new TokenAuthenticator({
+      realm: config.SIGNET_AUTH_REALM!,
+      service: config.SIGNET_AUTH_SERVICE!,
+      issuer: config.SIGNET_AUTH_ISSUER!,
+      rootCertBundle,
+    });
+  } catch (e) {
+    throw new ConfigError(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Read and check every file a setting names (TLS, token roots): throws a ConfigError naming both. */
+export function checkStartupFiles(config: Config, logger?: Logger): {
+  tlsFiles: ReturnType<typeof loadTlsFiles>;
+  auth: TokenAuthenticator | undefined;
+} {
+  return { tlsFiles: loadTlsFiles(config, logger), auth: tokenAuthenticator(config) };
+}
+
+export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
+  // Every file a setting names is checked before anything is opened, so a wrong one fails fast.
+  const { tlsFiles, auth } = checkStartupFiles(config, logger);
+  const { database, context, listener } = await openServices(config, logger);
+  // From here on a failure must close what is open: a live pool, LISTEN connection or embedded
+  // store keeps the process from exiting, leaving it neither serving nor gone.
+  try {
+    const running = await serve(config, logger, tlsFiles, auth, database, context);
+    return {
+      ...running,
+      async close() {
+        await running.close();
+        await listener?.close();
+        await database.close();
+      },
+    };
   } catch (e) {
     await listener?.close();
     await database.close();
-    throw new Error(`token auth: ${(e as Error).message}`);
+    throw e;
   }
+}
+
+async function serve(
+  config: Config,
+  logger: Logger,
+  tlsFiles: ReturnType<typeof loadTlsFiles>,
+  auth: TokenAuthenticator | undefined,
+  database: Database,
+  context: ServiceContext,
+): Promise<RunningServer> {
   const cache = { currentMaxAge: config.SIGNET_CACHE_MAX_AGE_CURRENT, consistentMaxAge: config.SIGNET_CACHE_MAX_AGE_CONSISTENT };
   const app = createApp(context, {
     auth,
@@ -191,12 +243,8 @@ export async function startServer(config: Config, logger = createLogger(config.S
   server.keepAliveTimeout = config.SIGNET_KEEP_ALIVE_TIMEOUT_MS;
   server.maxConnections = config.SIGNET_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => reject(listenError(e, config)));
     server.listen(config.SIGNET_PORT, config.SIGNET_HOST, () => resolve());
-  }).catch(async (e) => {
-    await listener?.close();
-    await database.close();
-    throw e;
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.SIGNET_HOST.includes(':') ? `[${config.SIGNET_HOST}]` : config.SIGNET_HOST;
@@ -223,8 +271,6 @@ export async function startServer(config: Config, logger = createLogger(config.S
         });
         server.closeIdleConnections();
       });
-      await listener?.close();
-      await database.close();
     },
   };
 }

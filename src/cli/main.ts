@@ -13,8 +13,8 @@ import { parseCommand, UsageError, usageMessage, type CommandSpec } from './args
 import { configReference } from './config-reference.js';
 import { formatConfig, showConfig } from './config-show.js';
 import { isWorker, runPrimary } from './cluster.js';
+import { exitWithError } from './failure.js';
 import { importCommand } from '../import/command.js';
-import { KeyEncryptionKeyMismatchError } from '../service/key-encryption-binding.js';
 
 const USAGE = `usage: signet <command> [options]      (signet <command> --help describes one)
 
@@ -210,11 +210,6 @@ main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
-  (error: unknown) => {
-    // Usage and configuration mistakes exit 2; failures of the work itself exit 1.
-    // A key-encryption key that is not the store's is a configuration mistake too.
-    if (error instanceof UsageError) console.error(usageMessage(error));
-    else console.error(error instanceof ConfigError ? error.message : `signet: ${(error as Error).message}`);
-    process.exitCode = error instanceof ConfigError || error instanceof UsageError || error instanceof KeyEncryptionKeyMismatchError ? 2 : 1;
-  },
+  // Usage and configuration mistakes exit 2; failures of the work itself exit 1.
+  (error: unknown) => exitWithError(error),
 );

@@ -2,10 +2,12 @@
  * The database: real Postgres through `pg` when a URL is given, otherwise embedded PGlite in a
  * data directory. Both run the same kysely Postgres dialect, the same SQL and migrations.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { ConfigError, redactUrl } from '../config.js';
 import { PGlitePool } from './pglite-pool.js';
 import { lockDataDir, type StoreLock } from './store-lock.js';
 import type { Schema } from './schema.js';
@@ -18,6 +20,97 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** Fail a query that cannot get a connection within this time instead of hanging. */
   connectionTimeoutMs?: number;
+  /**
+   * Keep retrying the first connection this many seconds (real Postgres only), as a database
+   * started alongside Signet may refuse for a while; 0 = one attempt. Default 30.
+   */
+  connectRetrySeconds?: number;
+  /** Told of each failed connection attempt and of the slow first start of the embedded store; default: lines on stderr. */
+  log?: StartupLog;
+}
+
+export interface StartupLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+const stderrLog: StartupLog = {
+  info: (msg) => console.error(`signet: ${msg}`),
+  warn: (msg, fields) => console.error(`signet: ${msg}${fields?.['error'] ? `: ${String(fields['error'])}` : ''}`),
+};
+
+/** The database could not be reached (after retrying): the message names DATABASE_URL, password hidden. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+}
+
+/**
+ * Make sure `dir` exists (creating it and its parents) and can be written, or throw a
+ * ConfigError naming SIGNET_DATA_DIR. Parents are created one by one: mkdirSync's recursive
+ * mode never returns for some unwritable trees (under /proc, for one).
+ */
+export function prepareDataDir(dir: string): void {
+  const target = path.resolve(dir);
+  const missing: string[] = [];
+  for (let p = target; !existsSync(p); p = path.dirname(p)) {
+    missing.unshift(p);
+    if (path.dirname(p) === p) break;
+  }
+  for (const p of missing) {
+    try {
+      mkdirSync(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`SIGNET_DATA_DIR ${dir} cannot be created: ${(e as Error).message}`);
+    }
+  }
+  if (!statSync(target).isDirectory()) throw new ConfigError(`SIGNET_DATA_DIR ${dir} is not a directory`);
+  // Only a real write tells: permission bits say nothing of read-only mounts, and root passes them.
+  const probe = path.join(target, `.signet-write-test-${process.pid}`);
+  try {
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (e) {
+    throw new ConfigError(`SIGNET_DATA_DIR ${dir} is not writable: ${(e as Error).message}`);
+  }
+}
+
+/** A connection error as one line: pg reports some as an AggregateError with an empty message. */
+function reasonOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return reasonOf(error.errors[0]);
+  const e = error as Error & { code?: string };
+  return e.message || e.code || String(error);
+}
+
+// Wrong credentials or a missing database do not mend while we wait.
+const PERMANENT = new Set(['28P01', '28000', '3D000']);
+
+async function firstConnection(pool: pg.Pool, url: string, retrySeconds: number, log: StartupLog): Promise<void> {
+  const shownUrl = redactUrl(url);
+  const started = Date.now();
+  const deadline = started + retrySeconds * 1000;
+  let delay = 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const client = await pool.connect();
+      client.release();
+      if (attempt > 1) log.info('connected to DATABASE_URL', { url: shownUrl, attempt });
+      return;
+    } catch (e) {
+      const reason = reasonOf(e);
+      const left = deadline - Date.now();
+      if (PERMANENT.has((e as { code?: string }).code ?? '') || left <= 0) {
+        const tried = attempt > 1 ? ` (${attempt} attempts in ${Math.round((Date.now() - started) / 1000)} s)` : '';
+        throw new DatabaseUnavailableError(`cannot connect to DATABASE_URL ${shownUrl}: ${reason}${tried}`);
+      }
+      log.warn(`cannot connect to DATABASE_URL ${shownUrl} (attempt ${attempt}); retrying for up to ${Math.ceil(left / 1000)} s`, {
+        url: shownUrl,
+        attempt,
+        error: reason,
+      });
+      await sleep(Math.min(delay, left));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
 }
 
 export interface Database {
@@ -53,16 +146,27 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // An idle client losing its server must not crash the process; the pool replaces it.
     pool.on('error', () => {});
     poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+    try {
+      await firstConnection(pool, options.url, options.connectRetrySeconds ?? 30, options.log ?? stderrLog);
+    } catch (e) {
+      await pool.end().catch(() => {});
+      throw e;
+    }
     dialect = new PostgresDialect({ pool });
     kind = 'postgres';
     end = () => pool.end();
   } else {
-    const { PGlite } = await import('@electric-sql/pglite');
+    prepareDataDir(options.dataDir);
     const dir = path.resolve(options.dataDir, 'pgdata');
-    mkdirSync(dir, { recursive: true });
+    prepareDataDir(dir);
     const owned = lockDataDir(options.dataDir);
     let pool: PGlitePool;
     try {
+      // initdb inside WASM: tens of seconds on a small machine, so say why nothing happens.
+      if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+        (options.log ?? stderrLog).info(`initialising the embedded database in ${options.dataDir} (first start; this can take up to a minute)`);
+      }
+      const { PGlite } = await import('@electric-sql/pglite');
       pool = new PGlitePool(await PGlite.create(dir));
     } catch (e) {
       owned.release();

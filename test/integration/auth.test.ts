@@ -424,13 +424,17 @@ describe('configuration', () => {
     const db = await createTestDatabase();
     try {
       const missing = path.join(work, 'no-such-bundle.pem');
-      await assert.rejects(startTestServer(env(missing), db), (e: Error) => /^token auth: /.test(e.message) && /ENOENT/.test(e.message) && e.message.includes(missing));
+      await assert.rejects(startTestServer(env(missing), db), (e: Error) =>
+        e instanceof ConfigError && e.message.startsWith(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${missing} cannot be read: ENOENT`));
       const garbage = path.join(work, 'garbage.pem');
       writeFileSync(garbage, 'this is not a certificate\n');
-      await assert.rejects(startTestServer(env(garbage), db), { message: 'token auth: the token root certificate bundle holds no certificate' });
+      await assert.rejects(startTestServer(env(garbage), db), {
+        message: `SIGNET_AUTH_ROOT_CERT_BUNDLE ${garbage} holds no PEM certificate (expected "-----BEGIN CERTIFICATE-----" blocks)`,
+      });
       const broken = path.join(work, 'broken.pem');
       writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-      await assert.rejects(startTestServer(env(broken), db), /^Error: token auth: /);
+      await assert.rejects(startTestServer(env(broken), db), (e: Error) =>
+        e instanceof ConfigError && e.message.startsWith(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${broken}: certificate 1 of 1 is not valid: `));
     } finally {
       await db.drop();
     }
