@@ -2,14 +2,14 @@
 /** The `signet` command: serve, migrate, check, config, the admin commands, import, dev-token-service. */
 import { writeFileSync } from 'node:fs';
 import { parseDevUser, startDevTokenService } from '../auth/dev-token-service.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { checkStore } from '../service/check-store.js';
 import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { openServices, startServer } from '../server.js';
 import { ADMIN_USAGE, runAdminCommand } from './admin.js';
-import { parseCommand, UsageError, usageMessage, type CommandSpec } from './args.js';
+import { parseCommand, UsageError, type CommandSpec } from './args.js';
 import { configReference } from './config-reference.js';
 import { formatConfig, showConfig } from './config-show.js';
 import { isWorker, runPrimary } from './cluster.js';
@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate': {
       if (!parseCommand(SPECS.migrate, rest)) return 0;
       const config = loadConfig();
-      const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR });
+      const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR, connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT });
       try {
         const applied = await migrate(database);
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
