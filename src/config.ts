@@ -19,29 +19,8 @@ const optionalText = z
   .optional()
   .transform((v) => (v === '' ? undefined : v));
 
-/** The URL with its password (if any) replaced, for messages and logs. */
-export function redactUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    // Unparsable: still hide whatever sits between "user:" and "@".
-    return text.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
-  }
-}
-
-/** Why a DATABASE_URL value is unusable, or null when it is a Postgres URL. */
-export function databaseUrlProblem(text: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return 'is not a URL';
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') return `is a ${url.protocol.slice(0, -1)}:// URL, not a Postgres one`;
-  return null;
-}
+export { databaseUrlProblem, redactUrl } from './storage/database-url.js';
+import { databaseUrlProblem, redactUrl } from './storage/database-url.js';
 
 const KEK_EXPECTED = '32 bytes as 64 hex characters or base64';
 

@@ -12,7 +12,7 @@ const suites = only.length ? only : ['unit', 'integration', 'e2e'];
 
 function collect(dir) {
   let out = [];
-  let entries = [];
+  let entries;
   try {
     entries = readdirSync(dir);
   } catch {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { ConfigError, redactUrl } from '../config.js';
+import { redactUrl } from './database-url.js';
 import { PGlitePool } from './pglite-pool.js';
 import { lockDataDir, type StoreLock } from './store-lock.js';
 import type { Schema } from './schema.js';
@@ -39,6 +39,15 @@ const stderrLog: StartupLog = {
   warn: (msg, fields) => console.error(`signet: ${msg}${fields?.['error'] ? `: ${String(fields['error'])}` : ''}`),
 };
 
+/**
+ * The data directory cannot be used (it cannot be created, is not a directory, or is not
+ * writable): a configuration mistake, which the command line reports as one (exit 2).
+ */
+export class DataDirError extends Error {
+  override name = 'DataDirError';
+  readonly code = 'DATA_DIR_UNUSABLE';
+}
+
 /** The database could not be reached (after retrying): the message names DATABASE_URL, password hidden. */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
@@ -46,7 +55,7 @@ export class DatabaseUnavailableError extends Error {
 
 /**
  * Make sure `dir` exists (creating it and its parents) and can be written, or throw a
- * ConfigError naming SIGNET_DATA_DIR. Parents are created one by one: mkdirSync's recursive
+ * DataDirError naming SIGNET_DATA_DIR. Parents are created one by one: mkdirSync's recursive
  * mode never returns for some unwritable trees (under /proc, for one).
  */
 export function prepareDataDir(dir: string): void {
@@ -60,17 +69,17 @@ export function prepareDataDir(dir: string): void {
     try {
       mkdirSync(p);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`SIGNET_DATA_DIR ${dir} cannot be created: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataDirError(`SIGNET_DATA_DIR ${dir} cannot be created: ${(e as Error).message}`);
     }
   }
-  if (!statSync(target).isDirectory()) throw new ConfigError(`SIGNET_DATA_DIR ${dir} is not a directory`);
+  if (!statSync(target).isDirectory()) throw new DataDirError(`SIGNET_DATA_DIR ${dir} is not a directory`);
   // Only a real write tells: permission bits say nothing of read-only mounts, and root passes them.
   const probe = path.join(target, `.signet-write-test-${process.pid}`);
   try {
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (e) {
-    throw new ConfigError(`SIGNET_DATA_DIR ${dir} is not writable: ${(e as Error).message}`);
+    throw new DataDirError(`SIGNET_DATA_DIR ${dir} is not writable: ${(e as Error).message}`);
   }
 }
 

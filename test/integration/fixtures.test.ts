@@ -20,8 +20,7 @@ import { sha256Hex, signFile, snapshotDoc } from '../support/tuf-kit.js';
 
 const GUN = 'docker.io/fixtures/app';
 const UPDATE_URL = `/v2/${GUN}/_trust/tuf/`;
-const RECORDED_POSTS = ['005', '011', '018', '026', '032'] as const;
-type Step = (typeof RECORDED_POSTS)[number];
+type Step = '005' | '011' | '018' | '026' | '032';
 
 interface Recorded {
   body: Buffer;

@@ -707,7 +707,7 @@ describe('fuzzing the API', () => {
         } else if (res.status < 300) {
           // Only a token signed by the trusted key gets through.
           const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-          let genuine = false;
+          let genuine: boolean;
           try {
             genuine = m !== null && verifyJws(parseJws(m[1]!), signer.publicKey);
           } catch {

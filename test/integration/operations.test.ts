@@ -729,7 +729,7 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
 
     test('the upload was stored; another key-encryption key is refused at start; keys re-encrypted under a running server make it not ready (503 Key access)', async () => {
       await assert.rejects(startTestServer({ SIGNET_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex') }, db), /is not the key-encryption key of this store/);
-      const same = await startTestServer({}, db);
+      const same = await startTestServer({ SIGNET_KEY_ENCRYPTION_KEY: kek }, db);
       try {
         const targets = await getBytes(`${same.url}/v2/${G}/_trust/tuf/targets.json`);
         assert.equal(targets.status, 200);

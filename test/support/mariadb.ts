@@ -96,7 +96,7 @@ export async function startMariaDb(): Promise<MariaDb> {
       if (Date.now() > deadline) {
         const text = log();
         await destroy();
-        throw new Error(`mariadbd did not start: ${(e as Error).message}\n${text}`);
+        throw new Error(`mariadbd did not start: ${(e as Error).message}\n${text}`, { cause: e });
       }
       await new Promise((res) => setTimeout(res, 200));
     }

@@ -192,7 +192,7 @@ export class RawConnection {
   waitUntil(ready: () => boolean, timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       const check = () => {
-        let ok = false;
+        let ok: boolean;
         try {
           ok = ready();
         } catch {

@@ -1,0 +1,67 @@
+/**
+ * The import boundaries of src/ (docs/overview.md, "Code layout"): each folder is one concept
+ * and imports go one way. `npm run check:boundaries` fails on any of these.
+ */
+const CLIENT_SIDE = '^src/(client|registry|gate|cosign)/';
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'tuf-is-pure',
+      comment: 'src/tuf holds the rules only: it imports nothing else of Signet.',
+      severity: 'error',
+      from: { path: '^src/tuf/' },
+      to: { path: '^src/', pathNot: '^src/tuf/' },
+    },
+    {
+      name: 'storage-below-everything-but-tuf',
+      comment: 'src/storage writes the SQL; it may use src/tuf and nothing else of Signet.',
+      severity: 'error',
+      from: { path: '^src/storage/' },
+      to: { path: '^src/', pathNot: '^src/(storage|tuf)/' },
+    },
+    {
+      name: 'http-not-storage',
+      comment: 'src/http calls use cases (src/service), never the stores.',
+      severity: 'error',
+      from: { path: '^src/http/' },
+      to: { path: '^src/storage/' },
+    },
+    {
+      name: 'auth-not-http',
+      comment: 'src/auth verifies tokens; the HTTP layer uses it, not the other way round.',
+      severity: 'error',
+      from: { path: '^src/auth/' },
+      to: { path: '^src/http/' },
+    },
+    {
+      name: 'client-side-not-server',
+      comment: 'The client, registry, gate and Cosign code must start fast: no storage, HTTP server or server assembly.',
+      severity: 'error',
+      from: { path: CLIENT_SIDE },
+      to: { path: '^src/(storage|http|service|signing|import)/|^src/server\\.ts$' },
+    },
+    {
+      name: 'client-side-no-server-packages',
+      comment: 'Nor may it load the database drivers or express, directly or through what it imports.',
+      severity: 'error',
+      from: { path: CLIENT_SIDE },
+      to: { path: 'node_modules/(pg|pg-[^/]+|@electric-sql/pglite|express|kysely|mysql2)/', reachable: true },
+    },
+    {
+      name: 'no-circular',
+      comment:
+        'Cycles hide which part depends on which. Two are known and left for the trust-core split: ' +
+        'keys.ts and x509.ts call each other, and source.ts loads mysql-source.ts on demand.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/tuf/(keys|x509)\\.ts$|^src/import/(source|mysql-source)\\.ts$' },
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+  },
+};
