@@ -24,9 +24,10 @@ const handler: http.RequestListener = (req, res) => {
   res.end(body ?? notFound);
 };
 
-const server = config.cert && config.key
-  ? https.createServer({ cert: readFileSync(config.cert), key: readFileSync(config.key), minVersion: 'TLSv1.2' }, handler)
-  : http.createServer(handler);
+const server =
+  config.cert && config.key
+    ? https.createServer({ cert: readFileSync(config.cert), key: readFileSync(config.key), minVersion: 'TLSv1.2' }, handler)
+    : http.createServer(handler);
 server.keepAliveTimeout = 5_000; // as Signet
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;

@@ -8,10 +8,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  certKey, ecdsaKey, multipartBody, rootDoc, serverKey, sha256Hex, signFile, targetFile, targetsDoc,
-  type TestKey,
-} from '../test/support/tuf-kit.js';
+import { certKey, ecdsaKey, multipartBody, rootDoc, serverKey, sha256Hex, signFile, targetFile, targetsDoc, type TestKey } from '../test/support/tuf-kit.js';
 import type { HttpClient } from './http.js';
 import { run } from './proc.js';
 
@@ -89,10 +86,7 @@ export class WriterRepo {
 
   private sign(): Update {
     const version = this.nextVersion++;
-    const targets = signFile(
-      targetsDoc({ version, targets: { ...STATIC_TARGETS, latest: targetFile(`build ${this.gun} ${version}`) } }),
-      [this.targetsKey],
-    );
+    const targets = signFile(targetsDoc({ version, targets: { ...STATIC_TARGETS, latest: targetFile(`build ${this.gun} ${version}`) } }), [this.targetsKey]);
     return multipartBody({ targets });
   }
 

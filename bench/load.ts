@@ -248,7 +248,13 @@ export function getPlan(path: string): Plan {
  * `connections` loops, each doing GET with a fresh TCP (and TLS) connection and
  * `Connection: close`, verifying the server certificate against the bench CA like a real client.
  */
-export async function runConnectionPerRequest(baseUrl: string, path: string, connections: number, settings: LoadSettings, pids?: ServerPids): Promise<LoadResult> {
+export async function runConnectionPerRequest(
+  baseUrl: string,
+  path: string,
+  connections: number,
+  settings: LoadSettings,
+  pids?: ServerPids,
+): Promise<LoadResult> {
   const url = new URL(path, baseUrl);
   const secure = url.protocol === 'https:';
   const secureContext = secure ? tls.createSecureContext({ ca: settings.ca }) : undefined;

@@ -8,7 +8,6 @@ import os from 'node:os';
 import { sleep } from './load.js';
 import { machineBusyMs } from './proc.js';
 
-
 /** A measurement with at least this share of the machine busy with other work is suspect. */
 export const NOISY_PCT = 20;
 const QUIET_PCT = 15;

@@ -34,8 +34,7 @@ function pgBin(): string {
   throw new Error('no Postgres binaries under /usr/lib/postgresql (apt-get install postgresql), or set BENCH_DATABASE_URL');
 }
 
-const asPostgres = (command: string) =>
-  process.getuid?.() === 0 ? run('su', ['postgres', '-s', '/bin/sh', '-c', command]) : run('sh', ['-c', command]);
+const asPostgres = (command: string) => (process.getuid?.() === 0 ? run('su', ['postgres', '-s', '/bin/sh', '-c', command]) : run('sh', ['-c', command]));
 
 async function query(url: string, text: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: url });

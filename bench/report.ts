@@ -148,9 +148,10 @@ function measurementRows(measurements: Measurement[]): string[][] {
       r.machine.clientPct >= 45 ? `load generator near 1 core (${num(r.machine.clientPct * 2)}%)` : '',
       ...m.notes,
     ].filter(Boolean);
-    const kinds = m.workload === 'mix-95-5'
-      ? `reads p50/p99 ${ms(r.byKind['read']?.p50)}/${ms(r.byKind['read']?.p99)}, writes ${num(r.byKind['write']?.okPerSec)}/s p50/p99 ${ms(r.byKind['write']?.p50)}/${ms(r.byKind['write']?.p99)}`
-      : '';
+    const kinds =
+      m.workload === 'mix-95-5'
+        ? `reads p50/p99 ${ms(r.byKind['read']?.p50)}/${ms(r.byKind['read']?.p99)}, writes ${num(r.byKind['write']?.okPerSec)}/s p50/p99 ${ms(r.byKind['write']?.p50)}/${ms(r.byKind['write']?.p99)}`
+        : '';
     return [
       m.workload,
       String(m.connections),
@@ -189,9 +190,13 @@ export function renderMarkdown(record: RunRecord): string {
   out.push(`- date: ${record.startedAt} (took ${num(record.elapsedS)} s)`);
   out.push(`- command: \`${record.command}\``);
   out.push(`- code: git \`${record.code.git}\` (uncommitted changes included when it says dirty), compiled src digest \`${record.code.srcDigest}\``);
-  out.push(`- machine: \`nproc\` = ${machine.nproc}, ${machine.cpuModel}, Linux ${machine.kernel}; ${num(machine.busyBeforeStartPct)}% busy with other work just before the start; load average at start ${machine.loadavgStart.map((v) => v.toFixed(2)).join(' ')}, at end ${machine.loadavgEnd.map((v) => v.toFixed(2)).join(' ')}`);
+  out.push(
+    `- machine: \`nproc\` = ${machine.nproc}, ${machine.cpuModel}, Linux ${machine.kernel}; ${num(machine.busyBeforeStartPct)}% busy with other work just before the start; load average at start ${machine.loadavgStart.map((v) => v.toFixed(2)).join(' ')}, at end ${machine.loadavgEnd.map((v) => v.toFixed(2)).join(' ')}`,
+  );
   out.push(`- node ${machine.node}; Postgres ${machine.postgres}; notary-server ${machine.notaryServer}`);
-  out.push(`- each measurement: ${settings.warmupS} s warm-up (discarded), then ${settings.durationS} s measured, at ${settings.connections.join(' and ')} connections`);
+  out.push(
+    `- each measurement: ${settings.warmupS} s warm-up (discarded), then ${settings.durationS} s measured, at ${settings.connections.join(' and ')} connections`,
+  );
   out.push('');
   out.push('`free -h`:');
   out.push('');
@@ -201,7 +206,12 @@ export function renderMarkdown(record: RunRecord): string {
   out.push('');
   out.push('## Servers');
   out.push('');
-  out.push(table(['id', 'what', 'URL', 'TLS negotiated with a Node client'], record.targets.map((t) => [t.id, t.label + (t.note ? ` (${t.note})` : ''), t.url, t.tls ?? 'plain http'])));
+  out.push(
+    table(
+      ['id', 'what', 'URL', 'TLS negotiated with a Node client'],
+      record.targets.map((t) => [t.id, t.label + (t.note ? ` (${t.note})` : ''), t.url, t.tls ?? 'plain http']),
+    ),
+  );
   out.push('');
   out.push('All listen on 127.0.0.1 and use the same RSA-2048 certificate. The read repository `bench/app` was published');
   out.push('to each server with the real `notary` CLI (`init -p`, 20 × `add`, `publish`); the bare server serves the bytes');
@@ -214,13 +224,13 @@ export function renderMarkdown(record: RunRecord): string {
   out.push('');
   out.push('- Load: autocannon (programmatic, HTTP/1.1 keep-alive, one request in flight per connection) in the bench');
   out.push('  process, so the load generator shares the 2 cores with the server. Latencies are taken per response');
-  out.push('  (autocannon\'s own histogram keeps whole milliseconds only). p50/p99 are over the 2xx responses of the window.');
+  out.push("  (autocannon's own histogram keeps whole milliseconds only). p50/p99 are over the 2xx responses of the window.");
   out.push('  autocannon is one Node thread: where it nears a full core (noted), the fastest servers (bare node,');
-  out.push('  Signet\'s cached reads) are held back by the load generator, so gaps to them are lower bounds.');
+  out.push("  Signet's cached reads) are held back by the load generator, so gaps to them are lower bounds.");
   out.push('- `new-conn-timestamp`: N loops of node:https requests with `agent: false` and `Connection: close`, verifying');
   out.push('  the certificate: a TCP connection and full TLS handshake per request, as the notary and docker clients do.');
   out.push('- `post-update`: throughput is *accepted* updates/s (2xx); `mix-95-5`: each connection sends 19 reads of');
-  out.push('  its repository\'s timestamp.json, then one update (reads and writes also reported apart in the notes).');
+  out.push("  its repository's timestamp.json, then one update (reads and writes also reported apart in the notes).");
   out.push('- Peak RSS is VmHWM of the server process during the measured window (reset through');
   out.push('  `/proc/PID/clear_refs` before it); the memory of a Postgres server is not included. CPU µs/req is the CPU');
   out.push('  time of the server process plus its Postgres cluster (postmaster and backends), per response.');
@@ -228,7 +238,7 @@ export function renderMarkdown(record: RunRecord): string {
   out.push(`  its Postgres and the load generator ("other load"). A measurement with ≥ ${NOISY_PCT}% other load is taken again`);
   out.push('  after waiting for a quieter moment, keeping the attempt with less interference, within a time budget');
   out.push(`  (this run: ${num(record.noise.spentS)} s of ${num(record.noise.budgetS)} s spent, ${record.noise.remeasured} re-measured).`);
-  out.push('- Postgres clusters (Signet\'s private one, and the one anchor-up.sh starts for notary-server) both run');
+  out.push("- Postgres clusters (Signet's private one, and the one anchor-up.sh starts for notary-server) both run");
   out.push('  with default settings (fsync on). Signet uses its default pool (10 connections); notary-server its own');
   out.push('  defaults. Both log at level warn.');
   out.push('');
@@ -239,7 +249,13 @@ export function renderMarkdown(record: RunRecord): string {
   out.push('');
   out.push(table(['workload', 'conns', 'server', 'req/s', 'p50', 'p99', 'peak RSS MB', 'CPU µs/req', 'notes'], measurementRows(record.measurements)));
   out.push('');
-  out.push('Workloads: ' + Object.entries(WORKLOADS).map(([id, title]) => `\`${id}\` = ${title}`).join('; ') + '.');
+  out.push(
+    'Workloads: ' +
+      Object.entries(WORKLOADS)
+        .map(([id, title]) => `\`${id}\` = ${title}`)
+        .join('; ') +
+      '.',
+  );
   out.push('');
   out.push('## Ratios');
   out.push('');
@@ -252,10 +268,20 @@ export function renderMarkdown(record: RunRecord): string {
     out.push('');
     out.push(`### ${pair}`);
     out.push('');
-    out.push(table(
-      ['workload', 'conns', 'throughput', 'p50', 'p99', 'peak RSS', 'CPU/req'],
-      rows.map((r) => [r.workload, String(r.connections) + (r.noisy ? ' †' : ''), ratio(r.throughput), ratio(r.p50), ratio(r.p99), ratio(r.peakRss), ratio(r.cpuPerResponse)]),
-    ));
+    out.push(
+      table(
+        ['workload', 'conns', 'throughput', 'p50', 'p99', 'peak RSS', 'CPU/req'],
+        rows.map((r) => [
+          r.workload,
+          String(r.connections) + (r.noisy ? ' †' : ''),
+          ratio(r.throughput),
+          ratio(r.p50),
+          ratio(r.p99),
+          ratio(r.peakRss),
+          ratio(r.cpuPerResponse),
+        ]),
+      ),
+    );
   }
   out.push('');
   out.push('## Scale (Signet on Postgres)');
@@ -267,36 +293,41 @@ export function renderMarkdown(record: RunRecord): string {
     out.push(`Rows bulk-inserted with SQL into a separate database (copies of a valid repository's real bytes under other`);
     out.push('GUNs or versions; the current chain stays valid); Signet restarted after each insert. 2 connections,');
     out.push('same warm-up and duration. Ratios are against the same request on a fresh repository (or a near-empty');
-    out.push('changefeed). The copies share their bytes, so Signet\'s parsed-file cache (keyed by content hash) helps');
+    out.push("changefeed). The copies share their bytes, so Signet's parsed-file cache (keyed by content hash) helps");
     out.push('the 10,000-repository case more than distinct repositories would; the database work is real.');
     out.push(`CPU µs/req is Signet's and its Postgres' CPU per response. † = the row or its baseline ran with ≥ ${NOISY_PCT}% other load.`);
     out.push('');
-    out.push(table(
-      ['measurement', 'req/s', 'p50', 'p99', 'p50 ratio', 'p99 ratio', 'CPU µs/req', 'CPU ratio', 'vs', 'notes'],
-      scale.rows.map((row) => {
-        const base = row.baseline ? scale.rows.find((b) => b.id === row.baseline)?.result : undefined;
-        const bad = row.result.non2xx + row.result.errors ? ` (non-2xx ${row.result.non2xx}, errors ${row.result.errors})` : '';
-        const notes = [
-          row.result.machine.otherPct >= 10 ? `other load ${num(row.result.machine.otherPct)}%` : '',
-          row.note ?? '',
-        ].filter(Boolean).join('; ');
-        const noisy = row.result.machine.otherPct >= NOISY_PCT || (base ? base.machine.otherPct >= NOISY_PCT : false);
-        return [
-          row.title + bad,
-          num(row.result.rps),
-          ms(row.result.p50),
-          ms(row.result.p99),
-          ratio(div(row.result.p50, base?.p50)) + (base && noisy ? ' †' : ''),
-          ratio(div(row.result.p99, base?.p99)),
-          num(row.result.server.cpuUsPerResponse),
-          ratio(div(row.result.server.cpuUsPerResponse, base?.server.cpuUsPerResponse)),
-          row.baseline ?? '–',
-          notes,
-        ];
-      }),
-    ));
+    out.push(
+      table(
+        ['measurement', 'req/s', 'p50', 'p99', 'p50 ratio', 'p99 ratio', 'CPU µs/req', 'CPU ratio', 'vs', 'notes'],
+        scale.rows.map((row) => {
+          const base = row.baseline ? scale.rows.find((b) => b.id === row.baseline)?.result : undefined;
+          const bad = row.result.non2xx + row.result.errors ? ` (non-2xx ${row.result.non2xx}, errors ${row.result.errors})` : '';
+          const notes = [row.result.machine.otherPct >= 10 ? `other load ${num(row.result.machine.otherPct)}%` : '', row.note ?? ''].filter(Boolean).join('; ');
+          const noisy = row.result.machine.otherPct >= NOISY_PCT || (base ? base.machine.otherPct >= NOISY_PCT : false);
+          return [
+            row.title + bad,
+            num(row.result.rps),
+            ms(row.result.p50),
+            ms(row.result.p99),
+            ratio(div(row.result.p50, base?.p50)) + (base && noisy ? ' †' : ''),
+            ratio(div(row.result.p99, base?.p99)),
+            num(row.result.server.cpuUsPerResponse),
+            ratio(div(row.result.server.cpuUsPerResponse, base?.server.cpuUsPerResponse)),
+            row.baseline ?? '–',
+            notes,
+          ];
+        }),
+      ),
+    );
     out.push('');
-    out.push('Counts: ' + Object.entries(scale.counts).map(([k, v]) => `${k} ${num(v)}`).join('; ') + '.');
+    out.push(
+      'Counts: ' +
+        Object.entries(scale.counts)
+          .map(([k, v]) => `${k} ${num(v)}`)
+          .join('; ') +
+        '.',
+    );
     if (scale.upload) {
       const u = scale.upload;
       out.push('');
@@ -345,7 +376,9 @@ export function summary(record: RunRecord): string {
     if (rows.length === 0) continue;
     lines.push(`  ${pair}`);
     for (const r of rows) {
-      lines.push(`    ${r.workload.padEnd(19)} c=${String(r.connections).padEnd(3)} throughput ${ratio(r.throughput).padStart(7)}  p50 ${ratio(r.p50).padStart(7)}  p99 ${ratio(r.p99).padStart(7)}  rss ${ratio(r.peakRss).padStart(7)}  cpu/req ${ratio(r.cpuPerResponse).padStart(7)}${r.noisy ? '  †' : ''}`);
+      lines.push(
+        `    ${r.workload.padEnd(19)} c=${String(r.connections).padEnd(3)} throughput ${ratio(r.throughput).padStart(7)}  p50 ${ratio(r.p50).padStart(7)}  p99 ${ratio(r.p99).padStart(7)}  rss ${ratio(r.peakRss).padStart(7)}  cpu/req ${ratio(r.cpuPerResponse).padStart(7)}${r.noisy ? '  †' : ''}`,
+      );
     }
   }
   if (record.scale) {
@@ -353,7 +386,9 @@ export function summary(record: RunRecord): string {
     for (const row of record.scale.rows.filter((r) => r.baseline)) {
       const base = record.scale.rows.find((b) => b.id === row.baseline)!.result;
       const noisy = row.result.machine.otherPct >= NOISY_PCT || base.machine.otherPct >= NOISY_PCT;
-      lines.push(`    ${row.id.padEnd(22)} p50 ${ratio(div(row.result.p50, base.p50)).padStart(7)}  p99 ${ratio(div(row.result.p99, base.p99)).padStart(7)}  cpu/req ${ratio(div(row.result.server.cpuUsPerResponse, base.server.cpuUsPerResponse)).padStart(7)}  (${ms(row.result.p50)} / ${ms(row.result.p99)} ms)${noisy ? '  †' : ''}`);
+      lines.push(
+        `    ${row.id.padEnd(22)} p50 ${ratio(div(row.result.p50, base.p50)).padStart(7)}  p99 ${ratio(div(row.result.p99, base.p99)).padStart(7)}  cpu/req ${ratio(div(row.result.server.cpuUsPerResponse, base.server.cpuUsPerResponse)).padStart(7)}  (${ms(row.result.p50)} / ${ms(row.result.p99)} ms)${noisy ? '  †' : ''}`,
+      );
     }
     const u = record.scale.upload;
     if (u) lines.push(`    50k-target upload: HTTP ${u.status} in ${num(u.postMs)} ms, peak RSS ${mb(u.peakRssKb)} MB (from ${mb(u.rssBeforeKb)} MB)`);

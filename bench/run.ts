@@ -61,7 +61,9 @@ async function main(): Promise<number> {
     }
   }
 
-  const envShown = Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`);
+  const envShown = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v}`);
   const command = [...envShown, 'npm run bench'].join(' ');
   say(`signet bench: ${phases.join(', ')}; ${warmupS} s warm-up + ${durationS} s per workload at ${connections.join('/')} connections`);
 
@@ -111,7 +113,9 @@ async function main(): Promise<number> {
       publishWithNotaryCli(t.url, tls.caCert, tempDir('signet-bench-cli.'));
       const reads = await readPaths(client);
       const repos = writers ? await createWriterRepos(client, 'bench/writer', maxConnections) : undefined;
-      say(`${t.id}: content loaded in ${((performance.now() - p0) / 1000).toFixed(1)} s (timestamp ${reads.files[reads.timestamp]!.length} B, root ${reads.files[reads.root]!.length} B, targets ${reads.files[reads.targets]!.length} B)`);
+      say(
+        `${t.id}: content loaded in ${((performance.now() - p0) / 1000).toFixed(1)} s (timestamp ${reads.files[reads.timestamp]!.length} B, root ${reads.files[reads.root]!.length} B, targets ${reads.files[reads.targets]!.length} B)`,
+      );
       return { target: t, reads, ...(repos ? { writers: repos } : {}) };
     } finally {
       client.close();
@@ -121,7 +125,12 @@ async function main(): Promise<number> {
   const phase = async (name: Phase, work: () => Promise<void>) => {
     if (!phases.includes(name)) return;
     await (name === 'scale' ? scaleGuard : guard).waitForQuiet(10_000);
-    say(`\n== ${name} (load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')})`);
+    say(
+      `\n== ${name} (load average ${os
+        .loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')})`,
+    );
     try {
       await work();
     } catch (e) {
@@ -194,7 +203,13 @@ async function main(): Promise<number> {
     if (!signetDbUrl || !bareFiles) throw new Error('the http phase needs the signet-pg phase (its database and bytes)');
     const reads = bareFiles as ReadPaths;
     const httpWorkloads: WorkloadId[] = ['get-timestamp', 'new-conn-timestamp'];
-    const s = await startSignet({ id: 'signet-pg-http', label: 'Signet, Postgres, plain http', databaseUrl: signetDbUrl, dataDir: signetDataDir!, dbPid: postgres!.dbPid });
+    const s = await startSignet({
+      id: 'signet-pg-http',
+      label: 'Signet, Postgres, plain http',
+      databaseUrl: signetDbUrl,
+      dataDir: signetDataDir!,
+      dbPid: postgres!.dbPid,
+    });
     try {
       await note(s);
       measurements.push(...(await runWorkloads({ target: s, reads }, httpWorkloads, connections, settings, log, guard)));
@@ -218,14 +233,16 @@ async function main(): Promise<number> {
   const notMeasured = [
     'Writes (post-update, mix-95-5) on the bare node server: it only serves fixed bytes, there is nothing to sign or store.',
     'notary-server over plain http: anchor-up.sh always configures TLS, so the http rows compare Signet with the bare server only.',
-    'notary-server at scale (10,000 versions or repositories, 1,000,000 changefeed records, 50,000-target upload): the scale workloads insert rows into Signet\'s schema and are reported for Signet only, as ratios to its own fresh-repository figures.',
+    "notary-server at scale (10,000 versions or repositories, 1,000,000 changefeed records, 50,000-target upload): the scale workloads insert rows into Signet's schema and are reported for Signet only, as ratios to its own fresh-repository figures.",
     'Memory of the Postgres servers: peak RSS is that of the server process only (Signet with PGlite carries its database inside its own RSS, which is why it is larger).',
     'Latency under an open-loop (fixed-rate) load: autocannon runs closed-loop, one request in flight per connection, so p99 does not include queueing of requests a slow server would have received meanwhile (coordinated omission).',
     'The 10,000-repository case with distinct content per repository: copies share bytes, so content-addressed caches see only hits.',
   ];
 
   if (postgres && postgres.dbPid === null) {
-    notMeasured.push('CPU of Signet\'s Postgres (BENCH_DATABASE_URL is not a cluster this run started): Signet\'s CPU/req excludes its database, notary-server\'s includes it.');
+    notMeasured.push(
+      "CPU of Signet's Postgres (BENCH_DATABASE_URL is not a cluster this run started): Signet's CPU/req excludes its database, notary-server's includes it.",
+    );
   }
 
   const record: RunRecord = {

@@ -84,11 +84,12 @@ export async function runScale(
     rows.push({ id, title, ...(baseline ? { baseline } : {}), result, ...(note ? { note } : {}) });
     const base = baseline ? rows.find((r) => r.id === baseline)?.result : undefined;
     const ratio = base ? `  (p50 x${(result.p50 / base.p50).toFixed(2)}, p99 x${(result.p99 / base.p99).toFixed(2)} vs ${baseline})` : '';
-    say(`scale ${id.padEnd(26)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${result.non2xx + result.errors ? `  non-2xx ${result.non2xx} errors ${result.errors}` : ''}${ratio}${result.machine.otherPct >= 10 ? `  (other load ${result.machine.otherPct.toFixed(0)}%)` : ''}`);
+    say(
+      `scale ${id.padEnd(26)} ${result.rps.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(2)} ms  p99 ${result.p99.toFixed(2)} ms${result.non2xx + result.errors ? `  non-2xx ${result.non2xx} errors ${result.errors}` : ''}${ratio}${result.machine.otherPct >= 10 ? `  (other load ${result.machine.otherPct.toFixed(0)}%)` : ''}`,
+    );
     return result;
   };
-  const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) =>
-    withPool(url, (pool) => pool.query<T>(text, values));
+  const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) => withPool(url, (pool) => pool.query<T>(text, values));
   const timed = async (label: string, work: () => Promise<unknown>) => {
     const t0 = performance.now();
     await work();
@@ -102,7 +103,11 @@ export async function runScale(
     await createWriterRepo(client!, 'bench/deep');
     await measure('fresh-timestamp', 'fresh repository: GET timestamp.json', fixed(tuf('bench/fresh', 'timestamp.json')));
     await measure('fresh-targets', 'fresh repository: GET targets.json', fixed(tuf('bench/fresh', 'targets.json')));
-    await measure('feed-small', 'changefeed of a few records: GET /v2/_trust/changefeed?change_id=0&records=100', fixed('/v2/_trust/changefeed?change_id=0&records=100'));
+    await measure(
+      'feed-small',
+      'changefeed of a few records: GET /v2/_trust/changefeed?change_id=0&records=100',
+      fixed('/v2/_trust/changefeed?change_id=0&records=100'),
+    );
 
     // 10,000 versions of targets, snapshot and timestamp; the real chain stays current on top.
     await timed(`inserting ${VERSIONS} versions of bench/deep`, async () => {
@@ -128,8 +133,18 @@ export async function runScale(
     });
     counts['versions of bench/deep (timestamp)'] = VERSIONS + 1;
     await restart();
-    await measure('deep-timestamp', `repository with ${VERSIONS.toLocaleString('en')} versions: GET timestamp.json`, fixed(tuf('bench/deep', 'timestamp.json')), 'fresh-timestamp');
-    await measure('deep-targets', `repository with ${VERSIONS.toLocaleString('en')} versions: GET targets.json`, fixed(tuf('bench/deep', 'targets.json')), 'fresh-targets');
+    await measure(
+      'deep-timestamp',
+      `repository with ${VERSIONS.toLocaleString('en')} versions: GET timestamp.json`,
+      fixed(tuf('bench/deep', 'timestamp.json')),
+      'fresh-timestamp',
+    );
+    await measure(
+      'deep-targets',
+      `repository with ${VERSIONS.toLocaleString('en')} versions: GET targets.json`,
+      fixed(tuf('bench/deep', 'targets.json')),
+      'fresh-targets',
+    );
 
     // 10,000 repositories: copies of bench/fresh (root, targets, snapshot, timestamp).
     await timed(`inserting ${REPOSITORIES} repositories`, async () => {
@@ -151,10 +166,29 @@ export async function runScale(
     counts['repositories'] = REPOSITORIES + 2;
     counts['tuf_files rows'] = Number((await sql<{ n: string }>('SELECT count(*) AS n FROM tuf_files')).rows[0]!.n);
     await restart();
-    const spread = (file: string): Plan => () => () => get(tuf(`bench/many-${1 + Math.floor(Math.random() * REPOSITORIES)}`, file));
-    await measure('many-timestamp', `${REPOSITORIES.toLocaleString('en')} repositories, a random one each request: GET timestamp.json`, spread('timestamp.json'), 'fresh-timestamp');
-    await measure('many-targets', `${REPOSITORIES.toLocaleString('en')} repositories, a random one each request: GET targets.json`, spread('targets.json'), 'fresh-targets');
-    await measure('many-fresh-timestamp', `${REPOSITORIES.toLocaleString('en')} repositories: GET bench/fresh timestamp.json`, fixed(tuf('bench/fresh', 'timestamp.json')), 'fresh-timestamp');
+    const spread =
+      (file: string): Plan =>
+      () =>
+      () =>
+        get(tuf(`bench/many-${1 + Math.floor(Math.random() * REPOSITORIES)}`, file));
+    await measure(
+      'many-timestamp',
+      `${REPOSITORIES.toLocaleString('en')} repositories, a random one each request: GET timestamp.json`,
+      spread('timestamp.json'),
+      'fresh-timestamp',
+    );
+    await measure(
+      'many-targets',
+      `${REPOSITORIES.toLocaleString('en')} repositories, a random one each request: GET targets.json`,
+      spread('targets.json'),
+      'fresh-targets',
+    );
+    await measure(
+      'many-fresh-timestamp',
+      `${REPOSITORIES.toLocaleString('en')} repositories: GET bench/fresh timestamp.json`,
+      fixed(tuf('bench/fresh', 'timestamp.json')),
+      'fresh-timestamp',
+    );
 
     // 1,000,000 changefeed records.
     await timed(`inserting ${CHANGEFEED} changefeed records`, async () => {
@@ -178,9 +212,24 @@ export async function runScale(
     const firstCount = (JSON.parse(first.body.toString()) as { count?: number }).count;
     say(`scale: first deep changefeed page: ${first.status}, ${firstCount} records, ${firstMs.toFixed(1)} ms`);
     notes.push(`First request for the deep changefeed page after a restart: ${firstMs.toFixed(1)} ms (status ${first.status}, ${firstCount} records).`);
-    await measure('feed-deep', `changefeed of ${total.toLocaleString('en')} records: GET ?change_id=<90% deep>&records=100`, fixed(`/v2/_trust/changefeed?change_id=${deepId}&records=100`), 'feed-small');
-    await measure('feed-latest', `changefeed of ${total.toLocaleString('en')} records: GET ?change_id=-1&records=-100 (newest page)`, fixed('/v2/_trust/changefeed?change_id=-1&records=-100'), 'feed-small');
-    await measure('feed-gun-deep', `changefeed of ${total.toLocaleString('en')} records, one GUN (1,000 records): GET /v2/bench/feed-7/_trust/changefeed?change_id=<deep>&records=100`, fixed(`/v2/bench/feed-7/_trust/changefeed?change_id=${deepId}&records=100`), 'feed-small');
+    await measure(
+      'feed-deep',
+      `changefeed of ${total.toLocaleString('en')} records: GET ?change_id=<90% deep>&records=100`,
+      fixed(`/v2/_trust/changefeed?change_id=${deepId}&records=100`),
+      'feed-small',
+    );
+    await measure(
+      'feed-latest',
+      `changefeed of ${total.toLocaleString('en')} records: GET ?change_id=-1&records=-100 (newest page)`,
+      fixed('/v2/_trust/changefeed?change_id=-1&records=-100'),
+      'feed-small',
+    );
+    await measure(
+      'feed-gun-deep',
+      `changefeed of ${total.toLocaleString('en')} records, one GUN (1,000 records): GET /v2/bench/feed-7/_trust/changefeed?change_id=<deep>&records=100`,
+      fixed(`/v2/bench/feed-7/_trust/changefeed?change_id=${deepId}&records=100`),
+      'feed-small',
+    );
 
     // A 50,000-target targets.json upload, on a freshly started process.
     const big = await createWriterRepo(client!, 'bench/big');
@@ -192,7 +241,10 @@ export async function runScale(
     const rssBeforeKb = rssKb(s.pid);
     if (!resetPeakRss(s.pid)) notes.push('peak RSS of the upload could not be reset; it is the peak since the process started');
     const u0 = performance.now();
-    const res = await (client as HttpClient | null)!.request('POST', `/v2/bench/big/_trust/tuf/`, { body: update.body, headers: { 'Content-Type': update.contentType } });
+    const res = await (client as HttpClient | null)!.request('POST', `/v2/bench/big/_trust/tuf/`, {
+      body: update.body,
+      headers: { 'Content-Type': update.contentType },
+    });
     const postMs = performance.now() - u0;
     const peak = peakRssKb(s.pid);
     const g0 = performance.now();
@@ -209,7 +261,9 @@ export async function runScale(
       getMs,
       getBytes: stored.length,
     };
-    say(`scale: ${BIG_TARGETS} targets upload (${(update.body.length / 1e6).toFixed(1)} MB): ${res.status} in ${postMs.toFixed(0)} ms, RSS ${((rssBeforeKb ?? 0) / 1024).toFixed(0)} MB -> peak ${((peak ?? 0) / 1024).toFixed(0)} MB; GET back ${getMs.toFixed(0)} ms`);
+    say(
+      `scale: ${BIG_TARGETS} targets upload (${(update.body.length / 1e6).toFixed(1)} MB): ${res.status} in ${postMs.toFixed(0)} ms, RSS ${((rssBeforeKb ?? 0) / 1024).toFixed(0)} MB -> peak ${((peak ?? 0) / 1024).toFixed(0)} MB; GET back ${getMs.toFixed(0)} ms`,
+    );
     return { rows, upload, counts, notes };
   } finally {
     (client as HttpClient | null)?.close();

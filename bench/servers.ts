@@ -30,14 +30,22 @@ export interface Target {
 /** A temp dir removed at cleanup. */
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  onCleanup(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }), () => rmSync(dir, { recursive: true, force: true }));
+  onCleanup(
+    `remove ${dir}`,
+    () => rmSync(dir, { recursive: true, force: true }),
+    () => rmSync(dir, { recursive: true, force: true }),
+  );
   return dir;
 }
 
 /** One CA and server certificate for every server in the run. */
 export function makeTls(): TestTls & { caPem: Buffer } {
   const tls = makeTestTls();
-  onCleanup('remove TLS files', () => rmSync(tls.dir, { recursive: true, force: true }), () => rmSync(tls.dir, { recursive: true, force: true }));
+  onCleanup(
+    'remove TLS files',
+    () => rmSync(tls.dir, { recursive: true, force: true }),
+    () => rmSync(tls.dir, { recursive: true, force: true }),
+  );
   return { ...tls, caPem: readFileSync(tls.caCert) };
 }
 
@@ -150,14 +158,19 @@ export async function startNotaryServer(opts: { id: string; label: string; store
   const stop = onCleanup(`notary-server ${opts.store} (anchor-down.sh)`, down, down);
   const out = run('bash', [path.join(anchorDir, 'anchor-up.sh'), dir, opts.store, String(port)], { timeoutMs: 600_000 });
   const url = out.trim().split('\n').pop()!.trim();
-  const pidLine = readFileSync(path.join(dir, 'pids'), 'utf8').split('\n').find((l) => l.startsWith('pid '));
+  const pidLine = readFileSync(path.join(dir, 'pids'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('pid '));
   const pid = Number(pidLine?.split(' ')[1]);
   serverPid = pid;
   const client = new HttpClient(url, readFileSync(opts.tls.caCert));
   try {
     let healthy = false;
     for (let i = 0; i < 100 && !healthy; i++) {
-      healthy = await client.request('GET', '/_notary_server/health').then((r) => r.status === 200, () => false);
+      healthy = await client.request('GET', '/_notary_server/health').then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (!healthy) await new Promise((r) => setTimeout(r, 200));
     }
     if (!healthy || !existsSync(`/proc/${pid}`)) {

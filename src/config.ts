@@ -30,36 +30,77 @@ export const configSchema = z
     SIGNET_PORT: port.default(4443).describe('Port to listen on. `0` picks a free port; the `signet listening on …` line shows which.'),
     SIGNET_TLS_CERT: optionalText.describe('PEM certificate (chain) file; with `SIGNET_TLS_KEY` enables HTTPS.'),
     SIGNET_TLS_KEY: optionalText.describe('PEM private key file for `SIGNET_TLS_CERT`.'),
-    DATABASE_URL: optionalText.refine((v) => v === undefined || databaseUrlProblem(v) === null, 'must be a postgres:// or postgresql:// URL').describe('Postgres database to use; unset = embedded PGlite in `SIGNET_DATA_DIR`.'),
-    SIGNET_WORKERS: integer(1, 64).default(1).describe('Serving processes sharing the port (more than 1 needs `DATABASE_URL`). A supervising process applies migrations, starts the workers and replaces one that dies.'),
+    DATABASE_URL: optionalText
+      .refine((v) => v === undefined || databaseUrlProblem(v) === null, 'must be a postgres:// or postgresql:// URL')
+      .describe('Postgres database to use; unset = embedded PGlite in `SIGNET_DATA_DIR`.'),
+    SIGNET_WORKERS: integer(1, 64)
+      .default(1)
+      .describe(
+        'Serving processes sharing the port (more than 1 needs `DATABASE_URL`). A supervising process applies migrations, starts the workers and replaces one that dies.',
+      ),
     SIGNET_DB_POOL_SIZE: integer(1, 200).default(10).describe('Postgres connections per process.'),
-    SIGNET_DB_CONNECT_TIMEOUT: seconds(0, 3600).default(30).describe('Seconds to keep retrying the first connection to `DATABASE_URL` while it refuses (a database still starting); each failed attempt is logged. `0` = one attempt.'),
-    SIGNET_DATA_DIR: z.string().min(1).default('./data').describe('Embedded database (`<dir>/pgdata`) and generated key-encryption key (`<dir>/signet-kek`). Created if missing.'),
-    SIGNET_KEY_ENCRYPTION_KEY: optionalText.refine((v) => v === undefined || parseKeyEncryptionKey(v) !== null, KEK_EXPECTED).describe('Key encrypting server keys at rest; unset = `<data dir>/signet-kek`, created on first start.'),
+    SIGNET_DB_CONNECT_TIMEOUT: seconds(0, 3600)
+      .default(30)
+      .describe(
+        'Seconds to keep retrying the first connection to `DATABASE_URL` while it refuses (a database still starting); each failed attempt is logged. `0` = one attempt.',
+      ),
+    SIGNET_DATA_DIR: z
+      .string()
+      .min(1)
+      .default('./data')
+      .describe('Embedded database (`<dir>/pgdata`) and generated key-encryption key (`<dir>/signet-kek`). Created if missing.'),
+    SIGNET_KEY_ENCRYPTION_KEY: optionalText
+      .refine((v) => v === undefined || parseKeyEncryptionKey(v) !== null, KEK_EXPECTED)
+      .describe('Key encrypting server keys at rest; unset = `<data dir>/signet-kek`, created on first start.'),
     SIGNET_KEY_ALGORITHM: z.enum(['ed25519', 'ecdsa']).default('ed25519').describe('Algorithm of new server-held timestamp/snapshot keys (`ecdsa` = P-256).'),
-    SIGNET_TIMESTAMP_EXPIRY: seconds(60, 10 * 365 * DAY).default(14 * DAY).describe('Lifetime of server-signed timestamps, seconds.'),
-    SIGNET_SNAPSHOT_EXPIRY: seconds(60, 100 * 365 * DAY).default(3 * 365 * DAY).describe('Lifetime of server-signed snapshots, seconds.'),
-    SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024).default(100 * 1024 * 1024).describe('Largest accepted update body.'),
-    SIGNET_MAX_PART_BYTES: bytes(1024, 1024 * 1024 * 1024).default(32 * 1024 * 1024).describe('Largest accepted metadata file in an update.'),
+    SIGNET_TIMESTAMP_EXPIRY: seconds(60, 10 * 365 * DAY)
+      .default(14 * DAY)
+      .describe('Lifetime of server-signed timestamps, seconds.'),
+    SIGNET_SNAPSHOT_EXPIRY: seconds(60, 100 * 365 * DAY)
+      .default(3 * 365 * DAY)
+      .describe('Lifetime of server-signed snapshots, seconds.'),
+    SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024)
+      .default(100 * 1024 * 1024)
+      .describe('Largest accepted update body.'),
+    SIGNET_MAX_PART_BYTES: bytes(1024, 1024 * 1024 * 1024)
+      .default(32 * 1024 * 1024)
+      .describe('Largest accepted metadata file in an update.'),
     SIGNET_MAX_PARTS: integer(1, 100_000).default(1000).describe('Most metadata files in one update.'),
-    SIGNET_EXPIRY_SCAN_INTERVAL: seconds(0, 7 * DAY).default(3600).describe('Seconds between expiry scans (re-signing and warnings); 0 = never'),
-    SIGNET_RESIGN_BEFORE: seconds(60, 365 * DAY).default(7 * DAY).describe('Re-sign server-held timestamps/snapshots when they expire within this many seconds'),
-    SIGNET_EXPIRY_WARNING_WINDOW: seconds(0, 10 * 365 * DAY).default(30 * DAY).describe('Report client-signed roles expiring within this many seconds'),
+    SIGNET_EXPIRY_SCAN_INTERVAL: seconds(0, 7 * DAY)
+      .default(3600)
+      .describe('Seconds between expiry scans (re-signing and warnings); 0 = never'),
+    SIGNET_RESIGN_BEFORE: seconds(60, 365 * DAY)
+      .default(7 * DAY)
+      .describe('Re-sign server-held timestamps/snapshots when they expire within this many seconds'),
+    SIGNET_EXPIRY_WARNING_WINDOW: seconds(0, 10 * 365 * DAY)
+      .default(30 * DAY)
+      .describe('Report client-signed roles expiring within this many seconds'),
     SIGNET_HEADERS_TIMEOUT_MS: integer(1000, 600_000).default(20_000).describe('Time a client has to send its request headers, milliseconds.'),
     SIGNET_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(120_000).describe('Time a client has to send a whole request, milliseconds.'),
     SIGNET_KEEP_ALIVE_TIMEOUT_MS: integer(0, 600_000).default(5_000).describe('Idle time before a kept-alive connection is closed, milliseconds.'),
     SIGNET_MAX_CONNECTIONS: integer(1, 1_000_000).default(10_000).describe('Open connections per process; more are refused.'),
-    SIGNET_CACHE_MAX_AGE_CURRENT: seconds(0, 365 * DAY).default(300).describe('`Cache-Control` max-age of current metadata (`root.json`, `timestamp.json`, …). `0` disables caching.'),
-    SIGNET_CACHE_MAX_AGE_CONSISTENT: seconds(0, 365 * DAY).default(30 * DAY).describe('`Cache-Control` max-age of metadata by checksum or version. `0` disables caching.'),
+    SIGNET_CACHE_MAX_AGE_CURRENT: seconds(0, 365 * DAY)
+      .default(300)
+      .describe('`Cache-Control` max-age of current metadata (`root.json`, `timestamp.json`, …). `0` disables caching.'),
+    SIGNET_CACHE_MAX_AGE_CONSISTENT: seconds(0, 365 * DAY)
+      .default(30 * DAY)
+      .describe('`Cache-Control` max-age of metadata by checksum or version. `0` disables caching.'),
     SIGNET_TLS_CLIENT_CA: optionalText.describe('PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS). Needs HTTPS.'),
     SIGNET_AUTH: z.enum(['none', 'token']).default('none').describe('`token`: require registry Bearer tokens on every route but health.'),
     SIGNET_AUTH_REALM: optionalText.describe('Token service URL sent in 401 challenges (token auth).'),
     SIGNET_AUTH_SERVICE: optionalText.describe('Expected token audience, the service name (token auth).'),
     SIGNET_AUTH_ISSUER: optionalText.describe('Expected token issuer (token auth).'),
     SIGNET_AUTH_ROOT_CERT_BUNDLE: optionalText.describe('PEM file of certificates whose keys may sign tokens (token auth).'),
-    SIGNET_GUN_PREFIXES: optionalText.describe('Comma-separated repository name prefixes to serve (e.g. `registry.example.com/`); others are refused: 400 `INVALID_GUN` on update, 404 elsewhere. Unset = all'),
+    SIGNET_GUN_PREFIXES: optionalText.describe(
+      'Comma-separated repository name prefixes to serve (e.g. `registry.example.com/`); others are refused: 400 `INVALID_GUN` on update, 404 elsewhere. Unset = all',
+    ),
     SIGNET_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity. Logs are JSON lines on stderr.'),
-    SIGNET_LOG_REQUESTS: z.enum(['all', 'writes', 'errors', 'off']).default('writes').describe('Which requests get an info-level log line: `all`; `writes` (every write, whatever its answer, and a sample of reads: see `SIGNET_LOG_READ_SAMPLE`); `errors` (5xx only, which are always logged at error level); `off` (none, errors included). The rest log at debug level.'),
+    SIGNET_LOG_REQUESTS: z
+      .enum(['all', 'writes', 'errors', 'off'])
+      .default('writes')
+      .describe(
+        'Which requests get an info-level log line: `all`; `writes` (every write, whatever its answer, and a sample of reads: see `SIGNET_LOG_READ_SAMPLE`); `errors` (5xx only, which are always logged at error level); `off` (none, errors included). The rest log at debug level.',
+      ),
     SIGNET_LOG_READ_SAMPLE: z.number().min(0).max(1).default(0).describe('Fraction of reads (0 to 1) logged at info level when `SIGNET_LOG_REQUESTS=writes`.'),
   })
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
@@ -70,10 +111,13 @@ export const configSchema = z
     message: 'must be shorter than SIGNET_TIMESTAMP_EXPIRY, or every scan would re-sign every timestamp',
     path: ['SIGNET_RESIGN_BEFORE'],
   })
-  .refine((c) => !c.SIGNET_GUN_PREFIXES || gunPrefixes(c.SIGNET_GUN_PREFIXES).every((p) => p.endsWith('/') && !p.startsWith('/') && !p.split('/').includes('..')), {
-    message: 'each prefix must end with "/", not start with "/", and have no ".." segment',
-    path: ['SIGNET_GUN_PREFIXES'],
-  })
+  .refine(
+    (c) => !c.SIGNET_GUN_PREFIXES || gunPrefixes(c.SIGNET_GUN_PREFIXES).every((p) => p.endsWith('/') && !p.startsWith('/') && !p.split('/').includes('..')),
+    {
+      message: 'each prefix must end with "/", not start with "/", and have no ".." segment',
+      path: ['SIGNET_GUN_PREFIXES'],
+    },
+  )
   .refine((c) => c.SIGNET_WORKERS === 1 || Boolean(c.DATABASE_URL), {
     message: 'SIGNET_WORKERS above 1 needs DATABASE_URL: the embedded store serves one process',
     path: ['SIGNET_WORKERS'],
@@ -82,16 +126,19 @@ export const configSchema = z
     message: 'SIGNET_TLS_CLIENT_CA needs HTTPS (SIGNET_TLS_CERT and SIGNET_TLS_KEY)',
     path: ['SIGNET_TLS_CLIENT_CA'],
   })
-  .refine(
-    (c) => c.SIGNET_AUTH !== 'token' || Boolean(c.SIGNET_AUTH_REALM && c.SIGNET_AUTH_SERVICE && c.SIGNET_AUTH_ISSUER && c.SIGNET_AUTH_ROOT_CERT_BUNDLE),
-    { message: 'SIGNET_AUTH=token needs SIGNET_AUTH_REALM, SIGNET_AUTH_SERVICE, SIGNET_AUTH_ISSUER and SIGNET_AUTH_ROOT_CERT_BUNDLE', path: ['SIGNET_AUTH'] },
-  );
+  .refine((c) => c.SIGNET_AUTH !== 'token' || Boolean(c.SIGNET_AUTH_REALM && c.SIGNET_AUTH_SERVICE && c.SIGNET_AUTH_ISSUER && c.SIGNET_AUTH_ROOT_CERT_BUNDLE), {
+    message: 'SIGNET_AUTH=token needs SIGNET_AUTH_REALM, SIGNET_AUTH_SERVICE, SIGNET_AUTH_ISSUER and SIGNET_AUTH_ROOT_CERT_BUNDLE',
+    path: ['SIGNET_AUTH'],
+  });
 
 export type Config = z.output<typeof configSchema>;
 
 /** The configured prefixes as a list (empty: every repository name is served). */
 export function gunPrefixes(text: string | undefined): string[] {
-  return (text ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  return (text ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 export class ConfigError extends Error {

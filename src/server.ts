@@ -26,10 +26,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function openServices(
-  config: Config,
-  logger: Logger,
-): Promise<{ database: Database; context: ServiceContext; listener: ChangeListener | null }> {
+export async function openServices(config: Config, logger: Logger): Promise<{ database: Database; context: ServiceContext; listener: ChangeListener | null }> {
   // The data directory holds the generated key-encryption key as well as the embedded store.
   if (!config.DATABASE_URL || !config.SIGNET_KEY_ENCRYPTION_KEY) prepareDataDir(config.SIGNET_DATA_DIR);
   const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
@@ -110,7 +107,10 @@ function startExpiryWatch(context: ServiceContext, config: Config, logger: Logge
         context.metrics.expired.set({ role: kind }, counts.expired);
       }
       for (const r of scan.expiring) {
-        logger.warn(r.expired ? 'metadata has expired: the owner must re-sign it' : 'metadata expires soon: the owner must re-sign it', r as unknown as Record<string, unknown>);
+        logger.warn(
+          r.expired ? 'metadata has expired: the owner must re-sign it' : 'metadata expires soon: the owner must re-sign it',
+          r as unknown as Record<string, unknown>,
+        );
       }
       if (scan.resigned.length > 0) logger.info('re-signed server-held metadata ahead of expiry', { repositories: scan.resigned.length });
     } catch (e) {
@@ -166,7 +166,10 @@ function tokenAuthenticator(config: Config): TokenAuthenticator | undefined {
 }
 
 /** Read and check every file a setting names (TLS, token roots): throws a ConfigError naming both. */
-export function checkStartupFiles(config: Config, logger?: Logger): {
+export function checkStartupFiles(
+  config: Config,
+  logger?: Logger,
+): {
   tlsFiles: ReturnType<typeof loadTlsFiles>;
   auth: TokenAuthenticator | undefined;
 } {

@@ -49,7 +49,8 @@ function privateKey(setting: string, file: string, pem: Buffer): KeyObject {
     return createPrivateKey(pem);
   } catch (e) {
     const text = pem.toString('utf8');
-    if (!KEY_BLOCK.test(text) && text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${setting} ${file} is a certificate, not a private key${SWAPPED}`);
+    if (!KEY_BLOCK.test(text) && text.includes('-----BEGIN CERTIFICATE-----'))
+      throw new ConfigError(`${setting} ${file} is a certificate, not a private key${SWAPPED}`);
     if (/ENCRYPTED/.test(text)) throw new ConfigError(`${setting} ${file} is an encrypted private key; Signet needs it unencrypted`);
     throw new ConfigError(`${setting} ${file} is not a PEM private key: ${(e as Error).message}`);
   }

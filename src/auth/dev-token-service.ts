@@ -49,7 +49,8 @@ export function parseDevUser(spec: string): DevUser {
   const [name, password, actions, ...rest] = spec.split(':');
   const prefixes = rest.join(':');
   if (!name || !password) throw new Error(`user must be name:password[:actions[:prefixes]], got ${JSON.stringify(spec)}`);
-  if (actions && !/^(\*|pull|push)(,(\*|pull|push))*$/.test(actions)) throw new Error(`actions must be pull, push or * (comma-separated), got ${JSON.stringify(actions)}`);
+  if (actions && !/^(\*|pull|push)(,(\*|pull|push))*$/.test(actions))
+    throw new Error(`actions must be pull, push or * (comma-separated), got ${JSON.stringify(actions)}`);
   return {
     name,
     password,
@@ -69,7 +70,14 @@ function parseScope(scope: string): RequestedScope | null {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last === first) return null;
-  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean) };
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
 }
 
 function safeEqual(a: string, b: string): boolean {

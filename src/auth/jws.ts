@@ -74,7 +74,12 @@ export function verifyJws(jws: ParsedJws, key: KeyObject): boolean {
   try {
     if (params.kind === 'ec') return verify(params.hash, jws.signingInput, { key, dsaEncoding: 'ieee-p1363' }, jws.signature);
     if (params.kind === 'rsa-pss') {
-      return verify(params.hash, jws.signingInput, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, jws.signature);
+      return verify(
+        params.hash,
+        jws.signingInput,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST },
+        jws.signature,
+      );
     }
     return verify(params.hash, jws.signingInput, key, jws.signature);
   } catch {
@@ -101,7 +106,9 @@ export function signJws(header: JwsHeader, payload: object, key: KeyObject): str
  * sha256 over the SubjectPublicKeyInfo, in twelve colon-separated groups of four.
  */
 export function libtrustKeyId(key: KeyObject): string {
-  const digest: Buffer = createHash('sha256').update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' })).digest();
+  const digest: Buffer = createHash('sha256')
+    .update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' }))
+    .digest();
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   let bits = 0;
   let value = 0;

@@ -68,11 +68,7 @@ export function issueCertificateDer(opts: IssueOptions): Buffer {
   const serial = randomBytes(8);
   // A positive INTEGER in minimal DER: first byte 0x01-0x7f (a leading 0x00 would be non-canonical).
   serial[0] = (serial[0]! & 0x7f) | 0x01;
-  const basicConstraints = seq(
-    oid('2.5.29.19'),
-    tlv(0x01, Buffer.from([0xff])),
-    tlv(0x04, opts.isCA ? seq(tlv(0x01, Buffer.from([0xff]))) : seq()),
-  );
+  const basicConstraints = seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, opts.isCA ? seq(tlv(0x01, Buffer.from([0xff]))) : seq()));
   const now = Date.now();
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
@@ -90,7 +86,10 @@ export function issueCertificateDer(opts: IssueOptions): Buffer {
 
 /** PEM of one certificate, in Go's 64-column encoding. */
 export function certificatePem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 }
 

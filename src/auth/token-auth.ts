@@ -21,8 +21,7 @@ export interface TokenAuthOptions {
 }
 
 export type AuthResult =
-  | { ok: true; subject: string }
-  | { ok: false; error: 'missing' | 'invalid_token' | 'insufficient_scope'; reason: string; challenge: string };
+  { ok: true; subject: string } | { ok: false; error: 'missing' | 'invalid_token' | 'insufficient_scope'; reason: string; challenge: string };
 
 const claimsSchema = z.looseObject({
   iss: z.string(),
@@ -30,9 +29,7 @@ const claimsSchema = z.looseObject({
   aud: z.union([z.string(), z.array(z.string())]),
   exp: z.number(),
   nbf: z.number().optional(),
-  access: z
-    .array(z.looseObject({ type: z.string(), name: z.string(), actions: z.array(z.string()) }))
-    .nullish(),
+  access: z.array(z.looseObject({ type: z.string(), name: z.string(), actions: z.array(z.string()) })).nullish(),
 });
 
 class InvalidToken extends Error {}
@@ -125,9 +122,7 @@ export class TokenAuthenticator {
       const top = chain[chain.length - 1]!;
       const valid = (c: X509Certificate) => Date.parse(c.validFrom) <= nowMs && Date.parse(c.validTo) >= nowMs;
       const anchored = this.roots.some(
-        (root) =>
-          valid(root) &&
-          (root.fingerprint256 === top.fingerprint256 || (root.ca && top.checkIssued(root) && top.verify(root.publicKey))),
+        (root) => valid(root) && (root.fingerprint256 === top.fingerprint256 || (root.ca && top.checkIssued(root) && top.verify(root.publicKey))),
       );
       if (!anchored) throw new InvalidToken('token is signed by an untrusted key');
       return chain[0]!.publicKey;

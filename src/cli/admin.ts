@@ -144,7 +144,10 @@ function parse(command: string, argv: string[]): Parsed | null {
     const args = parseCommand(group, argv);
     if (!args) return null;
     const named = args.positionals[0];
-    throw new UsageError(named === undefined ? `expected one of ${subs.join(', ')}` : `unknown subcommand ${JSON.stringify(named)}, expected one of ${subs.join(', ')}`, command);
+    throw new UsageError(
+      named === undefined ? `expected one of ${subs.join(', ')}` : `unknown subcommand ${JSON.stringify(named)}, expected one of ${subs.join(', ')}`,
+      command,
+    );
   }
   const spec = SPECS[`${command} ${sub}`]!;
   const args = parseCommand(spec, rest);
@@ -154,7 +157,8 @@ function parse(command: string, argv: string[]): Parsed | null {
 function int(a: Parsed, name: string, fallback: number, min = 0): number {
   const v = a.args.string(name);
   if (v === undefined) return fallback;
-  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}`, a.spec.name);
+  if (!/^-?\d+$/.test(v) || Number(v) < min)
+    throw new UsageError(`--${name} must be a whole number${min > 0 ? ` of at least ${min}` : ' (0 or more)'}`, a.spec.name);
   return Number(v);
 }
 function time(a: Parsed, name: string): Date | undefined {
@@ -246,7 +250,14 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
         }));
         const root = readSigned(rootSchema, state.root);
         const listed = new Set(root.ok ? [...(root.value.roles['timestamp']?.keyids ?? []), ...(root.value.roles['snapshot']?.keyids ?? [])] : []);
-        const keys = (await keysOfRepository(db, gun)).map((k) => ({ keyId: k.keyId, role: k.role, keytype: k.keytype, inCurrentRoot: listed.has(k.keyId), created: k.createdAt.toISOString(), lastUsed: k.lastUsed?.toISOString() ?? null }));
+        const keys = (await keysOfRepository(db, gun)).map((k) => ({
+          keyId: k.keyId,
+          role: k.role,
+          keytype: k.keytype,
+          inCurrentRoot: listed.has(k.keyId),
+          created: k.createdAt.toISOString(),
+          lastUsed: k.lastUsed?.toISOString() ?? null,
+        }));
         print(a, { gun, files, keys }, () => {
           for (const f of files) console.log(`${f.role.padEnd(24)} v${String(f.version).padEnd(6)} expires ${f.expires}${f.expired ? '  EXPIRED' : ''}`);
           for (const k of keys) console.log(`server ${k.role} key ${k.keyId.slice(0, 16)}… ${k.keytype}${k.inCurrentRoot ? ' (in current root)' : ''}`);
@@ -276,7 +287,14 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
         const gun = a.args.string('gun');
         let q = db.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'keytype', 'created_at', 'last_used']).orderBy('gun').orderBy('created_at');
         if (gun) q = q.where('gun', '=', gun);
-        const keys = (await q.execute()).map((k) => ({ keyId: k.key_id.trim(), gun: k.gun, role: k.role, keytype: k.keytype, created: k.created_at.toISOString(), lastUsed: k.last_used?.toISOString() ?? null }));
+        const keys = (await q.execute()).map((k) => ({
+          keyId: k.key_id.trim(),
+          gun: k.gun,
+          role: k.role,
+          keytype: k.keytype,
+          created: k.created_at.toISOString(),
+          lastUsed: k.last_used?.toISOString() ?? null,
+        }));
         print(a, keys, () => {
           for (const k of keys) console.log(`${k.gun}\t${k.role}\t${k.keyId}\t${k.keytype}\t${k.lastUsed ? 'used' : 'pending'}`);
           console.log(`${keys.length} keys`);
@@ -291,7 +309,9 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
           key = await rotateServerKey(ctx, gun, role, { subject: `cli:${process.env['USER'] ?? 'admin'}` }, { existingOnly: true });
         } catch (e) {
           if (!(e instanceof NotFoundError)) throw e;
-          console.error(`no repository ${gun}: nothing is published under this name, so no key was created (check the name; a new repository's owner gets its keys with its first notary publish)`);
+          console.error(
+            `no repository ${gun}: nothing is published under this name, so no key was created (check the name; a new repository's owner gets its keys with its first notary publish)`,
+          );
           return 1;
         }
         print(a, key, () => {
@@ -339,7 +359,9 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
     case 'history': {
       const gun = first;
       const v = a.args.string('timestamp-version');
-      const at = await repositoryAsOf(ctx, gun, { at: time(a, 'at'), timestampVersion: v === undefined ? undefined : int(a, 'timestamp-version', 1, 1) }).catch(() => null);
+      const at = await repositoryAsOf(ctx, gun, { at: time(a, 'at'), timestampVersion: v === undefined ? undefined : int(a, 'timestamp-version', 1, 1) }).catch(
+        () => null,
+      );
       if (!at) {
         console.error(`no history of ${gun} at that point`);
         return 1;

@@ -11,7 +11,10 @@ import { parseArgs } from 'node:util';
 /** A mistake in the command line; `command` names the command whose --help to point to. */
 export class UsageError extends Error {
   override name = 'UsageError';
-  constructor(message: string, readonly command: string) {
+  constructor(
+    message: string,
+    readonly command: string,
+  ) {
     super(message);
   }
 }

@@ -63,7 +63,8 @@ export function configReference(): string {
   const lines = ['| variable | default | allowed values | meaning |', '|---|---|---|---|'];
   for (const [name, schema] of Object.entries(configSchema.shape)) {
     const d = describe(schema);
-    const def = d.defaultValue === undefined ? 'unset' : typeof d.defaultValue === 'number' ? `\`${amount(name, d.defaultValue)}\`` : `\`${String(d.defaultValue)}\``;
+    const def =
+      d.defaultValue === undefined ? 'unset' : typeof d.defaultValue === 'number' ? `\`${amount(name, d.defaultValue)}\`` : `\`${String(d.defaultValue)}\``;
     const meaning = (schema as { description?: string }).description ?? '';
     lines.push(`| \`${name}\` | ${def.replace(/`(\d+) \((.*)\)`/, '`$1` ($2)')} | ${allowed(name, d)} | ${meaning} |`);
   }

@@ -7,9 +7,14 @@ import { UsageError, usageMessage } from './args.js';
 
 export function exitWithError(error: unknown): void {
   // A key-encryption key that is not the store's is a configuration mistake too.
-  const isConfig = error instanceof ConfigError || error instanceof UsageError || error instanceof KeyEncryptionKeyMismatchError || error instanceof DataDirError;
+  const isConfig =
+    error instanceof ConfigError || error instanceof UsageError || error instanceof KeyEncryptionKeyMismatchError || error instanceof DataDirError;
   const message =
-    error instanceof UsageError ? usageMessage(error) : error instanceof ConfigError || error instanceof DataDirError ? error.message : `signet: ${error instanceof Error ? error.message : String(error)}`;
+    error instanceof UsageError
+      ? usageMessage(error)
+      : error instanceof ConfigError || error instanceof DataDirError
+        ? error.message
+        : `signet: ${error instanceof Error ? error.message : String(error)}`;
   const code = isConfig ? 2 : 1;
   console.error(message);
   process.exitCode = code;

@@ -42,9 +42,7 @@ export async function rekeyCommand(config: Config, args: Args): Promise<number> 
     console.log(`${report.keys} server keys: ${report.reencrypted} re-encrypted, ${report.alreadyUnderNewKey} already under the new key`);
     console.log(`the store's key-encryption key is now fingerprint ${report.kekId}${report.previousKekId ? ` (was ${report.previousKekId})` : ''}`);
     console.log(
-      kekFile
-        ? `${kekFile} now holds the new key`
-        : 'set SIGNET_KEY_ENCRYPTION_KEY to the new key for every Signet process on this store, then start them',
+      kekFile ? `${kekFile} now holds the new key` : 'set SIGNET_KEY_ENCRYPTION_KEY to the new key for every Signet process on this store, then start them',
     );
   }
   return 0;

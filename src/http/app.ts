@@ -97,7 +97,10 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       if (!result.ok) {
         res.set('WWW-Authenticate', result.challenge);
         options.logger.info('request refused by auth', { requestId: info.id, method: req.method, path: req.path, reason: result.reason });
-        throw new HttpError('UNAUTHORIZED', required.map((a) => ({ Type: a.type, Class: '', Name: a.name, Action: a.action })));
+        throw new HttpError(
+          'UNAUTHORIZED',
+          required.map((a) => ({ Type: a.type, Class: '', Name: a.name, Action: a.action })),
+        );
       }
       res.locals['subject'] = info.subject = result.subject || 'anonymous';
     }
@@ -110,7 +113,10 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
           await ctx.database.ping();
           res.status(200).type('application/json').send('{}');
         } catch (e) {
-          res.status(503).type('application/json').send(JSON.stringify({ 'DB operational': (e as Error).message }));
+          res
+            .status(503)
+            .type('application/json')
+            .send(JSON.stringify({ 'DB operational': (e as Error).message }));
         }
         return;
       }
@@ -124,31 +130,55 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
           problems['DB operational'] = (e as Error).message;
         }
         const ok = Object.keys(problems).length === 0;
-        res.status(ok ? 200 : 503).type('application/json').send(JSON.stringify(problems));
+        res
+          .status(ok ? 200 : 503)
+          .type('application/json')
+          .send(JSON.stringify(problems));
         return;
       }
       case 'audit': {
         const q = auditQuerySchema.safeParse(req.query);
         if (!q.success) throw new HttpError('INVALID_PARAMETERS', q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
         const records = await readAuditTrail(ctx, q.data);
-        res.status(200).type('application/json').send(JSON.stringify({ count: records.length, records }));
+        res
+          .status(200)
+          .type('application/json')
+          .send(JSON.stringify({ count: records.length, records }));
         return;
       }
       case 'expiring': {
-        const q = z.object({ within: z.coerce.number().int().min(0).max(10 * 365 * 86400).optional() }).safeParse(req.query);
+        const q = z
+          .object({
+            within: z.coerce
+              .number()
+              .int()
+              .min(0)
+              .max(10 * 365 * 86400)
+              .optional(),
+          })
+          .safeParse(req.query);
         if (!q.success) throw new HttpError('INVALID_PARAMETERS', 'within must be a number of seconds');
         const scan = await scanExpiry(ctx, { windowMs: (q.data.within ?? options.expiryWarningSeconds) * 1000 });
-        res.status(200).type('application/json').send(JSON.stringify({ count: scan.expiring.length, roles: scan.expiring }));
+        res
+          .status(200)
+          .type('application/json')
+          .send(JSON.stringify({ count: scan.expiring.length, roles: scan.expiring }));
         return;
       }
       case 'history': {
         const q = historyQuerySchema.safeParse(req.query);
         if (!q.success) throw new HttpError('INVALID_PARAMETERS', q.error.issues.map((i) => i.message).join('; '));
-        res.status(200).type('application/json').send(JSON.stringify(await repositoryAsOf(ctx, route.gun, { at: q.data.at, timestampVersion: q.data.timestamp_version })));
+        res
+          .status(200)
+          .type('application/json')
+          .send(JSON.stringify(await repositoryAsOf(ctx, route.gun, { at: q.data.at, timestampVersion: q.data.timestamp_version })));
         return;
       }
       case 'metrics':
-        res.status(200).type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+        res
+          .status(200)
+          .type(ctx.metrics.registry.contentType)
+          .send(await ctx.metrics.registry.metrics());
         return;
       case 'update': {
         const boundary = multipartBoundary(req.headers['content-type']);
@@ -181,9 +211,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
         return;
       case 'getKey':
       case 'rotateKey': {
-        const key = route.kind === 'getKey'
-          ? await getServerKey(ctx, route.gun, route.role)
-          : await rotateServerKey(ctx, route.gun, route.role, actorOf(req));
+        const key = route.kind === 'getKey' ? await getServerKey(ctx, route.gun, route.role) : await rotateServerKey(ctx, route.gun, route.role, actorOf(req));
         res.status(200).type('application/json').send(publicKeyJson(key.keytype, key.publicKey));
         return;
       }
@@ -213,11 +241,18 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
     } catch (error) {
       const mapped = toHttpError(error);
       if (mapped) {
-        if (mapped.status >= 500) options.logger.warn('request failed', { requestId: requestInfo(req).id, method: req.method, path: req.path, code: mapped.code });
+        if (mapped.status >= 500)
+          options.logger.warn('request failed', { requestId: requestInfo(req).id, method: req.method, path: req.path, code: mapped.code });
         if (mapped.code === 'TOO_LARGE') res.set('Connection', 'close');
         sendError(res, mapped);
       } else {
-        options.logger.error('unexpected error', { requestId: requestInfo(req).id, method: req.method, path: req.path, error: (error as Error).message, stack: (error as Error).stack });
+        options.logger.error('unexpected error', {
+          requestId: requestInfo(req).id,
+          method: req.method,
+          path: req.path,
+          error: (error as Error).message,
+          stack: (error as Error).stack,
+        });
         sendError(res, new HttpError(route.kind === 'update' ? 'UPDATING' : 'UNKNOWN'));
       }
     }

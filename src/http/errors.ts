@@ -79,18 +79,16 @@ export function errorBody(error: HttpError): string {
   if (detail && typeof detail === 'object' && 'Error' in detail) {
     const d = detail as { Name: string; Error: Record<string, string> };
     const msg = d.Error['Msg'] ?? '';
-    const cut = fitText(msg, (t) => envelope(error.code, error.message, { ...d, Error: { ...d.Error, Msg: t, ...(d.Error['Missing'] ? { Missing: d.Error['Missing'].slice(0, 64) } : {}) } }));
+    const cut = fitText(msg, (t) =>
+      envelope(error.code, error.message, { ...d, Error: { ...d.Error, Msg: t, ...(d.Error['Missing'] ? { Missing: d.Error['Missing'].slice(0, 64) } : {}) } }),
+    );
     if (cut) return cut;
   }
   return envelope(error.code, error.message, undefined);
 }
 
 export function sendError(res: Response, error: HttpError): void {
-  res
-    .status(error.status)
-    .set('Content-Type', 'application/json; charset=utf-8')
-    .set('Cache-Control', 'no-store')
-    .send(errorBody(error));
+  res.status(error.status).set('Content-Type', 'application/json; charset=utf-8').set('Cache-Control', 'no-store').send(errorBody(error));
 }
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57014', '57P01', '57P02', '57P03']);
@@ -101,7 +99,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (!e) return false;
   if (e.code && (CONNECTION_ERRORS.has(e.code) || e.code.startsWith('08'))) return true;
   const msg = e.message ?? '';
-  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(msg);
+  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(
+    msg,
+  );
 }
 
 /** Map any failure to the error clients should see; null means "unexpected: log it". */

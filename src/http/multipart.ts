@@ -70,11 +70,7 @@ export function multipartBoundary(contentType: string | undefined): string {
 }
 
 /** Parse a complete multipart/form-data body (already bounded in size by the caller). */
-export function parseMultipart(
-  body: Buffer,
-  boundary: string,
-  limits: { maxParts: number; maxPartBytes: number },
-): UploadedPart[] {
+export function parseMultipart(body: Buffer, boundary: string, limits: { maxParts: number; maxPartBytes: number }): UploadedPart[] {
   // An empty or odd boundary would make every search below degenerate.
   if (!BOUNDARY.test(boundary)) throw malformed('invalid multipart boundary');
   const dashBoundary = Buffer.from(`--${boundary}`, 'latin1');
@@ -142,12 +138,7 @@ function isDashDash(body: Buffer, i: number): boolean {
  * other than LWSP, a newline or "--" is ordinary data (as in Go); one followed by those but
  * not forming a proper delimiter line is an error.
  */
-function findDelimiter(
-  body: Buffer,
-  from: number,
-  dashBoundary: Buffer,
-  nlDashBoundary: Buffer,
-): { dataEnd: number; final: boolean; next: number } {
+function findDelimiter(body: Buffer, from: number, dashBoundary: Buffer, nlDashBoundary: Buffer): { dataEnd: number; final: boolean; next: number } {
   // Go also accepts "--boundary" right at the start of the body (an empty part, no newline in front).
   let at = from;
   let after = from + dashBoundary.length;

@@ -106,12 +106,27 @@ export function formatReport(r: ImportReport): string {
     `took ${(r.elapsedMs / 1000).toFixed(1)} s (${n(r.filesPerSecond)} files/s)`,
   ];
   lines.push(...listed(r.refused, (p) => `REFUSED ${p.gun} ${p.role} v${p.version}: ${p.reason}`));
-  lines.push(...listed(r.conflicts, (p) =>
-    'kind' in p ? `CONFLICT ${p.gun} ${p.role} key ${p.keyId}: ${p.reason}` : `CONFLICT ${p.gun} ${p.role} v${p.version}: ${p.reason}`));
-  lines.push(...listed(r.missingPassphrases, (m) => `MISSING PASSPHRASE alias ${m.alias} (--passphrase ${m.alias}=… or ${m.env}): ${n(m.keys)} keys not imported`));
-  lines.push(...listed(r.keyProblems.filter((k) => !k.reason.startsWith('no passphrase')), (k) => `KEY ${k.gun} ${k.role} ${k.keyId}: ${k.reason}`));
+  lines.push(
+    ...listed(r.conflicts, (p) =>
+      'kind' in p ? `CONFLICT ${p.gun} ${p.role} key ${p.keyId}: ${p.reason}` : `CONFLICT ${p.gun} ${p.role} v${p.version}: ${p.reason}`,
+    ),
+  );
+  lines.push(
+    ...listed(r.missingPassphrases, (m) => `MISSING PASSPHRASE alias ${m.alias} (--passphrase ${m.alias}=… or ${m.env}): ${n(m.keys)} keys not imported`),
+  );
+  lines.push(
+    ...listed(
+      r.keyProblems.filter((k) => !k.reason.startsWith('no passphrase')),
+      (k) => `KEY ${k.gun} ${k.role} ${k.keyId}: ${k.reason}`,
+    ),
+  );
   lines.push(...listed(r.unverified, (p) => `UNVERIFIED ${p.gun} ${p.role} v${p.version}: ${p.reason}`));
-  lines.push(...listed(r.withoutTimestampKey, (g) => `NO TIMESTAMP KEY ${g}: Signet does not hold the timestamp key its root lists; publishing needs \`notary key rotate ${g} timestamp -r\``));
+  lines.push(
+    ...listed(
+      r.withoutTimestampKey,
+      (g) => `NO TIMESTAMP KEY ${g}: Signet does not hold the timestamp key its root lists; publishing needs \`notary key rotate ${g} timestamp -r\``,
+    ),
+  );
   for (const note of r.notes) lines.push(`NOTE ${note}`);
   return lines.join('\n');
 }
@@ -140,8 +155,7 @@ export async function importCommand(args: readonly string[], env: NodeJS.Process
     throw e;
   }
   const opts = parsed;
-  const passphrase = (alias: string): string | undefined =>
-    opts.passphrases.get(alias.toLowerCase()) || env[passphraseEnvName(alias)] || undefined;
+  const passphrase = (alias: string): string | undefined => opts.passphrases.get(alias.toLowerCase()) || env[passphraseEnvName(alias)] || undefined;
 
   let server: ServerSource | undefined;
   let signer: SignerSource | undefined;

@@ -78,7 +78,11 @@ export interface ImportReport {
   files: { source: number; imported: number; existing: number; refused: number; unverified: number };
   changefeed: { source: number; imported: number; existing: number; skipped: number; idsPreserved: boolean | null };
   keys: {
-    source: number; imported: number; existing: number; failed: number; skippedRole: number;
+    source: number;
+    imported: number;
+    existing: number;
+    failed: number;
+    skippedRole: number;
     /** false when no --signer was given. */
     read: boolean;
   };
@@ -159,7 +163,10 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   const keysByGun = new Map<string, SourceKeyInfo[]>();
   const keyGuns = new Set(keyInfos.filter((k) => SERVER_KEY_ROLES.has(k.role)).map((k) => k.gun));
   const missing = new Map<string, number>();
-  const alreadyHeld = await heldKeys(db, keyInfos.map((k) => k.keyId));
+  const alreadyHeld = await heldKeys(
+    db,
+    keyInfos.map((k) => k.keyId),
+  );
   for (const info of keyInfos) {
     if (!SERVER_KEY_ROLES.has(info.role)) {
       report.keys.skippedRole++;
@@ -175,7 +182,10 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
     if (!options.passphrase(info.alias)) {
       missing.set(info.alias, (missing.get(info.alias) ?? 0) + 1);
       report.keys.failed++;
-      report.keyProblems.push({ ...problemOf(info), reason: `no passphrase for alias ${info.alias} (--passphrase ${info.alias}=… or ${passphraseEnvName(info.alias)})` });
+      report.keyProblems.push({
+        ...problemOf(info),
+        reason: `no passphrase for alias ${info.alias} (--passphrase ${info.alias}=… or ${passphraseEnvName(info.alias)})`,
+      });
       continue;
     }
     const list = keysByGun.get(info.gun) ?? [];
@@ -241,7 +251,9 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
 
   await importChangefeed(db, options, report, conflicted);
   if (!options.signer) {
-    report.notes.push('no --signer given: server-held keys were not imported; publishing to an imported repository needs its timestamp key (or `notary key rotate GUN timestamp -r`)');
+    report.notes.push(
+      'no --signer given: server-held keys were not imported; publishing to an imported repository needs its timestamp key (or `notary key rotate GUN timestamp -r`)',
+    );
   }
   report.elapsedMs = Date.now() - started;
   report.filesPerSecond = report.elapsedMs > 0 ? Math.round((report.files.source / report.elapsedMs) * 1000) : 0;
@@ -252,7 +264,11 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
 async function heldKeys(db: Db, keyIds: readonly string[]): Promise<Map<string, { gun: string; role: string }>> {
   const out = new Map<string, { gun: string; role: string }>();
   for (let i = 0; i < keyIds.length; i += 5000) {
-    const rows = await db.selectFrom('server_keys').select(['key_id', 'gun', 'role']).where('key_id', 'in', keyIds.slice(i, i + 5000)).execute();
+    const rows = await db
+      .selectFrom('server_keys')
+      .select(['key_id', 'gun', 'role'])
+      .where('key_id', 'in', keyIds.slice(i, i + 5000))
+      .execute();
     for (const r of rows) out.set(r.key_id.trim(), { gun: r.gun, role: r.role });
   }
   return out;
@@ -286,29 +302,31 @@ async function prepareKeys(
   report: ImportReport,
 ): Promise<PreparedKey[]> {
   const rows = await signer.keys(infos.map((i) => i.id));
-  const results = await Promise.all(rows.map(async (row): Promise<PreparedKey | null> => {
-    const fail = (reason: string) => {
-      report.keys.failed++;
-      report.keyProblems.push({ gun: row.gun, role: row.role, keyId: row.keyId, alias: row.alias, reason });
-      return null;
-    };
-    let plaintext: Buffer;
-    try {
-      plaintext = await decryptPbes2Jwe(row.privateJwe, options.passphrase(row.alias)!);
-    } catch (e) {
-      if (e instanceof JweDecryptionError) return fail(`cannot decrypt with the passphrase of alias ${row.alias}: ${e.message}`);
-      if (e instanceof JweError) return fail(`unreadable encrypted key: ${e.message}`);
-      throw e;
-    }
-    try {
-      return convertKey(row, plaintext, target);
-    } catch (e) {
-      if (e instanceof PrivateKeyError) return fail(e.message);
-      throw e;
-    } finally {
-      plaintext.fill(0);
-    }
-  }));
+  const results = await Promise.all(
+    rows.map(async (row): Promise<PreparedKey | null> => {
+      const fail = (reason: string) => {
+        report.keys.failed++;
+        report.keyProblems.push({ gun: row.gun, role: row.role, keyId: row.keyId, alias: row.alias, reason });
+        return null;
+      };
+      let plaintext: Buffer;
+      try {
+        plaintext = await decryptPbes2Jwe(row.privateJwe, options.passphrase(row.alias)!);
+      } catch (e) {
+        if (e instanceof JweDecryptionError) return fail(`cannot decrypt with the passphrase of alias ${row.alias}: ${e.message}`);
+        if (e instanceof JweError) return fail(`unreadable encrypted key: ${e.message}`);
+        throw e;
+      }
+      try {
+        return convertKey(row, plaintext, target);
+      } catch (e) {
+        if (e instanceof PrivateKeyError) return fail(e.message);
+        throw e;
+      } finally {
+        plaintext.fill(0);
+      }
+    }),
+  );
   return results.filter((k): k is PreparedKey => k !== null);
 }
 
@@ -362,7 +380,9 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
       else if (stored === c.sha256) already++;
       else {
         conflicts.push({
-          gun, role: c.row.role, version: c.row.version,
+          gun,
+          role: c.row.role,
+          version: c.row.version,
           reason: `Signet already holds ${c.row.role} v${c.row.version} with other bytes (sha256 ${stored.slice(0, 12)}…, notary's ${c.sha256.slice(0, 12)}…)`,
         });
       }
@@ -388,7 +408,11 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
       else {
         report.keys.failed++;
         report.conflicts.push({
-          kind: 'key', gun: k.gun, role: k.role, keyId: k.keyId, alias: k.alias,
+          kind: 'key',
+          gun: k.gun,
+          role: k.role,
+          keyId: k.keyId,
+          alias: k.alias,
           reason: `Signet already holds key ${k.keyId.slice(0, 12)}… for ${h.gun} ${h.role}`,
         });
       }
@@ -398,36 +422,48 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
       for (const chunk of chunks(fresh)) {
         await trx
           .insertInto('tuf_files')
-          .values(chunk.map((c) => ({
-            gun,
-            role: c.row.role,
-            version: c.row.version,
-            sha256: c.sha256,
-            data: c.row.data,
-            ...(c.row.createdAt ? { created_at: sql<Date>`${c.row.createdAt}::timestamptz` } : {}),
-          })))
+          .values(
+            chunk.map((c) => ({
+              gun,
+              role: c.row.role,
+              version: c.row.version,
+              sha256: c.sha256,
+              data: c.row.data,
+              ...(c.row.createdAt ? { created_at: sql<Date>`${c.row.createdAt}::timestamptz` } : {}),
+            })),
+          )
           .execute();
       }
       if (newKeys.length) {
         await trx
           .insertInto('server_keys')
-          .values(newKeys.map((k) => ({
-            key_id: k.keyId,
-            gun: k.gun,
-            role: k.role,
-            keytype: k.keytype,
-            public_key: k.publicKey,
-            private_key: k.sealed,
-            kek_id: k.kekId,
-            ...(k.createdAt ? { created_at: sql<Date>`${k.createdAt}::timestamptz` } : {}),
-            last_used: k.lastUsed ? sql<Date>`${k.lastUsed}::timestamptz` : null,
-          })))
+          .values(
+            newKeys.map((k) => ({
+              key_id: k.keyId,
+              gun: k.gun,
+              role: k.role,
+              keytype: k.keytype,
+              public_key: k.publicKey,
+              private_key: k.sealed,
+              kek_id: k.kekId,
+              ...(k.createdAt ? { created_at: sql<Date>`${k.createdAt}::timestamptz` } : {}),
+              last_used: k.lastUsed ? sql<Date>`${k.lastUsed}::timestamptz` : null,
+            })),
+          )
           .execute();
       }
       if (fresh.length + newKeys.length > 0) {
-        await appendAudit(trx, gun, 'import', { subject: 'signet import' }, {
-          source: options.sourceLabel ?? 'notary', files: fresh.length, keys: newKeys.length,
-        });
+        await appendAudit(
+          trx,
+          gun,
+          'import',
+          { subject: 'signet import' },
+          {
+            source: options.sourceLabel ?? 'notary',
+            files: fresh.length,
+            keys: newKeys.length,
+          },
+        );
       }
     }
     report.files.imported += fresh.length;
@@ -495,9 +531,9 @@ async function importChangefeed(db: Kysely<Schema>, options: ImportOptions, repo
         return keep;
       });
       for (let i = 0; i < rows.length; i += 2000) {
-        const values = rows.slice(i, i + 2000).map(
-          (c) => sql`(${c.id}, ${c.createdAt ?? UNKNOWN_TIME}::timestamptz, ${c.gun}, ${c.version}, ${c.sha256}, ${c.category})`,
-        );
+        const values = rows
+          .slice(i, i + 2000)
+          .map((c) => sql`(${c.id}, ${c.createdAt ?? UNKNOWN_TIME}::timestamptz, ${c.gun}, ${c.version}, ${c.sha256}, ${c.category})`);
         await sql`insert into signet_import_changefeed values ${sql.join(values)}`.execute(trx);
       }
     }
@@ -506,8 +542,10 @@ async function importChangefeed(db: Kysely<Schema>, options: ImportOptions, repo
         select 1 from changefeed c where c.gun = s.gun and c.version = s.version and c.sha256 = s.sha256
           and c.category = s.category and c.created_at = s.created_at)`.execute(trx);
     report.changefeed.existing = Number(removed.numAffectedRows ?? 0n);
-    const span = (await sql<{ n: number; lo: string | null; hi: string | null }>`
-        select count(*)::int as n, min(src_id)::text as lo, max(src_id)::text as hi from signet_import_changefeed`.execute(trx)).rows[0]!;
+    const span = (
+      await sql<{ n: number; lo: string | null; hi: string | null }>`
+        select count(*)::int as n, min(src_id)::text as lo, max(src_id)::text as hi from signet_import_changefeed`.execute(trx)
+    ).rows[0]!;
     if (span.n === 0) return;
     report.changefeed.imported = span.n;
     const seq = (await sql<{ seq: string }>`select pg_get_serial_sequence('changefeed', 'id') as seq`.execute(trx)).rows[0]!.seq;

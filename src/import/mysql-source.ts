@@ -15,8 +15,16 @@
  */
 import mysql from 'mysql2/promise';
 import {
-  SourceError, inspectServerSchema, inspectSignerSchema, parseMysqlDsn,
-  type ServerSource, type SignerSource, type SourceChange, type SourceFileRow, type SourceKey, type SourceKeyInfo,
+  SourceError,
+  inspectServerSchema,
+  inspectSignerSchema,
+  parseMysqlDsn,
+  type ServerSource,
+  type SignerSource,
+  type SourceChange,
+  type SourceFileRow,
+  type SourceKey,
+  type SourceKeyInfo,
 } from './source.js';
 
 type Row = Record<string, unknown>;
@@ -44,12 +52,26 @@ const isUtc = (tz: string) => /^(utc|gmt|z|etc\/utc|etc\/gmt|[+-]00:?00)$/i.test
 function zoneOffset(at: number, timezone: string): number {
   const parts = Object.fromEntries(
     new Intl.DateTimeFormat('en-US', {
-      timeZone: timezone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit',
-    }).formatToParts(new Date(at)).map((p) => [p.type, p.value]),
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(new Date(at))
+      .map((p) => [p.type, p.value]),
   );
-  const local = Date.UTC(Number(parts['year']), Number(parts['month']) - 1, Number(parts['day']),
-    Number(parts['hour']), Number(parts['minute']), Number(parts['second']));
+  const local = Date.UTC(
+    Number(parts['year']),
+    Number(parts['month']) - 1,
+    Number(parts['day']),
+    Number(parts['hour']),
+    Number(parts['minute']),
+    Number(parts['second']),
+  );
   return local - Math.floor(at / 1000) * 1000;
 }
 
@@ -63,7 +85,10 @@ function checkTimezone(timezone: string): void {
 }
 
 abstract class MysqlDatabase {
-  protected constructor(protected readonly conn: mysql.Connection, protected readonly timezone: string) {}
+  protected constructor(
+    protected readonly conn: mysql.Connection,
+    protected readonly timezone: string,
+  ) {}
 
   protected async rows<R extends Row>(text: string, params: unknown[] = []): Promise<R[]> {
     const [rows] = await this.conn.query(text, params);
@@ -76,8 +101,16 @@ abstract class MysqlDatabase {
     let conn: mysql.Connection | undefined;
     try {
       conn = await mysql.createConnection({
-        host: dsn.host, port: dsn.port, socketPath: dsn.socketPath, user: dsn.user, password: dsn.password,
-        database: dsn.database, charset: 'utf8mb4', connectTimeout: 10_000, dateStrings: true, supportBigNumbers: true,
+        host: dsn.host,
+        port: dsn.port,
+        socketPath: dsn.socketPath,
+        user: dsn.user,
+        password: dsn.password,
+        database: dsn.database,
+        charset: 'utf8mb4',
+        connectTimeout: 10_000,
+        dateStrings: true,
+        supportBigNumbers: true,
       });
       conn.on('error', () => {});
       await conn.query('set session transaction isolation level repeatable read');
@@ -90,8 +123,9 @@ abstract class MysqlDatabase {
   }
 
   protected async columns(table: string): Promise<Set<string>> {
-    const rows = await this.rows<{ c: string }>(
-      'select column_name as c from information_schema.columns where table_schema = database() and table_name = ?', [table]);
+    const rows = await this.rows<{ c: string }>('select column_name as c from information_schema.columns where table_schema = database() and table_name = ?', [
+      table,
+    ]);
     return new Set(rows.map((r) => String(r.c).toLowerCase()));
   }
 
@@ -137,9 +171,7 @@ export class MysqlServerSource extends MysqlDatabase implements ServerSource {
       `select min(gun) as gun, count(*) as files from tuf_files where ${this.live} and ${f.sql} group by cast(gun as binary)`,
       f.params,
     );
-    return rows
-      .map((r) => ({ gun: str(r.gun), files: Number(r.files) }))
-      .sort((a, b) => (a.gun < b.gun ? -1 : a.gun > b.gun ? 1 : 0));
+    return rows.map((r) => ({ gun: str(r.gun), files: Number(r.files) })).sort((a, b) => (a.gun < b.gun ? -1 : a.gun > b.gun ? 1 : 0));
   }
 
   async softDeletedRows(onlyGun?: string): Promise<number> {
@@ -211,15 +243,28 @@ export class MysqlSignerSource extends MysqlDatabase implements SignerSource {
       onlyGun === undefined ? [] : [onlyGun, onlyGun],
     );
     return rows.map((r) => ({
-      id: Number(r.id), keyId: str(r.key_id).trim(), algorithm: str(r.algorithm), alias: str(r.passphrase_alias), gun: str(r.gun), role: str(r.role),
+      id: Number(r.id),
+      keyId: str(r.key_id).trim(),
+      algorithm: str(r.algorithm),
+      alias: str(r.passphrase_alias),
+      gun: str(r.gun),
+      role: str(r.role),
     }));
   }
 
   async keys(ids: number[]): Promise<SourceKey[]> {
     if (ids.length === 0) return [];
     const rows = await this.rows<{
-      id: unknown; key_id: unknown; algorithm: unknown; passphrase_alias: unknown; gun: unknown; role: unknown;
-      public: unknown; private: unknown; created_at: unknown; last_used: unknown;
+      id: unknown;
+      key_id: unknown;
+      algorithm: unknown;
+      passphrase_alias: unknown;
+      gun: unknown;
+      role: unknown;
+      public: unknown;
+      private: unknown;
+      created_at: unknown;
+      last_used: unknown;
     }>(
       `select id, key_id, algorithm, passphrase_alias, gun, role, public, private,
               ${timeText('created_at')} as created_at, ${timeText('last_used')} as last_used

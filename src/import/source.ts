@@ -61,7 +61,7 @@ export async function inspectServerSchema(columns: (table: string) => Promise<Se
   if (missing.length) {
     throw new SourceError(
       files.size === 0
-        ? '--from: no tuf_files table: is this notary-server\'s database?'
+        ? "--from: no tuf_files table: is this notary-server's database?"
         : `--from: tuf_files lacks ${missing.join(', ')}: not a notary-server schema`,
     );
   }
@@ -79,7 +79,7 @@ export async function inspectSignerSchema(columns: (table: string) => Promise<Se
   if (missing.length) {
     throw new SourceError(
       cols.size === 0
-        ? '--signer: no private_keys table: is this notary-signer\'s database?'
+        ? "--signer: no private_keys table: is this notary-signer's database?"
         : `--signer: private_keys lacks ${missing.join(', ')}: not a notary-signer schema`,
     );
   }
@@ -291,14 +291,24 @@ export class NotaryServerSource extends SourceDatabase implements ServerSource {
   /** Every file of a repository in insertion order (notary inserts root, targets…, snapshot, timestamp). */
   async files(gun: string): Promise<SourceFileRow[]> {
     const { rows } = await this.query<{
-      id: number; role: string; version: number; sha256: string | null; data: Buffer; created_at: string | null;
+      id: number;
+      role: string;
+      version: number;
+      sha256: string | null;
+      data: Buffer;
+      created_at: string | null;
     }>(
       `select id, role, version, sha256, data, ${utcText('created_at')} as created_at
          from tuf_files where gun = $1 and ${this.live} order by id`,
       [gun],
     );
     return rows.map((r) => ({
-      id: Number(r.id), role: r.role, version: r.version, sha256: r.sha256, data: r.data, createdAt: r.created_at,
+      id: Number(r.id),
+      role: r.role,
+      version: r.version,
+      sha256: r.sha256,
+      data: r.data,
+      createdAt: r.created_at,
     }));
   }
 
@@ -308,7 +318,12 @@ export class NotaryServerSource extends SourceDatabase implements ServerSource {
     let after = -1;
     for (;;) {
       const { rows } = await this.query<{
-        id: number; created_at: string | null; gun: string; version: number; sha256: string | null; category: string | null;
+        id: number;
+        created_at: string | null;
+        gun: string;
+        version: number;
+        sha256: string | null;
+        category: string | null;
       }>(
         `select id, ${utcText('created_at')} as created_at, gun, version, sha256, category from changefeed
           where id > $1 and ($2::text is null or gun = $2) order by id limit $3`,
@@ -347,14 +362,24 @@ export class NotarySignerSource extends SourceDatabase implements SignerSource {
   /** Every key's description (no key material), in id order. */
   async keyInfos(onlyGun?: string): Promise<SourceKeyInfo[]> {
     const { rows } = await this.query<{
-      id: number; key_id: string; algorithm: string; passphrase_alias: string; gun: string; role: string;
+      id: number;
+      key_id: string;
+      algorithm: string;
+      passphrase_alias: string;
+      gun: string;
+      role: string;
     }>(
       `select id, key_id, algorithm, passphrase_alias, gun, role from private_keys
         where ${this.softDelete ? 'deleted_at is null' : 'true'} and ($1::text is null or gun = $1) order by id`,
       [onlyGun ?? null],
     );
     return rows.map((r) => ({
-      id: Number(r.id), keyId: r.key_id.trim(), algorithm: r.algorithm, alias: r.passphrase_alias, gun: r.gun, role: r.role,
+      id: Number(r.id),
+      keyId: r.key_id.trim(),
+      algorithm: r.algorithm,
+      alias: r.passphrase_alias,
+      gun: r.gun,
+      role: r.role,
     }));
   }
 
@@ -362,8 +387,16 @@ export class NotarySignerSource extends SourceDatabase implements SignerSource {
   async keys(ids: number[]): Promise<SourceKey[]> {
     if (ids.length === 0) return [];
     const { rows } = await this.query<{
-      id: number; key_id: string; algorithm: string; passphrase_alias: string; gun: string; role: string;
-      public: Buffer; private: Buffer; created_at: string | null; last_used: string | null;
+      id: number;
+      key_id: string;
+      algorithm: string;
+      passphrase_alias: string;
+      gun: string;
+      role: string;
+      public: Buffer;
+      private: Buffer;
+      created_at: string | null;
+      last_used: string | null;
     }>(
       `select id, key_id, algorithm, passphrase_alias, gun, role, public, private,
               ${utcText('created_at')} as created_at, ${utcText('last_used')} as last_used

@@ -16,8 +16,16 @@
 import { sha256Hex } from '../tuf/hashes.js';
 import { loadVerifierKey, type VerifierKey } from '../tuf/keys.js';
 import {
-  parseSignedFile, readSigned, rootSchema, snapshotSchema, targetsSchema, timestampSchema,
-  type MetadataKey, type RootSigned, type SignedFile, type TargetsSigned,
+  parseSignedFile,
+  readSigned,
+  rootSchema,
+  snapshotSchema,
+  targetsSchema,
+  timestampSchema,
+  type MetadataKey,
+  type RootSigned,
+  type SignedFile,
+  type TargetsSigned,
 } from '../tuf/metadata.js';
 import { compareRoleDepth, isDelegationRole, isValidRole, parentRole } from '../tuf/roles.js';
 import { meetsThreshold } from '../tuf/signatures.js';
@@ -144,8 +152,7 @@ export function checkRepositoryFiles(
     if (e.alreadyPresent) continue;
     const keys = keysOf(e, 'root');
     if (!keys || !meetsThreshold(e.file!.message(), e.file!.signatures, keys.keys, keys.threshold)) {
-      refuse(e, `not signed by ${keys?.threshold ?? 1} of its own root certificates` +
-        (keys?.problems.length ? ` (${keys.problems.join('; ')})` : ''));
+      refuse(e, `not signed by ${keys?.threshold ?? 1} of its own root certificates` + (keys?.problems.length ? ` (${keys.problems.join('; ')})` : ''));
     }
   }
   // Then targets roles, parents before children, then snapshot and timestamp.
@@ -155,7 +162,9 @@ export function checkRepositoryFiles(
     for (const e of byRole.get(role) ?? []) if (!e.alreadyPresent) verifyAgainst(e, sourceRole, byRole.get(sourceRole) ?? [], keysOf);
   }
   return entries.map(({ row, sha256, verdict, reason, alreadyPresent }) => ({
-    row, sha256, verdict,
+    row,
+    sha256,
+    verdict,
     ...(reason === undefined ? {} : { reason }),
     ...(alreadyPresent ? { alreadyPresent } : {}),
   }));
@@ -216,12 +225,7 @@ function readRow(row: SourceFileRow, present?: (role: string, version: number, s
  * Verify `e` with keys of some version of `sourceRole`: the one current when `e` was stored
  * first, then the others nearest first.
  */
-function verifyAgainst(
-  e: Entry,
-  sourceRole: string,
-  sources: readonly Entry[],
-  keysOf: (source: Entry, role: string) => RoleKeys | null,
-): void {
+function verifyAgainst(e: Entry, sourceRole: string, sources: readonly Entry[], keysOf: (source: Entry, role: string) => RoleKeys | null): void {
   const name = label(e.row.role, e.row.version);
   if (sources.length === 0) {
     e.verdict = 'unverified';

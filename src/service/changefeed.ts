@@ -33,10 +33,12 @@ export async function readChangefeed(
   // not the same mistake as a change ID that is not a number.
   const problems: string[] = [];
   const records = recordsParam === undefined || recordsParam === '' ? null : int32(recordsParam);
-  if (recordsParam === undefined || recordsParam === '') problems.push('records is required: the page size, an integer (0 = the default of 100; negative = backwards)');
+  if (recordsParam === undefined || recordsParam === '')
+    problems.push('records is required: the page size, an integer (0 = the default of 100; negative = backwards)');
   else if (records === null) problems.push(`invalid records parameter: ${JSON.stringify(recordsParam)} (expected an integer)`);
   const changeId = changeIdParam === undefined || changeIdParam === '' ? 0 : int32(changeIdParam);
-  if (changeId === null) problems.push(`invalid change_id parameter: ${JSON.stringify(changeIdParam)} (expected an integer: a record ID, 0 for the oldest, -1 for the newest)`);
+  if (changeId === null)
+    problems.push(`invalid change_id parameter: ${JSON.stringify(changeIdParam)} (expected an integer: a record ID, 0 for the oldest, -1 for the newest)`);
   if (problems.length > 0 || records === null || changeId === null) throw new InvalidParametersError(problems.join('; '));
   const size = records === 0 ? DEFAULT_PAGE_SIZE : Math.sign(records) * Math.min(Math.abs(records), MAX_PAGE_SIZE);
   const page = await changes(ctx.database.db, gun, changeId, size);

@@ -35,9 +35,7 @@ interface Row {
 
 export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise<CheckReport> {
   const db = ctx.database.db;
-  const guns = onlyGun
-    ? [onlyGun]
-    : (await db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
+  const guns = onlyGun ? [onlyGun] : (await db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
   const report: CheckReport = { repositories: 0, rows: 0, errors: 0, warnings: 0, problems: [] };
   const add = (gun: string, severity: CheckProblem['severity'], message: string) => {
     report.problems.push({ gun, severity, message });
@@ -45,9 +43,11 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
   };
 
   for (const gun of guns) {
-    const rows = (
-      await sql<Row>`select role, version, sha256, data from tuf_files where gun = ${gun} order by role, version`.execute(db)
-    ).rows.map((r) => ({ ...r, sha256: r.sha256.trim(), data: Buffer.from(r.data) }));
+    const rows = (await sql<Row>`select role, version, sha256, data from tuf_files where gun = ${gun} order by role, version`.execute(db)).rows.map((r) => ({
+      ...r,
+      sha256: r.sha256.trim(),
+      data: Buffer.from(r.data),
+    }));
     if (rows.length === 0) {
       // Asked about by name: "0 errors" would read as "that repository is sound".
       if (onlyGun !== undefined) add(gun, 'error', 'no such repository: nothing is stored under this name');
@@ -78,7 +78,12 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
     });
     if (rootVersions.length === 0) add(gun, 'error', 'no root stored');
 
-    const follow = (from: string, entry: { hashes?: Record<string, string>; length?: number } | undefined, role: string, severity: CheckProblem['severity']) => {
+    const follow = (
+      from: string,
+      entry: { hashes?: Record<string, string>; length?: number } | undefined,
+      role: string,
+      severity: CheckProblem['severity'],
+    ) => {
       const sha = metaSha256Hex(entry?.hashes);
       const target = sha ? bySha.get(`${role}:${sha}`) : undefined;
       if (!target) {

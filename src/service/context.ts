@@ -14,7 +14,6 @@ export interface Expiries {
   timestampMs: number;
 }
 
-
 export interface ServiceContext {
   database: Database;
   keys: KeyService;

@@ -51,7 +51,14 @@ export async function repositoryAsOf(
   if (!ts) throw new NotFoundError(`no timestamp of ${gun} at that point`);
   const describe = (row: StoredFileRow): HistoryFile => {
     const file = ctx.cache.parse(row);
-    return { role: row.role, version: row.version, sha256: row.sha256.trim(), length: row.data.length, expires: file.signed.expires, storedAt: row.createdAt.toISOString() };
+    return {
+      role: row.role,
+      version: row.version,
+      sha256: row.sha256.trim(),
+      length: row.data.length,
+      expires: file.signed.expires,
+      storedAt: row.createdAt.toISOString(),
+    };
   };
   const tsFile = ctx.cache.parse(ts);
   const snapSha = metaSha256Hex(metaEntries(tsFile)['snapshot']?.hashes);
@@ -70,4 +77,3 @@ export async function repositoryAsOf(
   }
   return { gun, asOf: (point.at ?? ts.createdAt).toISOString(), timestamp: describe(ts), snapshot: snap ? describe(snap) : null, roles };
 }
-

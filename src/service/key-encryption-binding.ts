@@ -15,8 +15,7 @@ export class KeyEncryptionKeyMismatchError extends Error {
   readonly code = 'KEK_MISMATCH';
 }
 
-const describeCounts = (counts: Map<string, number>) =>
-  [...counts].map(([id, n]) => `${n} under fingerprint ${id}`).join(', ');
+const describeCounts = (counts: Map<string, number>) => [...counts].map(([id, n]) => `${n} under fingerprint ${id}`).join(', ');
 
 /**
  * Record the store's KEK on first use (the one its existing keys are under, else the configured

@@ -30,12 +30,7 @@ export interface PublishResult {
   stored: { role: string; version: number }[];
 }
 
-export async function publishUpdate(
-  ctx: ServiceContext,
-  gun: string,
-  parts: readonly UploadedRole[],
-  actor: Actor = SYSTEM_ACTOR,
-): Promise<PublishResult> {
+export async function publishUpdate(ctx: ServiceContext, gun: string, parts: readonly UploadedRole[], actor: Actor = SYSTEM_ACTOR): Promise<PublishResult> {
   // Parse before taking the lock: malformed uploads cost no database work.
   const files = parts.map((part) => {
     const role = part.filename.endsWith('.json') ? part.filename.slice(0, -5) : part.filename;

@@ -6,9 +6,7 @@
 import { buildSnapshot, buildTimestamp, signDocument } from '../tuf/generate.js';
 import { readSigned, rootSchema } from '../tuf/metadata.js';
 import { heldKeysFor } from '../tuf/validate-update.js';
-import {
-  fileByChecksum, fileByVersion, insertFiles, latestVersions, type StoredFileRow,
-} from '../storage/metadata-store.js';
+import { fileByChecksum, fileByVersion, insertFiles, latestVersions, type StoredFileRow } from '../storage/metadata-store.js';
 import { notifyChange } from '../storage/change-notifier.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
@@ -34,12 +32,7 @@ export async function readByVersion(ctx: ServiceContext, gun: string, role: stri
 }
 
 /** A stored row never changes; only deleting its repository removes it (which invalidates). */
-async function immutableRow(
-  ctx: ServiceContext,
-  gun: string,
-  key: string,
-  load: () => Promise<StoredFileRow | null>,
-): Promise<MetadataResponse> {
+async function immutableRow(ctx: ServiceContext, gun: string, key: string, load: () => Promise<StoredFileRow | null>): Promise<MetadataResponse> {
   let row = ctx.current.checksum(gun, key);
   ctx.metrics.cache.inc({ result: row ? 'hit' : 'miss' });
   if (!row) {
@@ -92,61 +85,58 @@ async function readServerSigned(ctx: ServiceContext, gun: string, role: 'timesta
  */
 export async function refreshServerSigned(ctx: ServiceContext, gun: string, horizonMs = 0) {
   let wrote = false;
-  const chain = await withRepositoryLock(ctx, gun, async (trx) => {
-    const chain = await currentChain(trx, ctx.cache, gun);
-    // Files expiring within the horizon count as expired: the expiry watch re-signs ahead of time.
-    const now = ctx.now() + horizonMs;
-    if (!chain?.snapshot) return chain;
-    if (!chain.timestamp.file.isExpired(now) && !chain.snapshot.file.isExpired(now)) return chain;
-    const state = await loadRepositoryState(trx, ctx.cache, gun);
-    const root = state.root ? readSigned(rootSchema, state.root) : null;
-    if (!root?.ok) return chain;
-    const keys = await ctx.keys.signingKeys(trx, gun);
-    const versions = await latestVersions(trx, gun);
-    const files: { role: string; version: number; bytes: Buffer }[] = [];
+  const chain = await withRepositoryLock(
+    ctx,
+    gun,
+    async (trx) => {
+      const chain = await currentChain(trx, ctx.cache, gun);
+      // Files expiring within the horizon count as expired: the expiry watch re-signs ahead of time.
+      const now = ctx.now() + horizonMs;
+      if (!chain?.snapshot) return chain;
+      if (!chain.timestamp.file.isExpired(now) && !chain.snapshot.file.isExpired(now)) return chain;
+      const state = await loadRepositoryState(trx, ctx.cache, gun);
+      const root = state.root ? readSigned(rootSchema, state.root) : null;
+      if (!root?.ok) return chain;
+      const keys = await ctx.keys.signingKeys(trx, gun);
+      const versions = await latestVersions(trx, gun);
+      const files: { role: string; version: number; bytes: Buffer }[] = [];
 
-    let snapshotBytes = chain.snapshot.row.data;
-    const snapshotKeys = heldKeysFor('snapshot', root.value, keys);
-    if (chain.snapshot.file.isExpired(now) && snapshotKeys) {
-      const version = (versions.get('snapshot') ?? 0) + 1;
-      snapshotBytes = signDocument(
-        buildSnapshot(metaEntries(chain.snapshot.file), new Map(), version, ctx.now() + ctx.expiries.snapshotMs),
-        snapshotKeys,
-      );
-      files.push({ role: 'snapshot', version, bytes: snapshotBytes });
-      ctx.metrics.signatures.inc({ role: 'snapshot' });
-    }
-    if (files.length === 0 && !chain.timestamp.file.isExpired(now)) return chain;
-    const timestampKeys = heldKeysFor('timestamp', root.value, keys);
-    // Without the keys the stored files are served as they are; clients then report the expiry.
-    if (!timestampKeys) return chain;
-    const version = (versions.get('timestamp') ?? 0) + 1;
-    files.push({
-      role: 'timestamp',
-      version,
-      bytes: signDocument(buildTimestamp(snapshotBytes, version, ctx.now() + ctx.expiries.timestampMs), timestampKeys),
-    });
-    ctx.metrics.signatures.inc({ role: 'timestamp' });
-    await insertFiles(trx, gun, files);
-    await notifyChange(trx, gun);
-    wrote = true;
-    return currentChain(trx, ctx.cache, gun);
-  }, { changesMetadata: false });
+      let snapshotBytes = chain.snapshot.row.data;
+      const snapshotKeys = heldKeysFor('snapshot', root.value, keys);
+      if (chain.snapshot.file.isExpired(now) && snapshotKeys) {
+        const version = (versions.get('snapshot') ?? 0) + 1;
+        snapshotBytes = signDocument(buildSnapshot(metaEntries(chain.snapshot.file), new Map(), version, ctx.now() + ctx.expiries.snapshotMs), snapshotKeys);
+        files.push({ role: 'snapshot', version, bytes: snapshotBytes });
+        ctx.metrics.signatures.inc({ role: 'snapshot' });
+      }
+      if (files.length === 0 && !chain.timestamp.file.isExpired(now)) return chain;
+      const timestampKeys = heldKeysFor('timestamp', root.value, keys);
+      // Without the keys the stored files are served as they are; clients then report the expiry.
+      if (!timestampKeys) return chain;
+      const version = (versions.get('timestamp') ?? 0) + 1;
+      files.push({
+        role: 'timestamp',
+        version,
+        bytes: signDocument(buildTimestamp(snapshotBytes, version, ctx.now() + ctx.expiries.timestampMs), timestampKeys),
+      });
+      ctx.metrics.signatures.inc({ role: 'timestamp' });
+      await insertFiles(trx, gun, files);
+      await notifyChange(trx, gun);
+      wrote = true;
+      return currentChain(trx, ctx.cache, gun);
+    },
+    { changesMetadata: false },
+  );
   // Only a refresh that wrote something changes what every process should serve.
   if (wrote) ctx.current.invalidate(gun);
   return { chain, wrote };
 }
 
-
 /**
  * The answer to a metadata read if it can be given from memory right now, without I/O; else
  * undefined (the caller then takes the normal path, which also fills the cache).
  */
-export function peekMetadata(
-  ctx: ServiceContext,
-  gun: string,
-  read: { role: string; checksum?: string; version?: number },
-): MetadataResponse | undefined {
+export function peekMetadata(ctx: ServiceContext, gun: string, read: { role: string; checksum?: string; version?: number }): MetadataResponse | undefined {
   let row: StoredFileRow | null | undefined;
   if (read.checksum !== undefined) {
     row = read.checksum.length === 64 ? ctx.current.checksum(gun, `c:${read.role}:${read.checksum.toLowerCase()}`) : undefined;

@@ -7,9 +7,7 @@ import { metaSha256Hex } from '../tuf/hashes.js';
 import type { SignedFile } from '../tuf/metadata.js';
 import { isTargetsRole } from '../tuf/roles.js';
 import type { RepositoryState } from '../tuf/validate-update.js';
-import {
-  fileByChecksum, filesByChecksums, latestFile, latestVersions, type StoredFileRow,
-} from '../storage/metadata-store.js';
+import { fileByChecksum, filesByChecksums, latestFile, latestVersions, type StoredFileRow } from '../storage/metadata-store.js';
 import type { Schema } from '../storage/schema.js';
 import type { ParsedFileCache } from './metadata-cache.js';
 
@@ -44,12 +42,7 @@ export async function roleInSnapshot(db: Db, gun: string, snapshot: SignedFile, 
 }
 
 /** The stored file the current snapshot lists for `role` (root, targets, delegations). */
-export async function currentRoleFile(
-  db: Db,
-  cache: ParsedFileCache,
-  gun: string,
-  role: string,
-): Promise<StoredFileRow | null> {
+export async function currentRoleFile(db: Db, cache: ParsedFileCache, gun: string, role: string): Promise<StoredFileRow | null> {
   const chain = await currentChain(db, cache, gun);
   return chain?.snapshot ? roleInSnapshot(db, gun, chain.snapshot.file, role) : null;
 }
@@ -59,12 +52,7 @@ export async function currentRoleFile(
  * always read): an update needs only the parents of the delegations it uploads, and skipping
  * the rest keeps a large targets file from being read back and parsed on every update.
  */
-export async function loadRepositoryState(
-  db: Db,
-  cache: ParsedFileCache,
-  gun: string,
-  roles?: ReadonlySet<string>,
-): Promise<RepositoryState> {
+export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: string, roles?: ReadonlySet<string>): Promise<RepositoryState> {
   const versions = await latestVersions(db, gun);
   const chain = await currentChain(db, cache, gun);
   const state = { root: null as SignedFile | null, snapshot: null as SignedFile | null, targets: new Map<string, SignedFile>(), latestVersions: versions };

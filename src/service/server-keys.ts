@@ -12,16 +12,21 @@ import { currentRoleFile } from './repository-state.js';
 
 /** The key the current root lists for `role` if the server holds it; else a pending or new key. */
 export function getServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
-  return withRepositoryLock(ctx, gun, async (trx) => {
-    const rootRow = await currentRoleFile(trx, ctx.cache, gun, 'root');
-    if (rootRow) {
-      const root = readSigned(rootSchema, ctx.cache.parse(rootRow));
-      const listed = new Set(root.ok ? (root.value.roles[role]?.keyids ?? []) : []);
-      const held = (await keysOfRepository(trx, gun)).find((k) => k.role === role && listed.has(k.keyId));
-      if (held) return held;
-    }
-    return ctx.keys.pendingOrCreate(trx, gun, role);
-  }, { changesMetadata: false });
+  return withRepositoryLock(
+    ctx,
+    gun,
+    async (trx) => {
+      const rootRow = await currentRoleFile(trx, ctx.cache, gun, 'root');
+      if (rootRow) {
+        const root = readSigned(rootSchema, ctx.cache.parse(rootRow));
+        const listed = new Set(root.ok ? (root.value.roles[role]?.keyids ?? []) : []);
+        const held = (await keysOfRepository(trx, gun)).find((k) => k.role === role && listed.has(k.keyId));
+        if (held) return held;
+      }
+      return ctx.keys.pendingOrCreate(trx, gun, role);
+    },
+    { changesMetadata: false },
+  );
 }
 
 /**
@@ -37,13 +42,18 @@ export function rotateServerKey(
   actor: Actor = SYSTEM_ACTOR,
   opts: { existingOnly?: boolean } = {},
 ): Promise<PublicServerKey> {
-  return withRepositoryLock(ctx, gun, async (trx) => {
-    if (opts.existingOnly) {
-      const stored = await trx.selectFrom('tuf_files').select('gun').where('gun', '=', gun).limit(1).executeTakeFirst();
-      if (!stored) throw new NotFoundError(`no repository ${gun}`);
-    }
-    const key = await ctx.keys.pendingOrCreate(trx, gun, role);
-    await appendAudit(trx, gun, 'rotate_key', actor, { role, keyId: key.keyId });
-    return key;
-  }, { changesMetadata: false });
+  return withRepositoryLock(
+    ctx,
+    gun,
+    async (trx) => {
+      if (opts.existingOnly) {
+        const stored = await trx.selectFrom('tuf_files').select('gun').where('gun', '=', gun).limit(1).executeTakeFirst();
+        if (!stored) throw new NotFoundError(`no repository ${gun}`);
+      }
+      const key = await ctx.keys.pendingOrCreate(trx, gun, role);
+      await appendAudit(trx, gun, 'rotate_key', actor, { role, keyId: key.keyId });
+      return key;
+    },
+    { changesMetadata: false },
+  );
 }

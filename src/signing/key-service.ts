@@ -6,9 +6,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { ServerSigningKey } from '../tuf/generate.js';
 import type { Schema } from '../storage/schema.js';
-import {
-  insertKey, keysOfRepository, pendingKey, type ServerKeyRole, type ServerKeyRow,
-} from '../storage/server-key-store.js';
+import { insertKey, keysOfRepository, pendingKey, type ServerKeyRole, type ServerKeyRow } from '../storage/server-key-store.js';
 import { readSetting } from '../storage/store-settings.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from './key-encryption.js';
 import { generateServerKey, signingKey, type ServerKeyAlgorithm } from './server-key.js';
@@ -69,7 +67,12 @@ export class KeyService {
    * exists yet), else the reason.
    */
   async accessProblem(db: Db): Promise<string | null> {
-    const row = await db.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'kek_id', 'private_key']).orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    const row = await db
+      .selectFrom('server_keys')
+      .select(['key_id', 'gun', 'role', 'kek_id', 'private_key'])
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!row) return null;
     if (row.kek_id !== this.kek.id) return `keys are encrypted under another key-encryption key (${row.kek_id})`;
     try {
@@ -85,7 +88,9 @@ export class KeyService {
     let signer = this.signers.get(row.keyId);
     if (!signer) {
       if (row.kekId !== this.kek.id) {
-        throw new KeyEncryptionError(`server key ${row.keyId} is encrypted under another key-encryption key (fingerprint ${row.kekId}): restart this process with the store's key`);
+        throw new KeyEncryptionError(
+          `server key ${row.keyId} is encrypted under another key-encryption key (fingerprint ${row.kekId}): restart this process with the store's key`,
+        );
       }
       const der = this.kek.decrypt(row.privateKey, keyAssociatedData(row));
       signer = signingKey(row.keyId, row.role, row.keytype, der);

@@ -25,8 +25,7 @@ export function publicKeyText(keytype: ServerKeyAlgorithm, publicKey: KeyObject)
 }
 
 export function generateServerKey(keytype: ServerKeyAlgorithm): GeneratedKey {
-  const { publicKey, privateKey } =
-    keytype === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { publicKey, privateKey } = keytype === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicText = publicKeyText(keytype, publicKey);
   return {
     keyId: tufKeyId(keytype, publicText),
@@ -48,12 +47,7 @@ export function signWith(keytype: string, privateKey: KeyObject, keyId: string, 
 }
 
 /** A ready-to-sign key from its decrypted PKCS#8 bytes. */
-export function signingKey(
-  keyId: string,
-  role: 'snapshot' | 'timestamp',
-  keytype: string,
-  privateDer: Buffer,
-): ServerSigningKey {
+export function signingKey(keyId: string, role: 'snapshot' | 'timestamp', keytype: string, privateDer: Buffer): ServerSigningKey {
   const privateKey = createPrivateKey({ key: privateDer, format: 'der', type: 'pkcs8' });
   return { keyId, role, sign: (message) => signWith(keytype, privateKey, keyId, message) };
 }
@@ -62,4 +56,3 @@ export function signingKey(
 export function publicKeyJson(keytype: string, publicKey: string): string {
   return JSON.stringify({ keytype, keyval: { public: publicKey, private: null } });
 }
-

@@ -21,11 +21,7 @@ export interface ChangeListener {
  * Listen on a dedicated connection. `onChange(gun)` for each change; `onState(false)` when the
  * connection is lost (changes may be missed until `onState(true)` after reconnecting).
  */
-export function listenForChanges(
-  url: string,
-  onChange: (gun: string) => void,
-  onState: (listening: boolean) => void,
-): ChangeListener {
+export function listenForChanges(url: string, onChange: (gun: string) => void, onState: (listening: boolean) => void): ChangeListener {
   let client: pg.Client | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | null = null;

@@ -79,12 +79,7 @@ export async function fileByVersion(db: Db, gun: string, role: string, version: 
 /** Files of a repository by checksum, for loading the roles a snapshot lists. */
 export async function filesByChecksums(db: Db, gun: string, sha256s: string[]): Promise<StoredFileRow[]> {
   if (sha256s.length === 0) return [];
-  const rows = await db
-    .selectFrom('tuf_files')
-    .select(FILE_COLUMNS)
-    .where('gun', '=', gun)
-    .where('sha256', 'in', sha256s)
-    .execute();
+  const rows = await db.selectFrom('tuf_files').select(FILE_COLUMNS).where('gun', '=', gun).where('sha256', 'in', sha256s).execute();
   return rows.map(toRow);
 }
 
@@ -99,11 +94,7 @@ export async function latestVersions(db: Db, gun: string): Promise<Map<string, n
 }
 
 /** Insert new files; every stored timestamp also gets a changefeed record. */
-export async function insertFiles(
-  trx: Transaction<Schema>,
-  gun: string,
-  files: readonly { role: string; version: number; bytes: Buffer }[],
-): Promise<void> {
+export async function insertFiles(trx: Transaction<Schema>, gun: string, files: readonly { role: string; version: number; bytes: Buffer }[]): Promise<void> {
   if (files.length === 0) return;
   await trx
     .insertInto('tuf_files')
@@ -135,9 +126,7 @@ export async function deleteRepositoryFiles(trx: Transaction<Schema>, gun: strin
 export async function changes(db: Db, gun: string | null, changeId: number, records: number): Promise<ChangeRecord[]> {
   const reversed = changeId < 0 || records < 0;
   const limit = Math.abs(records);
-  let query = db
-    .selectFrom('changefeed')
-    .select(['id', 'created_at', 'gun', 'version', 'sha256', 'category']);
+  let query = db.selectFrom('changefeed').select(['id', 'created_at', 'gun', 'version', 'sha256', 'category']);
   if (gun !== null) query = query.where('gun', '=', gun);
   if (reversed) {
     if (changeId > 0) query = query.where('id', '<', String(changeId));

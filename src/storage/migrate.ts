@@ -18,15 +18,15 @@ export function migrationsDir(): string {
 }
 
 export async function migrate(database: Database, dir = migrationsDir()): Promise<string[]> {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   return database.db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn);
     try {
       await sql`create table if not exists signet_migrations (
         name text primary key, applied_at timestamptz not null default now())`.execute(conn);
-      const done = new Set(
-        (await conn.selectFrom('signet_migrations').select('name').execute()).map((r) => r.name),
-      );
+      const done = new Set((await conn.selectFrom('signet_migrations').select('name').execute()).map((r) => r.name));
       const applied: string[] = [];
       for (const file of files) {
         if (done.has(file)) continue;
@@ -36,7 +36,10 @@ export async function migrate(database: Database, dir = migrationsDir()): Promis
           .raw(`BEGIN;\n${script}\n;INSERT INTO signet_migrations (name) VALUES ('${name}');\nCOMMIT;`)
           .execute(conn)
           .catch(async (e: unknown) => {
-            await sql.raw('ROLLBACK').execute(conn).catch(() => {});
+            await sql
+              .raw('ROLLBACK')
+              .execute(conn)
+              .catch(() => {});
             throw new Error(`migration ${file} failed: ${(e as Error).message}`);
           });
         applied.push(file);

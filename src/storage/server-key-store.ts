@@ -20,8 +20,15 @@ export interface ServerKeyRow {
 const COLUMNS = ['key_id', 'gun', 'role', 'keytype', 'public_key', 'private_key', 'kek_id', 'created_at', 'last_used'] as const;
 
 function toRow(r: {
-  key_id: string; gun: string; role: ServerKeyRole; keytype: string; public_key: string;
-  private_key: Buffer | Uint8Array; kek_id: string; created_at: Date; last_used: Date | null;
+  key_id: string;
+  gun: string;
+  role: ServerKeyRole;
+  keytype: string;
+  public_key: string;
+  private_key: Buffer | Uint8Array;
+  kek_id: string;
+  created_at: Date;
+  last_used: Date | null;
 }): ServerKeyRow {
   const p = r.private_key;
   return {
@@ -73,17 +80,16 @@ export async function insertKey(db: Db, key: Omit<ServerKeyRow, 'createdAt' | 'l
 
 export async function markKeysUsed(db: Db, keyIds: readonly string[]): Promise<void> {
   if (keyIds.length === 0) return;
-  await db
-    .updateTable('server_keys')
-    .set({ last_used: new Date() })
-    .where('key_id', 'in', keyIds)
-    .where('last_used', 'is', null)
-    .execute();
+  await db.updateTable('server_keys').set({ last_used: new Date() }).where('key_id', 'in', keyIds).where('last_used', 'is', null).execute();
 }
 
 /** How many server keys are encrypted under each KEK (by fingerprint). */
 export async function keysPerKek(db: Db): Promise<Map<string, number>> {
-  const rows = await db.selectFrom('server_keys').select(['kek_id', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('kek_id').execute();
+  const rows = await db
+    .selectFrom('server_keys')
+    .select(['kek_id', (eb) => eb.fn.countAll<string>().as('n')])
+    .groupBy('kek_id')
+    .execute();
   return new Map(rows.map((r) => [r.kek_id, Number(r.n)]));
 }
 

@@ -15,7 +15,11 @@ export async function readSetting(db: Db, name: SettingName, lock?: 'share' | 'u
 
 /** Record `value` unless a value is already there; returns the value in force afterwards. */
 export async function initSetting(db: Db, name: SettingName, value: string): Promise<string> {
-  await db.insertInto('store_settings').values({ name, value }).onConflict((oc) => oc.column('name').doNothing()).execute();
+  await db
+    .insertInto('store_settings')
+    .values({ name, value })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .execute();
   return (await readSetting(db, name)) ?? value;
 }
 

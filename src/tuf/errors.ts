@@ -3,12 +3,7 @@
  * show the reason: `{"Name":"ErrBadRoot","Error":{"Msg":"…"}}`.
  */
 
-export type ValidationErrorName =
-  | 'ErrValidation'
-  | 'ErrBadHierarchy'
-  | 'ErrBadRoot'
-  | 'ErrBadTargets'
-  | 'ErrBadSnapshot';
+export type ValidationErrorName = 'ErrValidation' | 'ErrBadHierarchy' | 'ErrBadRoot' | 'ErrBadTargets' | 'ErrBadSnapshot';
 
 export class ValidationError extends Error {
   override name = 'ValidationError';
@@ -22,8 +17,7 @@ export class ValidationError extends Error {
 
   /** The `detail` of the INVALID_UPDATE error envelope. */
   toDetail(): { Name: string; Error: Record<string, string> } {
-    const error: Record<string, string> =
-      this.kind === 'ErrBadHierarchy' ? { Missing: this.missing ?? '', Msg: this.message } : { Msg: this.message };
+    const error: Record<string, string> = this.kind === 'ErrBadHierarchy' ? { Missing: this.missing ?? '', Msg: this.message } : { Msg: this.message };
     return { Name: this.kind, Error: error };
   }
 }
@@ -32,8 +26,7 @@ export const badRoot = (msg: string) => new ValidationError('ErrBadRoot', msg);
 export const badTargets = (msg: string) => new ValidationError('ErrBadTargets', msg);
 export const badSnapshot = (msg: string) => new ValidationError('ErrBadSnapshot', msg);
 export const invalid = (msg: string) => new ValidationError('ErrValidation', msg);
-export const badHierarchy = (missing: string, msg: string) =>
-  new ValidationError('ErrBadHierarchy', msg, missing);
+export const badHierarchy = (missing: string, msg: string) => new ValidationError('ErrBadHierarchy', msg, missing);
 
 /** A role's version is not above every stored version of it (notary's `ErrOldVersion`). */
 export class OldVersionError extends Error {

@@ -20,19 +20,10 @@ export function signDocument(signed: object, keys: readonly ServerSigningKey[]):
     const s = key.sign(message);
     return `{"keyid":${JSON.stringify(s.keyid)},"method":${JSON.stringify(s.method)},"sig":${JSON.stringify(s.sig)}}`;
   });
-  return Buffer.concat([
-    Buffer.from('{"signed":'),
-    message,
-    Buffer.from(`,"signatures":[${signatures.join(',')}]}`),
-  ]);
+  return Buffer.concat([Buffer.from('{"signed":'), message, Buffer.from(`,"signatures":[${signatures.join(',')}]}`)]);
 }
 
-export function buildSnapshot(
-  previousMeta: Record<string, unknown> | null,
-  changed: ReadonlyMap<string, Buffer>,
-  version: number,
-  expiresMs: number,
-): object {
+export function buildSnapshot(previousMeta: Record<string, unknown> | null, changed: ReadonlyMap<string, Buffer>, version: number, expiresMs: number): object {
   const meta: Record<string, unknown> = { ...previousMeta };
   for (const [role, bytes] of changed) meta[role] = fileMeta(bytes);
   return { _type: 'Snapshot', expires: formatRfc3339(expiresMs), meta, version };

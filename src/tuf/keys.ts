@@ -148,8 +148,7 @@ function makeVerify(keytype: KeyType, publicKey: KeyObject, pemWrapped: boolean)
   const verifyRsa = (padding: number, message: Buffer, signature: Buffer): boolean =>
     // Go compares the signature length with the modulus size; OpenSSL would accept shorter ones.
     // saltLength is ignored for PKCS#1 v1.5 and must match exactly for PSS.
-    signature.length === rsaBytes &&
-    cryptoVerify('sha256', message, { key: publicKey, padding, saltLength: 32 }, signature);
+    signature.length === rsaBytes && cryptoVerify('sha256', message, { key: publicKey, padding, saltLength: 32 }, signature);
 
   const verifyWith = (method: string, message: Buffer, signature: Buffer): boolean => {
     switch (method) {

@@ -27,9 +27,7 @@ const envelopeSchema = z.object({
     version: z.number().int().safe(),
     expires: z.string(),
   }),
-  signatures: z
-    .array(z.object({ keyid: z.string(), method: z.string(), sig: base64String }))
-    .nullable(),
+  signatures: z.array(z.object({ keyid: z.string(), method: z.string(), sig: base64String })).nullable(),
 });
 
 /** One metadata file: its exact bytes and what they say. */
@@ -187,10 +185,7 @@ export const timestampSchema = z.looseObject({
 export type TimestampSigned = z.infer<typeof timestampSchema>;
 
 /** Parse `signed` against a role schema; returns the data or a human reason. */
-export function readSigned<T>(
-  schema: z.ZodType<T>,
-  file: SignedFile,
-): { ok: true; value: T } | { ok: false; reason: string } {
+export function readSigned<T>(schema: z.ZodType<T>, file: SignedFile): { ok: true; value: T } | { ok: false; reason: string } {
   const result = schema.safeParse(file.signed);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0]!;

@@ -16,11 +16,7 @@ export interface SignatureEntry {
  * two IDs (say as `ecdsa` and as the `ecdsa-x509` certificate of that key) can add up to a
  * threshold on its own. Malformed entries are skipped, never thrown on.
  */
-export function countValidSignatures(
-  message: Buffer,
-  signatures: SignatureEntry[],
-  keys: Map<string, VerifierKey>,
-): number {
+export function countValidSignatures(message: Buffer, signatures: SignatureEntry[], keys: Map<string, VerifierKey>): number {
   const valid = new Set<string>();
   if (!Array.isArray(signatures)) return 0;
   for (const entry of signatures) {
@@ -34,12 +30,7 @@ export function countValidSignatures(
 }
 
 /** Whether at least `threshold` distinct keys signed. A threshold below 1 never passes. */
-export function meetsThreshold(
-  message: Buffer,
-  signatures: SignatureEntry[],
-  keys: Map<string, VerifierKey>,
-  threshold: number,
-): boolean {
+export function meetsThreshold(message: Buffer, signatures: SignatureEntry[], keys: Map<string, VerifierKey>, threshold: number): boolean {
   if (!Number.isInteger(threshold) || threshold < 1) return false;
   if (!Array.isArray(signatures) || signatures.length === 0) return false;
   return countValidSignatures(message, signatures, keys) >= threshold;

@@ -12,8 +12,19 @@
  */
 import { checkHashes } from './hashes.js';
 import {
-  MalformedMetadataError, parseSignedFile, readSigned, rootSchema, snapshotSchema, targetsSchema, timestampSchema,
-  type DelegationRole, type RootSigned, type SignedFile, type SnapshotSigned, type TargetsSigned, type TimestampSigned,
+  MalformedMetadataError,
+  parseSignedFile,
+  readSigned,
+  rootSchema,
+  snapshotSchema,
+  targetsSchema,
+  timestampSchema,
+  type DelegationRole,
+  type RootSigned,
+  type SignedFile,
+  type SnapshotSigned,
+  type TargetsSigned,
+  type TimestampSigned,
 } from './metadata.js';
 import { delegationKeys, rootKeys, rootRoleKeys, signatureCount, type RoleKeys } from './role-keys.js';
 import { isDelegationRole, parentRole } from './roles.js';
@@ -169,7 +180,12 @@ export class TrustedSet {
       throw new TrustError('ROOT_VERSION', 'root', `version ${next.signed.version} where ${expected} was expected`);
     }
     const { gun, nowMs } = this.options;
-    requireSignatures('root', next.file, rootKeys(this.rootFile.signed, gun, { checkExpiry: false, nowMs }), `the trusted root v${this.rootFile.signed.version}'s keys`);
+    requireSignatures(
+      'root',
+      next.file,
+      rootKeys(this.rootFile.signed, gun, { checkExpiry: false, nowMs }),
+      `the trusted root v${this.rootFile.signed.version}'s keys`,
+    );
     requireSignatures('root', next.file, rootKeys(next.signed, gun, { checkExpiry: true, nowMs }), 'its own root keys');
     this.rootFile = next;
     return next;
@@ -214,7 +230,12 @@ export class TrustedSet {
     } else {
       const delegation = this.delegation(role);
       const parent = this.targetsFiles.get(parentRole(role))!;
-      requireSignatures(role, file.file, delegationKeys(delegation.keyids, parent.signed.delegations?.keys ?? {}, delegation.threshold), `the keys ${parentRole(role)} delegates to it`);
+      requireSignatures(
+        role,
+        file.file,
+        delegationKeys(delegation.keyids, parent.signed.delegations?.keys ?? {}, delegation.threshold),
+        `the keys ${parentRole(role)} delegates to it`,
+      );
     }
     requireNotOlder(role, file.signed.version, this.targetsFiles.get(role)?.signed.version ?? this.options.known?.targets?.[role]);
     requireFresh(role, file.file, this.options.nowMs);

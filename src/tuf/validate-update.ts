@@ -5,15 +5,20 @@
  * generated timestamp. Pure: no I/O, the clock and the server's keys come in as arguments.
  */
 import { allowedByDelegation } from './delegation-paths.js';
-import {
-  badHierarchy, badRoot, badSnapshot, badTargets, invalid, OldVersionError,
-} from './errors.js';
+import { badHierarchy, badRoot, badSnapshot, badTargets, invalid, OldVersionError } from './errors.js';
 import { buildSnapshot, buildTimestamp, signDocument, type ServerSigningKey } from './generate.js';
 import { checkHashes } from './hashes.js';
 import type { VerifierKey } from './keys.js';
 import {
-  MAX_VERSION, readSigned, rootSchema, snapshotSchema, targetsSchema,
-  type DelegationRole, type RootSigned, type SignedFile, type TargetsSigned,
+  MAX_VERSION,
+  readSigned,
+  rootSchema,
+  snapshotSchema,
+  targetsSchema,
+  type DelegationRole,
+  type RootSigned,
+  type SignedFile,
+  type TargetsSigned,
 } from './metadata.js';
 import { BASE_ROLES, compareRoleDepth, isDelegationRole, isTargetsRole, parentRole } from './roles.js';
 import { meetsThreshold } from './signatures.js';
@@ -111,10 +116,7 @@ export function validateUpdate(
   } else {
     const snapshotKeys = heldKeysFor('snapshot', root, serverKeys);
     if (!snapshotKeys) {
-      throw badHierarchy(
-        'snapshot',
-        'no snapshot was included in update and server does not hold current snapshot key for repository',
-      );
+      throw badHierarchy('snapshot', 'no snapshot was included in update and server does not hold current snapshot key for repository');
     }
     snapshotBytes = generateSnapshot(state, rootFile, loaded, snapshotKeys, opts);
     usedServerKeys.push(...snapshotKeys.map((k) => k.keyId));
@@ -124,10 +126,7 @@ export function validateUpdate(
   if (!timestampKeys) throw badRoot('no  timestamp keys exist on the server');
   usedServerKeys.push(...timestampKeys.map((k) => k.keyId));
   const timestampVersion = (state.latestVersions.get('timestamp') ?? 0) + 1;
-  const timestamp = signDocument(
-    buildTimestamp(snapshotBytes, timestampVersion, opts.nowMs + opts.timestampExpiryMs),
-    timestampKeys,
-  );
+  const timestamp = signDocument(buildTimestamp(snapshotBytes, timestampVersion, opts.nowMs + opts.timestampExpiryMs), timestampKeys);
 
   const files: NewFile[] = [];
   if (uploadedRoot) files.push({ role: 'root', version: uploadedRoot.version, bytes: uploadedRoot.bytes });
@@ -148,9 +147,7 @@ export function checkVersions(files: readonly NewFile[], latest: ReadonlyMap<str
     if (f.version > MAX_VERSION) throw invalid(`${f.role} version would exceed ${MAX_VERSION}`);
     const stored = latest.get(f.role);
     if ((stored !== undefined && stored >= f.version) || seen.has(f.role)) {
-      throw new OldVersionError(
-        `${f.role} version ${f.version} is not newer than the stored version ${stored ?? f.version}`,
-      );
+      throw new OldVersionError(`${f.role} version ${f.version} is not newer than the stored version ${stored ?? f.version}`);
     }
     seen.add(f.role);
   }
@@ -195,15 +192,12 @@ function checkRoot(file: SignedFile, previous: SignedFile | null, opts: UpdateOp
     const oldKeys = rootKeys(old, opts.gun, { checkExpiry: false, nowMs: opts.nowMs });
     if (!meetsThreshold(file.message(), file.signatures, oldKeys.keys, old.roles.root!.threshold)) {
       throw badRoot(
-        'failed to validate data with current trusted certificates: the new root is not signed ' +
-          `by ${old.roles.root!.threshold} of the current root's keys`,
+        'failed to validate data with current trusted certificates: the new root is not signed ' + `by ${old.roles.root!.threshold} of the current root's keys`,
       );
     }
   }
   if (!meetsThreshold(file.message(), file.signatures, newKeys.keys, root.roles.root!.threshold)) {
-    throw badRoot(
-      `failed to validate integrity of roots: the new root is not signed by ${root.roles.root!.threshold} of its own root keys`,
-    );
+    throw badRoot(`failed to validate integrity of roots: the new root is not signed by ${root.roles.root!.threshold} of its own root keys`);
   }
   return root;
 }
@@ -211,12 +205,7 @@ function checkRoot(file: SignedFile, previous: SignedFile | null, opts: UpdateOp
 // ---------------------------------------------------------------------------------------------
 // Targets and delegations (§2.3)
 
-function checkTargets(
-  file: SignedFile,
-  root: RootSigned,
-  lookup: (role: string) => LoadedTargets | undefined,
-  opts: UpdateOptions,
-): LoadedTargets {
+function checkTargets(file: SignedFile, root: RootSigned, lookup: (role: string) => LoadedTargets | undefined, opts: UpdateOptions): LoadedTargets {
   const role = file.role;
   const parsed = readSigned(targetsSchema, file);
   if (!parsed.ok) throw badTargets(parsed.reason);
@@ -266,11 +255,7 @@ function checkDelegationsStructure(role: string, signed: TargetsSigned): void {
  * The delegation entries from `role` up to `targets`: a delegation can only narrow what its
  * ancestors were given (notary's `Restrict`).
  */
-function delegationChain(
-  role: string,
-  delegation: DelegationRole,
-  lookup: (role: string) => LoadedTargets | undefined,
-): DelegationRole[] {
+function delegationChain(role: string, delegation: DelegationRole, lookup: (role: string) => LoadedTargets | undefined): DelegationRole[] {
   const chain = [delegation];
   for (let child = parentRole(role); child !== 'targets'; child = parentRole(child)) {
     const entry = lookup(parentRole(child))?.signed.delegations?.roles?.find((r) => r.name === child);
@@ -293,13 +278,7 @@ function checkDelegatedPaths(role: string, signed: TargetsSigned, chain: readonl
 // ---------------------------------------------------------------------------------------------
 // Snapshot (§2.4) and timestamp (§2.5)
 
-function checkSnapshot(
-  file: SignedFile,
-  root: RootSigned,
-  rootFile: SignedFile,
-  targets: readonly LoadedTargets[],
-  opts: UpdateOptions,
-): void {
+function checkSnapshot(file: SignedFile, root: RootSigned, rootFile: SignedFile, targets: readonly LoadedTargets[], opts: UpdateOptions): void {
   const parsed = readSigned(snapshotSchema, file);
   if (!parsed.ok) throw badSnapshot(parsed.reason);
   const snapshot = parsed.value;
@@ -338,18 +317,11 @@ function generateSnapshot(
     changed.set('targets', targets.bytes);
   }
   const version = Math.max(state.latestVersions.get('snapshot') ?? 0, state.snapshot?.version ?? 0) + 1;
-  return signDocument(
-    buildSnapshot(previousMeta?.ok ? previousMeta.value.meta : null, changed, version, opts.nowMs + opts.snapshotExpiryMs),
-    keys,
-  );
+  return signDocument(buildSnapshot(previousMeta?.ok ? previousMeta.value.meta : null, changed, version, opts.nowMs + opts.snapshotExpiryMs), keys);
 }
 
 /** The server keys the root lists for `role`, if they meet its threshold. */
-export function heldKeysFor(
-  role: 'snapshot' | 'timestamp',
-  root: RootSigned,
-  serverKeys: readonly ServerSigningKey[],
-): ServerSigningKey[] | null {
+export function heldKeysFor(role: 'snapshot' | 'timestamp', root: RootSigned, serverKeys: readonly ServerSigningKey[]): ServerSigningKey[] | null {
   const entry = root.roles[role];
   if (!entry) return null;
   const listed = new Set(entry.keyids);

@@ -54,7 +54,7 @@ function readTlv(buf: Buffer, pos: number, limit: number): Tlv {
 /** The TLVs directly inside a constructed value. */
 function children(buf: Buffer, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let pos = parent.start; pos < parent.end; ) {
+  for (let pos = parent.start; pos < parent.end;) {
     const tlv = readTlv(buf, pos, parent.end);
     out.push(tlv);
     pos = tlv.end;

@@ -79,7 +79,15 @@ describe('docker trust against Signet', { skip, timeout: 600_000 }, () => {
     const engine = spawn(process.execPath, [path.join(sharedDir, 'anchor', 'fake-engine.mjs'), socket, registryUrl], { stdio: 'ignore' });
     children.push(engine);
     await waitFor(
-      () => new Promise((resolve) => { const c = net.connect(socket, () => { c.end(); resolve(true); }).on('error', () => resolve(false)); }),
+      () =>
+        new Promise((resolve) => {
+          const c = net
+            .connect(socket, () => {
+              c.end();
+              resolve(true);
+            })
+            .on('error', () => resolve(false));
+        }),
       'stand-in engine',
     );
   });

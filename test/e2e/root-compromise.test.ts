@@ -19,9 +19,7 @@ import { postUpdate } from '../support/client.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { projectRoot } from '../support/paths.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
-import {
-  certKey, selfSignedCertificate, signatureFor, signFile, snapshotDoc, targetFile, targetsDoc, rootDoc, type TestKey,
-} from '../support/tuf-kit.js';
+import { certKey, selfSignedCertificate, signatureFor, signFile, snapshotDoc, targetFile, targetsDoc, rootDoc, type TestKey } from '../support/tuf-kit.js';
 import { canonicalJson } from '../../src/tuf/canonical-json.js';
 
 const haveNotary = spawnSync('sh', ['-c', 'command -v notary']).status === 0;
@@ -204,8 +202,19 @@ describe('root key compromise runbook, with the notary CLI', { skip, timeout: 30
       const oldTargets = plainKey(stolen.get('targets')!.privateKey);
       const oldSnapshot = plainKey(stolen.get('snapshot')!.privateKey);
       const timestampId = root.signed.roles['timestamp']!.keyids[0]!;
-      const timestamp: TestKey = { keytype: root.signed.keys[timestampId]!.keytype, publicB64: root.signed.keys[timestampId]!.keyval.public, keyId: timestampId, privateKey: null };
-      const doc = rootDoc({ version: root.signed.version + 1, root: [mine, oldAsCert], targets: [oldTargets], snapshot: [oldSnapshot], timestamp: [timestamp] });
+      const timestamp: TestKey = {
+        keytype: root.signed.keys[timestampId]!.keytype,
+        publicB64: root.signed.keys[timestampId]!.keyval.public,
+        keyId: timestampId,
+        privateKey: null,
+      };
+      const doc = rootDoc({
+        version: root.signed.version + 1,
+        root: [mine, oldAsCert],
+        targets: [oldTargets],
+        snapshot: [oldSnapshot],
+        timestamp: [timestamp],
+      });
       // Signed by both certificates, and by the old root key under its listing in root v1.
       const v1Id = rootV1.roles['root']!.keyids[0]!;
       const v1Cert: TestKey = { keytype: 'ecdsa-x509', publicB64: rootV1.keys[v1Id]!.keyval.public, keyId: v1Id, privateKey: old };
@@ -244,7 +253,9 @@ describe('root key compromise runbook, with the notary CLI', { skip, timeout: 30
     assert.equal(listed.code, 0, listed.out);
     assert.match(listed.out, /^v2\s/m);
     assert.doesNotMatch(listed.out, /v666/);
-    const verified = spawnSync('sh', ['-c', `notary -d "$1" -s "$2" verify "$3" v2 < "$4"`, 'sh', fresh, server.url, GUN, path.join(work, 'v2.txt')], { encoding: 'utf8' });
+    const verified = spawnSync('sh', ['-c', `notary -d "$1" -s "$2" verify "$3" v2 < "$4"`, 'sh', fresh, server.url, GUN, path.join(work, 'v2.txt')], {
+      encoding: 'utf8',
+    });
     assert.equal(verified.status, 0, verified.stderr);
     assert.equal(verified.stdout, 'release two\n', 'verify passes the payload through');
     const tampered = spawnSync('sh', ['-c', `echo tampered | notary -d "$1" -s "$2" verify "$3" v2`, 'sh', fresh, server.url, GUN], { encoding: 'utf8' });
@@ -257,26 +268,49 @@ describe('root key compromise runbook, with the notary CLI', { skip, timeout: 30
   });
 
   // `signet` shares the server's database: with the embedded store only one process may open it.
-  test('a server-held key compromised: signet keys rotate, then the owner publishes a root listing the new key', { skip: process.env['TEST_DATABASE_URL'] ? false : 'needs TEST_DATABASE_URL' }, async () => {
-    const env = { ...process.env, DATABASE_URL: db.url!, SIGNET_DATA_DIR: db.dataDir };
-    console.log(`# server key runbook 1/2: signet keys rotate ${GUN} timestamp`);
-    const rotated = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'keys', 'rotate', GUN, 'timestamp', '--json'], { env, encoding: 'utf8' });
-    assert.equal(rotated.status, 0, rotated.stderr);
-    const pending = JSON.parse(rotated.stdout) as { keyId: string };
-    const listed = (await current<RootSigned>('root')).signed;
-    assert.ok(!listed.roles['timestamp']!.keyids.includes(pending.keyId), 'not in effect yet');
-    await step('server key 2/2', 'the owner publishes a root listing the new server key', ['key', 'rotate', GUN, 'timestamp', '-r']);
-    const root = (await current<RootSigned>('root')).signed;
-    assert.deepEqual(root.roles['timestamp']!.keyids, [pending.keyId], 'the root lists the key signet created');
-    const timestamp = await current<unknown>('timestamp');
-    assert.deepEqual(timestamp.signatures.map((sig) => sig.keyid), [pending.keyId], 'timestamps are signed with it');
-    const shown = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'repos', 'show', GUN, '--json'], { env, encoding: 'utf8' });
-    const keys = (JSON.parse(shown.stdout) as { keys: { keyId: string; role: string; inCurrentRoot: boolean }[] }).keys;
-    assert.deepEqual(keys.filter((k) => k.inCurrentRoot).map((k) => [k.role, k.keyId]).sort(), [['snapshot', root.roles['snapshot']!.keyids[0]], ['timestamp', pending.keyId]]);
-    const fresh = await notary(['list', GUN], { dir: path.join(work, 'fresh-after-server-key') });
-    assert.equal(fresh.code, 0, fresh.out);
-    assert.match(fresh.out, /^v2\s/m);
-  });
+  test(
+    'a server-held key compromised: signet keys rotate, then the owner publishes a root listing the new key',
+    { skip: process.env['TEST_DATABASE_URL'] ? false : 'needs TEST_DATABASE_URL' },
+    async () => {
+      const env = { ...process.env, DATABASE_URL: db.url!, SIGNET_DATA_DIR: db.dataDir };
+      console.log(`# server key runbook 1/2: signet keys rotate ${GUN} timestamp`);
+      const rotated = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'keys', 'rotate', GUN, 'timestamp', '--json'], {
+        env,
+        encoding: 'utf8',
+      });
+      assert.equal(rotated.status, 0, rotated.stderr);
+      const pending = JSON.parse(rotated.stdout) as { keyId: string };
+      const listed = (await current<RootSigned>('root')).signed;
+      assert.ok(!listed.roles['timestamp']!.keyids.includes(pending.keyId), 'not in effect yet');
+      await step('server key 2/2', 'the owner publishes a root listing the new server key', ['key', 'rotate', GUN, 'timestamp', '-r']);
+      const root = (await current<RootSigned>('root')).signed;
+      assert.deepEqual(root.roles['timestamp']!.keyids, [pending.keyId], 'the root lists the key signet created');
+      const timestamp = await current<unknown>('timestamp');
+      assert.deepEqual(
+        timestamp.signatures.map((sig) => sig.keyid),
+        [pending.keyId],
+        'timestamps are signed with it',
+      );
+      const shown = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'repos', 'show', GUN, '--json'], {
+        env,
+        encoding: 'utf8',
+      });
+      const keys = (JSON.parse(shown.stdout) as { keys: { keyId: string; role: string; inCurrentRoot: boolean }[] }).keys;
+      assert.deepEqual(
+        keys
+          .filter((k) => k.inCurrentRoot)
+          .map((k) => [k.role, k.keyId])
+          .sort(),
+        [
+          ['snapshot', root.roles['snapshot']!.keyids[0]],
+          ['timestamp', pending.keyId],
+        ],
+      );
+      const fresh = await notary(['list', GUN], { dir: path.join(work, 'fresh-after-server-key') });
+      assert.equal(fresh.code, 0, fresh.out);
+      assert.match(fresh.out, /^v2\s/m);
+    },
+  );
 });
 
 /** An `ecdsa` key as notary lists targets and snapshot keys. */

@@ -26,7 +26,14 @@ const first = (body: unknown) => (body as Envelope).errors[0]!;
 async function rows(): Promise<number> {
   const db = server.context.database.db;
   const count = async (table: 'tuf_files' | 'changefeed' | 'server_keys') =>
-    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return (await count('tuf_files')) + (await count('changefeed')) + (await count('server_keys'));
 }
 

@@ -13,13 +13,24 @@ import assert from 'node:assert/strict';
 import { createPublicKey, createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createRepository, type TestRepository } from '../support/client.js';
-import {
-  assertInvalidUpdate, assertRefused, rawRequest, storeSnapshot, type RawResponse,
-} from '../support/hostile.js';
+import { assertInvalidUpdate, assertRefused, rawRequest, storeSnapshot, type RawResponse } from '../support/hostile.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import {
-  certKey, ecdsaKey, inDays, keyJson, metaOf, multipartBody, rootDoc, selfSignedCertificate, signatureFor,
-  signFile, snapshotDoc, targetFile, targetsDoc, type DelegationSpec, type TestKey,
+  certKey,
+  ecdsaKey,
+  inDays,
+  keyJson,
+  metaOf,
+  multipartBody,
+  rootDoc,
+  selfSignedCertificate,
+  signatureFor,
+  signFile,
+  snapshotDoc,
+  targetFile,
+  targetsDoc,
+  type DelegationSpec,
+  type TestKey,
 } from '../support/tuf-kit.js';
 import { canonicalJson } from '../../src/tuf/canonical-json.js';
 import { tufKeyId } from '../../src/tuf/keys.js';
@@ -215,12 +226,12 @@ describe('arbitrary software: targets not signed by the targets role', () => {
     assertInvalidUpdate(await attack({ targets: forged }), 'ErrBadTargets', /fewer than 1 valid signatures/);
   });
 
-  test('targets signed by the root key (another role\'s key) are ErrBadTargets', async () => {
+  test("targets signed by the root key (another role's key) are ErrBadTargets", async () => {
     const forged = signFile(targetsV(4), [repo.rootKey]);
     assertInvalidUpdate(await attack({ targets: forged }), 'ErrBadTargets', /fewer than 1 valid signatures/);
   });
 
-  test('targets signed by the snapshot key (another role\'s key) are ErrBadTargets', async () => {
+  test("targets signed by the snapshot key (another role's key) are ErrBadTargets", async () => {
     const targets = signFile(targetsDoc({ version: 2, targets: { evil: targetFile('evil') } }), [clientRepo.snapshotKey]);
     const snapshot = signFile(snapshotDoc({ version: 2, files: { root: clientRepo.root, targets } }), [clientRepo.snapshotKey]);
     assertInvalidUpdate(await attack({ targets, snapshot }, CLIENT_GUN), 'ErrBadTargets', /fewer than 1 valid signatures/);
@@ -228,14 +239,18 @@ describe('arbitrary software: targets not signed by the targets role', () => {
 
   test('targets without any signature are ErrBadTargets', async () => {
     for (const signatures of [[], null]) {
-      const unsigned = edited(signFile(targetsV(4), [repo.targetsKey]), (d) => { d.signatures = signatures as any; });
+      const unsigned = edited(signFile(targetsV(4), [repo.targetsKey]), (d) => {
+        d.signatures = signatures as any;
+      });
       assertInvalidUpdate(await attack({ targets: unsigned }), 'ErrBadTargets');
     }
   });
 
   test('a target hash changed after signing (signature kept) is ErrBadTargets', async () => {
     const signed = signFile(targetsV(4), [repo.targetsKey]);
-    const tampered = edited(signed, (d) => { d.signed.targets.app.hashes.sha256 = targetFile('malware').hashes.sha256; });
+    const tampered = edited(signed, (d) => {
+      d.signed.targets.app.hashes.sha256 = targetFile('malware').hashes.sha256;
+    });
     assert.notDeepEqual(tampered, signed);
     assertInvalidUpdate(await attack({ targets: tampered }), 'ErrBadTargets', /fewer than 1 valid signatures/);
     // the same edit on the raw bytes, keeping the canonical layout of the signed part
@@ -257,7 +272,10 @@ describe('metadata that has no canonical form', () => {
     const root = signFile(rootDoc({ ...repo.rootSpec, version: 2 }), [repo.rootKey]).toString('utf8');
     const failures: string[] = [];
     for (const [what, n] of Object.entries(numbers)) {
-      for (const [role, text] of [['targets', targets], ['root', root]] as const) {
+      for (const [role, text] of [
+        ['targets', targets],
+        ['root', root],
+      ] as const) {
         const bytes = text.replace('{"signed":{', `{"signed":{"x-number":${n},`);
         const res = await attack({ [role]: bytes });
         if (res.status !== 400) failures.push(`${role} with ${what} (${n}): ${res.status} ${res.text.trim()}`);
@@ -282,10 +300,7 @@ describe('thresholds faked with one key', () => {
   }
 
   test('duplicate signatures by one key do not meet a targets threshold of 2', async () => {
-    const root = signFile(
-      rootDoc({ ...repo.rootSpec, version: 2, targets: [repo.targetsKey, targetsKey2], targetsThreshold: 2 }),
-      [repo.rootKey],
-    );
+    const root = signFile(rootDoc({ ...repo.rootSpec, version: 2, targets: [repo.targetsKey, targetsKey2], targetsThreshold: 2 }), [repo.rootKey]);
     const twice = signFile(targetsV(4), [repo.targetsKey, repo.targetsKey]);
     const sigs = (JSON.parse(twice.toString('utf8')) as { signatures: { keyid: string; sig: string }[] }).signatures;
     assert.equal(sigs.length, 2);
@@ -316,7 +331,9 @@ describe('thresholds faked with one key', () => {
 
 describe('signatures with the wrong method', () => {
   const relabelled = (method: string) =>
-    edited(signFile(targetsV(4), [repo.targetsKey]), (d) => { d.signatures[0].method = method; });
+    edited(signFile(targetsV(4), [repo.targetsKey]), (d) => {
+      d.signatures[0].method = method;
+    });
 
   test('an ecdsa signature labelled rsapss does not count', async () => {
     assertInvalidUpdate(await attack({ targets: relabelled('rsapss') }), 'ErrBadTargets', /fewer than 1 valid signatures/);
@@ -332,7 +349,7 @@ describe('signatures with the wrong method', () => {
     }
   });
 
-  test('a DER-encoded ECDSA signature (not notary\'s raw r‖s) does not count', async () => {
+  test("a DER-encoded ECDSA signature (not notary's raw r‖s) does not count", async () => {
     const { sign } = await import('node:crypto');
     const doc = targetsV(4);
     const der = sign('sha256', canonicalJson(doc), repo.targetsKey.privateKey!).toString('base64');
@@ -379,12 +396,12 @@ describe('delegation attacks', () => {
     assertInvalidUpdate(await attack({ 'targets/releases': forged }), 'ErrBadTargets', /fewer than 1 valid signatures/);
   });
 
-  test('a delegation signed by the parent\'s own targets key (not a delegation key) is ErrBadTargets', async () => {
+  test("a delegation signed by the parent's own targets key (not a delegation key) is ErrBadTargets", async () => {
     const forged = signFile(targetsDoc({ version: 2, targets: { 'releases/app': targetFile('evil') } }), [repo.targetsKey]);
     assertInvalidUpdate(await attack({ 'targets/releases': forged }), 'ErrBadTargets', /fewer than 1 valid signatures/);
   });
 
-  test('delegated targets outside the delegation\'s paths are ErrBadTargets', async () => {
+  test("delegated targets outside the delegation's paths are ErrBadTargets", async () => {
     for (const name of ['other/app', 'app', 'release/app', '../releases/app']) {
       const outside = signFile(targetsDoc({ version: 2, targets: { [name]: targetFile('evil') } }), [releasesKey]);
       assertInvalidUpdate(await attack({ 'targets/releases': outside }), 'ErrBadTargets', /outside the paths/);
@@ -415,10 +432,29 @@ describe('delegation attacks', () => {
 describe('role names outside the delegation tree', () => {
   const body = () => signFile(targetsV(4), [repo.targetsKey]);
   const roles = [
-    'releases', 'foo/bar', 'targets/../root', '../root', 'targets/..', 'targets/.', 'targets/releases/../../root',
-    'TARGETS', 'Targets', 'targets/Releases', 'ROOT', 'targets/my releases', ' targets', 'targets ', 'targets/ ',
-    'targets/', 'targets//releases', '/targets', 'targets\\releases', 'targets/releases?x', 'targets/releases#x',
-    'targets/réleases', `targets/${'a'.repeat(250)}`,
+    'releases',
+    'foo/bar',
+    'targets/../root',
+    '../root',
+    'targets/..',
+    'targets/.',
+    'targets/releases/../../root',
+    'TARGETS',
+    'Targets',
+    'targets/Releases',
+    'ROOT',
+    'targets/my releases',
+    ' targets',
+    'targets ',
+    'targets/ ',
+    'targets/',
+    'targets//releases',
+    '/targets',
+    'targets\\releases',
+    'targets/releases?x',
+    'targets/releases#x',
+    'targets/réleases',
+    `targets/${'a'.repeat(250)}`,
   ];
 
   for (const role of roles) {
@@ -573,7 +609,9 @@ describe('endless data (64 KiB body limit)', () => {
     const part = '--b\r\nContent-Disposition: form-data; filename="targets"\r\n\r\n{}\r\n';
     const body = Buffer.from(part.repeat(1000) + '--b--\r\n');
     assert.ok(body.length < 65536);
-    const res = await withoutTrace(() => rawRequest(tight.url, { method: 'POST', path: update, headers: { 'Content-Type': 'multipart/form-data; boundary=b' }, body }));
+    const res = await withoutTrace(() =>
+      rawRequest(tight.url, { method: 'POST', path: update, headers: { 'Content-Type': 'multipart/form-data; boundary=b' }, body }),
+    );
     assertRefused(res, 400, 'MALFORMED_UPLOAD');
   });
 });
@@ -612,7 +650,10 @@ describe('hostile content within the limits (default body and part limits, 50 pa
     const inCustom = signed.replace('"length":3', `"custom":${nested},"length":3`);
     assert.notEqual(inCustom, signed);
     const failures: string[] = [];
-    for (const [where, bytes] of [['an unknown field of signed', inUnknownField], ['a target\'s custom', inCustom]] as const) {
+    for (const [where, bytes] of [
+      ['an unknown field of signed', inUnknownField],
+      ["a target's custom", inCustom],
+    ] as const) {
       const res = await sendParts({ targets: bytes });
       if (res.status !== 400) failures.push(`${where}: ${res.status} ${res.text.trim()}`);
       else assertRefused(res, 400, 'MALFORMED_JSON');
@@ -630,7 +671,9 @@ describe('hostile content within the limits (default body and part limits, 50 pa
       'a target name, unknown signer': signFile(targetsDoc({ version: 2, targets: { [huge]: targetFile('x') } }), [ecdsaKey()]),
       // signed by the right key, then the string grew by one character
       'a grown string, right signer': Buffer.from(
-        signFile({ ...targetsDoc({ version: 2 }), 'x-huge': huge }, [roomyRepo.targetsKey]).toString('utf8').replace(huge, huge + 'A'),
+        signFile({ ...targetsDoc({ version: 2 }), 'x-huge': huge }, [roomyRepo.targetsKey])
+          .toString('utf8')
+          .replace(huge, huge + 'A'),
       ),
     };
     for (const [what, bytes] of Object.entries(cases)) {
@@ -645,9 +688,7 @@ describe('hostile content within the limits (default body and part limits, 50 pa
   });
 
   test('a 10 MB part filename is 400 MALFORMED_UPLOAD (part headers are bounded)', async () => {
-    const body = Buffer.from(
-      `--b\r\nContent-Disposition: form-data; name="files"; filename="targets/${'a'.repeat(10 * 1000 * 1000)}"\r\n\r\n{}\r\n--b--\r\n`,
-    );
+    const body = Buffer.from(`--b\r\nContent-Disposition: form-data; name="files"; filename="targets/${'a'.repeat(10 * 1000 * 1000)}"\r\n\r\n{}\r\n--b--\r\n`);
     assertRefused(await send(body, 'multipart/form-data; boundary=b'), 400, 'MALFORMED_UPLOAD');
   });
 });
@@ -657,10 +698,7 @@ describe('hostile content within the limits (default body and part limits, 50 pa
 describe('controls', () => {
   test('root v2 with targets threshold 2 and targets v4 signed by both keys is accepted', async () => {
     const targetsKey2 = ecdsaKey();
-    const root = signFile(
-      rootDoc({ ...repo.rootSpec, version: 2, targets: [repo.targetsKey, targetsKey2], targetsThreshold: 2 }),
-      [repo.rootKey],
-    );
+    const root = signFile(rootDoc({ ...repo.rootSpec, version: 2, targets: [repo.targetsKey, targetsKey2], targetsThreshold: 2 }), [repo.rootKey]);
     const targets = signFile(targetsV(4), [repo.targetsKey, targetsKey2]);
     assert.equal((await post({ root, targets })).status, 200);
   });
@@ -682,7 +720,10 @@ describe('controls', () => {
     assert.notDeepEqual(served.body, forged);
     const timestamp = JSON.parse(served.text) as { signed: { version: number }; signatures: { keyid: string }[] };
     assert.equal(timestamp.signed.version, 2, 'the server signed the next timestamp itself');
-    assert.deepEqual(timestamp.signatures.map((s) => s.keyid), [clientRepo.timestampKey.keyId]);
+    assert.deepEqual(
+      timestamp.signatures.map((s) => s.keyid),
+      [clientRepo.timestampKey.keyId],
+    );
   });
 
   test('the roomy server accepts targets signed by its targets key', async () => {

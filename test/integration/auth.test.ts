@@ -121,16 +121,23 @@ function challengeFor(scope: string, error?: 'invalid_token' | 'insufficient_sco
 }
 
 function envelope(detail: { Type: string; Name: string; Action: string }[]): string {
-  return JSON.stringify({
-    errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: detail.map((d) => ({ Type: d.Type, Class: '', Name: d.Name, Action: d.Action })) }],
-  }) + '\n';
+  return (
+    JSON.stringify({
+      errors: [
+        { code: 'UNAUTHORIZED', message: 'authentication required', detail: detail.map((d) => ({ Type: d.Type, Class: '', Name: d.Name, Action: d.Action })) },
+      ],
+    }) + '\n'
+  );
 }
 
 /** The `detail` entries of a scope string such as `repository:<gun>:push,pull`. */
 function detailOf(scope: string) {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
-  return scope.slice(last + 1).split(',').map((Action) => ({ Type: scope.slice(0, first), Name: scope.slice(first + 1, last), Action }));
+  return scope
+    .slice(last + 1)
+    .split(',')
+    .map((Action) => ({ Type: scope.slice(0, first), Name: scope.slice(first + 1, last), Action }));
 }
 
 function assertUnauthorized(res: Answer, scope: string, error: 'invalid_token' | 'insufficient_scope' | undefined, what: string): void {
@@ -143,7 +150,14 @@ function assertUnauthorized(res: Answer, scope: string, error: 'invalid_token' |
 async function counts(): Promise<Record<string, number>> {
   const db = server.context.database.db;
   const n = async (table: 'tuf_files' | 'changefeed' | 'server_keys') =>
-    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return { tuf_files: await n('tuf_files'), changefeed: await n('changefeed'), server_keys: await n('server_keys') };
 }
 
@@ -203,7 +217,9 @@ describe('without a token: every route but health answers 401 with its challenge
   }
 
   test('a non-Bearer Authorization header is the same as none', async () => {
-    const res = await request(server.url).get(tuf(G, 'root.json')).set('Authorization', `Basic ${Buffer.from('admin:admin-secret').toString('base64')}`);
+    const res = await request(server.url)
+      .get(tuf(G, 'root.json'))
+      .set('Authorization', `Basic ${Buffer.from('admin:admin-secret').toString('base64')}`);
     assert.equal(res.status, 401);
     assert.equal(res.headers['www-authenticate'], challengeFor(`repository:${G}:pull`));
   });
@@ -243,7 +259,14 @@ describe('refused tokens store nothing', () => {
   });
 
   /** Send the request with `token`; expect 401 with `error` and no change to the database. */
-  async function refusedWrite(token: string, error: 'invalid_token' | 'insufficient_scope', what: string, method: Method = 'post', urlPath = tuf(NEW), scope = UPDATE) {
+  async function refusedWrite(
+    token: string,
+    error: 'invalid_token' | 'insufficient_scope',
+    what: string,
+    method: Method = 'post',
+    urlPath = tuf(NEW),
+    scope = UPDATE,
+  ) {
     const beforeCounts = await counts();
     const res = await call(method, urlPath, token, method === 'post' && urlPath === tuf(NEW) ? body : undefined);
     assertUnauthorized(res, scope, error, what);
@@ -294,7 +317,11 @@ describe('refused tokens store nothing', () => {
   });
 
   test('a pull-only token does not get a server key either', async () => {
-    const res = await call('get', tuf('localhost:5000/public/keyless', 'timestamp.key'), await fetchToken(READER, 'repository:localhost:5000/public/keyless:push,pull'));
+    const res = await call(
+      'get',
+      tuf('localhost:5000/public/keyless', 'timestamp.key'),
+      await fetchToken(READER, 'repository:localhost:5000/public/keyless:push,pull'),
+    );
     assertUnauthorized(res, 'repository:localhost:5000/public/keyless:push,pull', 'insufficient_scope', 'GET key with pull');
     const rows = await server.context.database.db.selectFrom('server_keys').select('key_id').where('gun', '=', 'localhost:5000/public/keyless').execute();
     assert.deepEqual(rows, []);
@@ -371,7 +398,12 @@ describe('a repository’s life with real tokens', () => {
       const scope = `repository:${G}:pull`;
       assertUnauthorized(await call('get', urlPath), scope, undefined, `${urlPath} without a token`);
       assertUnauthorized(await call('get', urlPath, others), scope, 'insufficient_scope', `${urlPath} with another repository's token`);
-      assertUnauthorized(await call('get', urlPath, own.mint({ access: [repoGrant(G, 'pull')], exp: now - 120 })), scope, 'invalid_token', `${urlPath} expired`);
+      assertUnauthorized(
+        await call('get', urlPath, own.mint({ access: [repoGrant(G, 'pull')], exp: now - 120 })),
+        scope,
+        'invalid_token',
+        `${urlPath} expired`,
+      );
       assertUnauthorized(await call('get', urlPath, stranger.mint({ access: [repoGrant(G, 'pull')] })), scope, 'invalid_token', `${urlPath} untrusted`);
       assertUnauthorized(await call('get', urlPath, `${pull.slice(0, -4)}AAAA`), scope, 'invalid_token', `${urlPath} tampered signature`);
     }
@@ -391,7 +423,10 @@ describe('a repository’s life with real tokens', () => {
     const res = await callAs(ADMIN, 'get', '/v2/_trust/changefeed?change_id=0&records=100');
     assert.equal(res.status, 200, res.text);
     const page = JSON.parse(res.text) as { records: { GUN: string }[] };
-    assert.ok(page.records.some((r) => r.GUN === G), res.text);
+    assert.ok(
+      page.records.some((r) => r.GUN === G),
+      res.text,
+    );
   });
 
   test('rotate the snapshot key with a * token', async () => {
@@ -424,8 +459,10 @@ describe('configuration', () => {
     const db = await createTestDatabase();
     try {
       const missing = path.join(work, 'no-such-bundle.pem');
-      await assert.rejects(startTestServer(env(missing), db), (e: Error) =>
-        e instanceof ConfigError && e.message.startsWith(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${missing} cannot be read: ENOENT`));
+      await assert.rejects(
+        startTestServer(env(missing), db),
+        (e: Error) => e instanceof ConfigError && e.message.startsWith(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${missing} cannot be read: ENOENT`),
+      );
       const garbage = path.join(work, 'garbage.pem');
       writeFileSync(garbage, 'this is not a certificate\n');
       await assert.rejects(startTestServer(env(garbage), db), {
@@ -433,8 +470,10 @@ describe('configuration', () => {
       });
       const broken = path.join(work, 'broken.pem');
       writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-      await assert.rejects(startTestServer(env(broken), db), (e: Error) =>
-        e instanceof ConfigError && e.message.startsWith(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${broken}: certificate 1 of 1 is not valid: `));
+      await assert.rejects(
+        startTestServer(env(broken), db),
+        (e: Error) => e instanceof ConfigError && e.message.startsWith(`SIGNET_AUTH_ROOT_CERT_BUNDLE ${broken}: certificate 1 of 1 is not valid: `),
+      );
     } finally {
       await db.drop();
     }
@@ -444,8 +483,12 @@ describe('configuration', () => {
     const db = await createTestDatabase();
     try {
       const { SIGNET_AUTH_REALM: _realm, ...noRealm } = env(path.join(work, 'token-ca.pem'));
-      assert.throws(() => testConfig(db, noRealm), (e: Error) =>
-        e instanceof ConfigError && /SIGNET_AUTH: SIGNET_AUTH=token needs SIGNET_AUTH_REALM, SIGNET_AUTH_SERVICE, SIGNET_AUTH_ISSUER and SIGNET_AUTH_ROOT_CERT_BUNDLE/.test(e.message));
+      assert.throws(
+        () => testConfig(db, noRealm),
+        (e: Error) =>
+          e instanceof ConfigError &&
+          /SIGNET_AUTH: SIGNET_AUTH=token needs SIGNET_AUTH_REALM, SIGNET_AUTH_SERVICE, SIGNET_AUTH_ISSUER and SIGNET_AUTH_ROOT_CERT_BUNDLE/.test(e.message),
+      );
       assert.throws(() => testConfig(db, { ...env(path.join(work, 'token-ca.pem')), SIGNET_AUTH_REALM: '' }), ConfigError, 'empty realm');
       for (const key of ['SIGNET_AUTH_SERVICE', 'SIGNET_AUTH_ISSUER', 'SIGNET_AUTH_ROOT_CERT_BUNDLE'] as const) {
         assert.throws(() => testConfig(db, { ...env(path.join(work, 'token-ca.pem')), [key]: '' }), ConfigError, key);

@@ -10,12 +10,9 @@ import request from 'supertest';
 import { createRepository, postUpdate, type TestRepository } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { MESSAGES } from '../support/hostile.js';
-import {
-  certKey, ecdsaKey, multipartBody, rootDoc, signFile, snapshotDoc, targetFile, targetsDoc,
-} from '../support/tuf-kit.js';
+import { certKey, ecdsaKey, multipartBody, rootDoc, signFile, snapshotDoc, targetFile, targetsDoc } from '../support/tuf-kit.js';
 
 const LIMITS = { SIGNET_MAX_BODY_BYTES: '4096', SIGNET_MAX_PART_BYTES: '3072', SIGNET_MAX_PARTS: '4' };
-
 
 interface RawResponse {
   status: number;
@@ -45,11 +42,7 @@ after(async () => {
 // ---- requests ----
 
 /** A request sent exactly as given: the path is not normalised, the body may come in chunks. */
-function raw(
-  method: string,
-  path: string,
-  opts: { headers?: Record<string, string>; body?: Buffer; chunks?: Buffer[] } = {},
-): Promise<RawResponse> {
+function raw(method: string, path: string, opts: { headers?: Record<string, string>; body?: Buffer; chunks?: Buffer[] } = {}): Promise<RawResponse> {
   const { hostname, port } = new URL(server.url);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: hostname, port, method, path, headers: opts.headers ?? {} }, (res: IncomingMessage) => {
@@ -117,16 +110,22 @@ function assertValidationDetail(error: ErrorEntry, name: string, msg?: RegExp | 
 
 async function count(table: 'tuf_files' | 'changefeed' | 'server_keys'): Promise<number> {
   const db = server.context.database.db;
-  const row = await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 async function currentBytes(role: string): Promise<string> {
-  const res = await request(server.url).get(`/v2/${GUN}/_trust/tuf/${role}.json`).buffer(true).parse((r, done) => {
-    const chunks: Buffer[] = [];
-    r.on('data', (c: Buffer) => chunks.push(c));
-    r.on('end', () => done(null, Buffer.concat(chunks)));
-  });
+  const res = await request(server.url)
+    .get(`/v2/${GUN}/_trust/tuf/${role}.json`)
+    .buffer(true)
+    .parse((r, done) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => done(null, Buffer.concat(chunks)));
+    });
   assert.equal(res.status, 200);
   return (res.body as Buffer).toString('base64');
 }
@@ -237,11 +236,17 @@ describe('parts that are not readable metadata', () => {
   test('wrongly typed fields are 400 MALFORMED_JSON', async () => {
     const cases: Record<string, Buffer> = {
       'signed.version is a string': signFile({ ...targetsDoc({}), version: '2' }, [repo.targetsKey]),
-      'signed.version is fractional': edited(validTargets2(), (d) => { d.signed['version'] = 2.5; }),
-      'signatures is an object': edited(validTargets2(), (d) => { d.signatures = {}; }),
+      'signed.version is fractional': edited(validTargets2(), (d) => {
+        d.signed['version'] = 2.5;
+      }),
+      'signatures is an object': edited(validTargets2(), (d) => {
+        d.signatures = {};
+      }),
       'expires is not RFC 3339': signFile({ ...targetsDoc({ version: 2 }), expires: '2030-01-01' }, [repo.targetsKey]),
       'expires is not a time at all': signFile({ ...targetsDoc({ version: 2 }), expires: 'tomorrow' }, [repo.targetsKey]),
-      'a sig is not base64': edited(validTargets2(), (d) => { (d.signatures as { sig: string }[])[0]!.sig = 'not base64!'; }),
+      'a sig is not base64': edited(validTargets2(), (d) => {
+        (d.signatures as { sig: string }[])[0]!.sig = 'not base64!';
+      }),
       'signed is missing': Buffer.from('{"signatures":[]}'),
       'the file is an array': Buffer.from('[]'),
     };
@@ -271,7 +276,9 @@ describe('metadata that fails validation', () => {
   });
 
   test('a signed file whose content was changed after signing is 400 INVALID_UPDATE', async () => {
-    const changed = edited(validTargets2(), (d) => { (d.signed['targets'] as Record<string, unknown>)['evil'] = targetFile('evil'); });
+    const changed = edited(validTargets2(), (d) => {
+      (d.signed['targets'] as Record<string, unknown>)['evil'] = targetFile('evil');
+    });
     const error = assertRefused(await nothingStored(() => postParts({ targets: changed })), 400, 'INVALID_UPDATE');
     assertValidationDetail(error, 'ErrBadTargets');
   });
@@ -405,10 +412,14 @@ describe('size limits', () => {
   });
 
   test('more parts than SIGNET_MAX_PARTS is 400 MALFORMED_UPLOAD', async () => {
-    const five = multipart(['a', 'b', 'c', 'd', 'e'].map((n) => ({ headers: [`Content-Disposition: form-data; name="files"; filename="targets/${n}"`], body: '{}' })));
+    const five = multipart(
+      ['a', 'b', 'c', 'd', 'e'].map((n) => ({ headers: [`Content-Disposition: form-data; name="files"; filename="targets/${n}"`], body: '{}' })),
+    );
     assertRefused(await nothingStored(() => post(five.body, five.contentType)), 400, 'MALFORMED_UPLOAD');
     // exactly the limit passes the parser (and then fails on the content)
-    const four = multipart(['a', 'b', 'c', 'd'].map((n) => ({ headers: [`Content-Disposition: form-data; name="files"; filename="targets/${n}"`], body: '{}' })));
+    const four = multipart(
+      ['a', 'b', 'c', 'd'].map((n) => ({ headers: [`Content-Disposition: form-data; name="files"; filename="targets/${n}"`], body: '{}' })),
+    );
     assertRefused(await nothingStored(() => post(four.body, four.contentType)), 400, 'MALFORMED_JSON');
   });
 

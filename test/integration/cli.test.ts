@@ -22,11 +22,24 @@ const VERSION = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'),
 
 /** Every command and subcommand, as typed after `signet`. */
 const COMMANDS = [
-  ['serve'], ['migrate'], ['check'], ['config'], ['import'], ['dev-token-service'],
-  ['repos'], ['repos', 'list'], ['repos', 'show'], ['repos', 'delete'],
-  ['keys'], ['keys', 'list'], ['keys', 'rotate'],
-  ['changefeed'], ['changefeed', 'tail'],
-  ['audit'], ['expiring'], ['history'],
+  ['serve'],
+  ['migrate'],
+  ['check'],
+  ['config'],
+  ['import'],
+  ['dev-token-service'],
+  ['repos'],
+  ['repos', 'list'],
+  ['repos', 'show'],
+  ['repos', 'delete'],
+  ['keys'],
+  ['keys', 'list'],
+  ['keys', 'rotate'],
+  ['changefeed'],
+  ['changefeed', 'tail'],
+  ['audit'],
+  ['expiring'],
+  ['history'],
 ];
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'signet-cli-'));
@@ -47,7 +60,10 @@ const show = (args: string[], r: CliResult) => `signet ${args.join(' ')} → exi
 describe('--help and --version', () => {
   test('every command and subcommand prints its usage on stdout with --help and -h, exit 0, touching nothing', async () => {
     const { env, dataDir } = untouchable();
-    const runs = COMMANDS.flatMap((c) => [[...c, '--help'], [...c, '-h']]);
+    const runs = COMMANDS.flatMap((c) => [
+      [...c, '--help'],
+      [...c, '-h'],
+    ]);
     const results = await Promise.all(runs.map((args) => signet(args, env)));
     runs.forEach((args, i) => {
       const r = results[i]!;
@@ -68,7 +84,12 @@ describe('--help and --version', () => {
 
   test('signet --help, -h and help list every command; help COMMAND is COMMAND --help', async () => {
     const { env } = untouchable();
-    const [long, short, word, helpCheck] = await Promise.all([signet(['--help'], env), signet(['-h'], env), signet(['help'], env), signet(['help', 'check'], env)]);
+    const [long, short, word, helpCheck] = await Promise.all([
+      signet(['--help'], env),
+      signet(['-h'], env),
+      signet(['help'], env),
+      signet(['help', 'check'], env),
+    ]);
     for (const r of [long, short, word]) {
       assert.equal(r.code, 0, r.stderr);
       for (const c of ['serve', 'migrate', 'check', 'config', 'import', 'dev-token-service', 'repos', 'keys', 'changefeed', 'audit', 'expiring', 'history']) {
@@ -121,7 +142,10 @@ describe('usage errors', () => {
       [['keys', 'rekey'], /--new-key-file is required/],
       [['import', '--from', 'postgres://x/y', 'z'], /unexpected argument "z"/],
       [['dev-token-service', 'x'], /unexpected argument "x"/],
-      [['audit', '--bogus', '--json=yes', 'extra'], /^signet audit: unknown option --bogus; --json takes no value; unexpected argument "extra"; see `signet audit --help`$/],
+      [
+        ['audit', '--bogus', '--json=yes', 'extra'],
+        /^signet audit: unknown option --bogus; --json takes no value; unexpected argument "extra"; see `signet audit --help`$/,
+      ],
       [['repos', 'frob'], /unknown subcommand "frob", expected one of list, show, delete/],
       [['--bogus'], /^signet: unknown option --bogus; see `signet --help`$/],
       [['frob'], /^signet: unknown command "frob"; see `signet --help`$/],
@@ -151,7 +175,11 @@ describe('usage errors', () => {
       for (const n of bad) {
         const res = await request(srv.url).get('/_signet/audit').query({ limit: n });
         assert.equal(res.status, 400, n);
-        assert.match((res.body as { errors: { message: string; detail: unknown }[] }).errors[0]!.detail as string, /limit: must be a whole number from 1 to 1000/, n);
+        assert.match(
+          (res.body as { errors: { message: string; detail: unknown }[] }).errors[0]!.detail as string,
+          /limit: must be a whole number from 1 to 1000/,
+          n,
+        );
       }
     } finally {
       await srv.close();
@@ -266,6 +294,14 @@ describe('commands refuse what does not exist', { timeout: 120_000 }, () => {
     const r = await signet(['repos', 'show', G, '--json'], env);
     assert.equal(r.code, 0, r.stderr);
     const shown = JSON.parse(r.stdout) as { files: { role: string; version: number }[] };
-    assert.deepEqual(shown.files.map((f) => [f.role, f.version]), [['timestamp', 3], ['snapshot', 3], ['root', 1], ['targets', 3]]);
+    assert.deepEqual(
+      shown.files.map((f) => [f.role, f.version]),
+      [
+        ['timestamp', 3],
+        ['snapshot', 3],
+        ['root', 1],
+        ['targets', 3],
+      ],
+    );
   });
 });

@@ -61,7 +61,9 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
       assert.equal(r.res.body.errors?.[0]?.code, 'VERSION', r.res.text);
     }
     assert.ok(accepted.length >= 1);
-    console.log(`# concurrency: ${results.length} conflicting updates to one repository on 2 processes: ${accepted.length} accepted, ${refused.length} refused with VERSION, 0 other`);
+    console.log(
+      `# concurrency: ${results.length} conflicting updates to one repository on 2 processes: ${accepted.length} accepted, ${refused.length} refused with VERSION, 0 other`,
+    );
     assert.ok(accepted.length <= 100, 'at most one update per version can win');
 
     // Exactly one stored row per accepted update, and every accepted body is stored verbatim.
@@ -97,11 +99,16 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
     const results = await Promise.all(posts);
     for (const r of results) assert.ok(r.res.status === 200 || r.res.body.errors?.[0]?.code === 'VERSION', r.res.text);
     const ok = results.filter((r) => r.res.status === 200).length;
-    console.log(`# concurrency: ${results.length} updates to ${guns.length} repositories on 2 processes at once: ${ok} accepted, ${results.length - ok} refused with VERSION`);
+    console.log(
+      `# concurrency: ${results.length} updates to ${guns.length} repositories on 2 processes at once: ${ok} accepted, ${results.length - ok} refused with VERSION`,
+    );
     for (const gun of guns) {
       const ok = results.filter((r) => r.gun === gun && r.res.status === 200).length;
       assert.equal((await versions(gun, 'targets')).length, ok + 1);
-      assert.deepEqual(await versions(gun, 'timestamp'), Array.from({ length: ok + 1 }, (_, i) => i + 1));
+      assert.deepEqual(
+        await versions(gun, 'timestamp'),
+        Array.from({ length: ok + 1 }, (_, i) => i + 1),
+      );
     }
   });
 
@@ -138,9 +145,7 @@ describe('two server processes, one database', { skip, timeout: 180_000 }, () =>
 
   test('concurrent first requests for a timestamp key from both processes agree on one key', async () => {
     const gun = 'registry.example.com/race/keys';
-    const answers = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => request(servers[i % 2]!.url).get(`/v2/${gun}/_trust/tuf/timestamp.key`)),
-    );
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => request(servers[i % 2]!.url).get(`/v2/${gun}/_trust/tuf/timestamp.key`)));
     for (const a of answers) assert.equal(a.status, 200);
     assert.equal(new Set(answers.map((a) => a.text)).size, 1);
     const keys = await sqlClient.query('select count(*)::int as n from server_keys where gun = $1', [gun]);

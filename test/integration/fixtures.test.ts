@@ -77,7 +77,14 @@ async function post(step: Step) {
 async function counts() {
   const db = server.context.database.db;
   const n = async (table: 'tuf_files' | 'changefeed' | 'server_keys') =>
-    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return { tuf_files: await n('tuf_files'), changefeed: await n('changefeed'), server_keys: await n('server_keys') };
 }
 

@@ -27,8 +27,18 @@ import { envelopeProblem, rawRequest, serverKeyRows, storeSnapshot, type RawResp
 import { startTestServer, type TestServer } from '../support/server.js';
 import { tokenSigner, type Grant, type TokenSigner } from '../support/tokens.js';
 import {
-  certKey, ecdsaKey, multipartBody, rootDoc, serverKey, sha256Hex, signFile, snapshotDoc, targetFile, targetsDoc,
-  type RootSpec, type TestKey,
+  certKey,
+  ecdsaKey,
+  multipartBody,
+  rootDoc,
+  serverKey,
+  sha256Hex,
+  signFile,
+  snapshotDoc,
+  targetFile,
+  targetsDoc,
+  type RootSpec,
+  type TestKey,
 } from '../support/tuf-kit.js';
 
 const SERVICE = 'signet.fuzz';
@@ -41,7 +51,10 @@ const UPDATE = `/v2/${GUN}/_trust/tuf/`;
 /** Runs per property (about 3,300 generated requests in all); SIGNET_FUZZ_SCALE multiplies them. */
 const SCALE = Number(process.env['SIGNET_FUZZ_SCALE'] ?? '1');
 const RUNS = Object.fromEntries(
-  Object.entries({ bodies: 500, multipart: 600, staleMutations: 400, freshMutations: 400, paths: 900, authorization: 500 }).map(([k, n]) => [k, Math.max(1, Math.round(n * SCALE))]),
+  Object.entries({ bodies: 500, multipart: 600, staleMutations: 400, freshMutations: 400, paths: 900, authorization: 500 }).map(([k, n]) => [
+    k,
+    Math.max(1, Math.round(n * SCALE)),
+  ]),
 ) as Record<'bodies' | 'multipart' | 'staleMutations' | 'freshMutations' | 'paths' | 'authorization', number>;
 /** SIGNET_FUZZ_SEED replays a failing run (fast-check prints the seed). */
 const OPTIONS = process.env['SIGNET_FUZZ_SEED'] ? { seed: Number(process.env['SIGNET_FUZZ_SEED']) } : {};
@@ -162,7 +175,10 @@ async function createRepo(gun: string, serverSnapshot: boolean): Promise<Repo> {
   const spec: RootSpec = { root: [rootKey], targets: [targetsKey], snapshot: [snapshotKey], timestamp: [timestampKey] };
   const root = signFile(rootDoc(spec), [rootKey]);
   const targets = signFile(targetsDoc({ targets: { app: targetFile('app') } }), [targetsKey]);
-  const parts: [string, Buffer][] = [['root', root], ['targets', targets]];
+  const parts: [string, Buffer][] = [
+    ['root', root],
+    ['targets', targets],
+  ];
   const snapshot = serverSnapshot ? undefined : signFile(snapshotDoc({ files: { root, targets } }), [snapshotKey]);
   if (snapshot) parts.push(['snapshot', snapshot]);
   const res = await postParts(parts, `/v2/${gun}/_trust/tuf/`);
@@ -194,7 +210,8 @@ after(async () => {
   agent?.destroy();
   await server?.close();
   if (work) rmSync(work, { recursive: true, force: true });
-  const line = `fuzz: ${stats.requests} requests by status ${JSON.stringify(stats.byStatus)}; accepted mutations ${stats.acceptedMutations}; ` +
+  const line =
+    `fuzz: ${stats.requests} requests by status ${JSON.stringify(stats.byStatus)}; accepted mutations ${stats.acceptedMutations}; ` +
     `5xx ${serverErrors.length}; error bodies over 1 KiB ${oversized.length}`;
   console.log(line);
 });
@@ -215,23 +232,34 @@ function pct(s: string, keep = /[A-Za-z0-9\-._~!$&'()*+,;=:@]/): string {
 const headerSafe = (s: string) => s.replace(/[^\t\x20-\x7e\x80-\xff]/g, '').trim();
 
 const anyString = (maxLength: number) =>
-  fc.oneof(
-    fc.string({ unit: 'binary', maxLength }),
-    fc.string({ unit: 'grapheme', maxLength }),
-    fc.string({ unit: 'binary-ascii', maxLength }),
-  );
+  fc.oneof(fc.string({ unit: 'binary', maxLength }), fc.string({ unit: 'grapheme', maxLength }), fc.string({ unit: 'binary-ascii', maxLength }));
 
-const contentTypes = fc.oneof(
-  fc.constant(undefined),
-  fc.constantFrom(
-    'multipart/form-data', 'multipart/form-data; boundary=b', 'multipart/form-data; boundary=""', 'multipart/form-data; boundary="a b"',
-    'multipart/form-data; boundary=' + 'x'.repeat(71), 'multipart/form-data; boundary=b; boundary=c', 'MULTIPART/FORM-DATA; BOUNDARY=b',
-    'multipart/mixed; boundary=b', 'application/json', 'text/plain', 'application/octet-stream', '', ';', 'multipart/form-data;;;',
-    "multipart/form-data; boundary*=utf-8''b", 'multipart/form-data; boundary="\\"', 'multipart/form-data ; boundary = b',
-  ),
-  fc.string({ unit: 'binary-ascii', maxLength: 80 }).map((b) => `multipart/form-data; boundary=${b}`),
-  anyString(120),
-).map((t) => (t === undefined ? undefined : headerSafe(t)));
+const contentTypes = fc
+  .oneof(
+    fc.constant(undefined),
+    fc.constantFrom(
+      'multipart/form-data',
+      'multipart/form-data; boundary=b',
+      'multipart/form-data; boundary=""',
+      'multipart/form-data; boundary="a b"',
+      'multipart/form-data; boundary=' + 'x'.repeat(71),
+      'multipart/form-data; boundary=b; boundary=c',
+      'MULTIPART/FORM-DATA; BOUNDARY=b',
+      'multipart/mixed; boundary=b',
+      'application/json',
+      'text/plain',
+      'application/octet-stream',
+      '',
+      ';',
+      'multipart/form-data;;;',
+      "multipart/form-data; boundary*=utf-8''b",
+      'multipart/form-data; boundary="\\"',
+      'multipart/form-data ; boundary = b',
+    ),
+    fc.string({ unit: 'binary-ascii', maxLength: 80 }).map((b) => `multipart/form-data; boundary=${b}`),
+    anyString(120),
+  )
+  .map((t) => (t === undefined ? undefined : headerSafe(t)));
 
 /** Bodies: random bytes, fragments of multipart syntax, oversized ones. */
 const bodies = fc.oneof(
@@ -240,7 +268,19 @@ const bodies = fc.oneof(
     arbitrary: fc
       .array(
         fc.oneof(
-          fc.constantFrom('--b', '--b--', '\r\n', '\n', 'Content-Disposition: form-data; name="files"; filename="targets"', '{}', '{"signed":', '--', ' ', 'filename=', '"'),
+          fc.constantFrom(
+            '--b',
+            '--b--',
+            '\r\n',
+            '\n',
+            'Content-Disposition: form-data; name="files"; filename="targets"',
+            '{}',
+            '{"signed":',
+            '--',
+            ' ',
+            'filename=',
+            '"',
+          ),
           fc.string({ maxLength: 20 }),
         ),
         { maxLength: 40 },
@@ -254,7 +294,20 @@ const bodies = fc.oneof(
 const validRoles = ['root', 'targets', 'snapshot', 'timestamp', 'targets/releases', 'targets/a/b', 'root.json', 'targets.json'];
 const filenames = fc.oneof(
   fc.constantFrom(...validRoles),
-  fc.constantFrom('', '.json', '/', '..', 'targets/', 'targets//x', 'targets/../root', '../../etc/passwd', 'C:\\targets', 'targets\u0000', 'tärgets', 'targets/rélease'),
+  fc.constantFrom(
+    '',
+    '.json',
+    '/',
+    '..',
+    'targets/',
+    'targets//x',
+    'targets/../root',
+    '../../etc/passwd',
+    'C:\\targets',
+    'targets\u0000',
+    'tärgets',
+    'targets/rélease',
+  ),
   anyString(60),
   fc.array(fc.oneof(fc.constantFrom('targets', '..', '.', ''), fc.string({ maxLength: 12 })), { maxLength: 6 }).map((a) => a.join('/')),
   fc.tuple(fc.integer({ min: 200, max: 5000 }), fc.constantFrom('a', 'é', '€', '"', '/', '\\')).map(([n, c]) => c.repeat(n)),
@@ -262,25 +315,38 @@ const filenames = fc.oneof(
 
 /** Envelope-shaped JSON with random field values. */
 const envelopeLike = fc
-  .record({
-    signed: fc.record(
-      {
-        _type: fc.oneof(fc.constantFrom('Root', 'Targets', 'Snapshot', 'Timestamp', 'root', 'targets'), fc.jsonValue()),
-        version: fc.oneof(fc.integer(), fc.double(), fc.constant(2 ** 53), fc.constant(2 ** 31), fc.jsonValue()),
-        expires: fc.oneof(fc.constantFrom('2030-01-01T00:00:00Z', '2000-01-01T00:00:00Z', '2030-01-01T00:00:00.999999999+14:00', 'never'), fc.jsonValue()),
-        targets: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }), fc.jsonValue()),
-        keys: fc.jsonValue(),
-        roles: fc.jsonValue(),
-        meta: fc.jsonValue(),
-        delegations: fc.jsonValue(),
-      },
-      { requiredKeys: [] },
-    ),
-    signatures: fc.oneof(
-      fc.array(fc.record({ keyid: fc.oneof(fc.string(), fc.jsonValue()), method: fc.oneof(fc.constantFrom('ecdsa', 'eddsa', 'rsapss'), fc.jsonValue()), sig: fc.oneof(fc.base64String(), fc.jsonValue()) }, { requiredKeys: [] }), { maxLength: 3 }),
-      fc.jsonValue(),
-    ),
-  }, { requiredKeys: [] })
+  .record(
+    {
+      signed: fc.record(
+        {
+          _type: fc.oneof(fc.constantFrom('Root', 'Targets', 'Snapshot', 'Timestamp', 'root', 'targets'), fc.jsonValue()),
+          version: fc.oneof(fc.integer(), fc.double(), fc.constant(2 ** 53), fc.constant(2 ** 31), fc.jsonValue()),
+          expires: fc.oneof(fc.constantFrom('2030-01-01T00:00:00Z', '2000-01-01T00:00:00Z', '2030-01-01T00:00:00.999999999+14:00', 'never'), fc.jsonValue()),
+          targets: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }), fc.jsonValue()),
+          keys: fc.jsonValue(),
+          roles: fc.jsonValue(),
+          meta: fc.jsonValue(),
+          delegations: fc.jsonValue(),
+        },
+        { requiredKeys: [] },
+      ),
+      signatures: fc.oneof(
+        fc.array(
+          fc.record(
+            {
+              keyid: fc.oneof(fc.string(), fc.jsonValue()),
+              method: fc.oneof(fc.constantFrom('ecdsa', 'eddsa', 'rsapss'), fc.jsonValue()),
+              sig: fc.oneof(fc.base64String(), fc.jsonValue()),
+            },
+            { requiredKeys: [] },
+          ),
+          { maxLength: 3 },
+        ),
+        fc.jsonValue(),
+      ),
+    },
+    { requiredKeys: [] },
+  )
   .map((v) => JSON.stringify(v));
 
 const partBodies = fc.oneof(
@@ -318,7 +384,10 @@ function dispositionOf(p: PlausiblePart): string {
 
 const multipartBodies = fc
   .record({
-    boundary: fc.oneof(fc.constantFrom('b', 'fuzz', '----WebKitFormBoundary7MA4YWxkTrZu0gW', "'()+_,-./:=?"), fc.stringMatching(/^[0-9A-Za-z'()+_,\-./:=?]{1,70}$/)),
+    boundary: fc.oneof(
+      fc.constantFrom('b', 'fuzz', '----WebKitFormBoundary7MA4YWxkTrZu0gW', "'()+_,-./:=?"),
+      fc.stringMatching(/^[0-9A-Za-z'()+_,\-./:=?]{1,70}$/),
+    ),
     parts: fc.array(plausibleParts, { maxLength: 6 }),
     crlf: fc.boolean(),
     preamble: fc.option(fc.string({ maxLength: 30 })),
@@ -500,20 +569,30 @@ describe('fuzzing the API', () => {
     // The first update again (root, targets and snapshot v1: valid, but all stored already),
     // mutated: flipped bytes, dropped/duplicated/retyped fields, duplicate keys, renamed or
     // repeated parts. Whatever the mutation, nothing in it can be newer than what is stored.
-    const original: [string, Buffer][] = [['root', repo.root], ['targets', repo.targets], ['snapshot', repo.snapshot!]];
+    const original: [string, Buffer][] = [
+      ['root', repo.root],
+      ['targets', repo.targets],
+      ['snapshot', repo.snapshot!],
+    ];
     const partOps = fc.constantFrom('none', 'none', 'none', 'drop', 'repeat', 'rename', 'reorder');
     await fc.assert(
-      fc.asyncProperty(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 3 }), partOps, fc.constantFrom(...validRoles), async (which, mutations, partOp, rename) => {
-        const parts = original.map(([r, b]) => [r, b] as [string, Buffer]);
-        const i = which % parts.length;
-        parts[i]![1] = mutations.reduce(mutate, parts[i]![1]);
-        if (partOp === 'drop') parts.splice((i + 1) % parts.length, 1);
-        if (partOp === 'repeat') parts.push([parts[i]![0], original[i]![1]]);
-        if (partOp === 'rename') parts[i]![0] = rename;
-        if (partOp === 'reorder') parts.reverse();
-        const res = await postParts(parts);
-        assert.ok(res.status >= 400 && res.status < 500, `a stale update was answered ${res.status}`);
-      }),
+      fc.asyncProperty(
+        fc.nat(),
+        fc.array(mutation, { minLength: 1, maxLength: 3 }),
+        partOps,
+        fc.constantFrom(...validRoles),
+        async (which, mutations, partOp, rename) => {
+          const parts = original.map(([r, b]) => [r, b] as [string, Buffer]);
+          const i = which % parts.length;
+          parts[i]![1] = mutations.reduce(mutate, parts[i]![1]);
+          if (partOp === 'drop') parts.splice((i + 1) % parts.length, 1);
+          if (partOp === 'repeat') parts.push([parts[i]![0], original[i]![1]]);
+          if (partOp === 'rename') parts[i]![0] = rename;
+          if (partOp === 'reorder') parts.reverse();
+          const res = await postParts(parts);
+          assert.ok(res.status >= 400 && res.status < 500, `a stale update was answered ${res.status}`);
+        },
+      ),
       { numRuns: RUNS.staleMutations, ...OPTIONS },
     );
   });
@@ -543,11 +622,43 @@ describe('fuzzing the API', () => {
   test(`random paths, methods and query strings never cause a 5xx (${RUNS.paths} runs)`, async () => {
     const stored = [repo.root, repo.targets, repo.snapshot!].map((b) => sha256Hex(b));
     const segment = fc.oneof(
-      fc.constantFrom('', '.', '..', '_trust', 'tuf', 'v2', 'targets', 'root.json', 'changefeed', '*', '%', '%zz', '%C3', '%00', '%7f', '%2e%2e', '%2F', '%20', 'registry.example.com', 'fuzz'),
+      fc.constantFrom(
+        '',
+        '.',
+        '..',
+        '_trust',
+        'tuf',
+        'v2',
+        'targets',
+        'root.json',
+        'changefeed',
+        '*',
+        '%',
+        '%zz',
+        '%C3',
+        '%00',
+        '%7f',
+        '%2e%2e',
+        '%2F',
+        '%20',
+        'registry.example.com',
+        'fuzz',
+      ),
       anyString(30).map((s) => pct(s)),
       fc.integer({ min: 1, max: 300 }).map((n) => 'a'.repeat(n)),
     );
-    const role = fc.constantFrom('root', 'targets', 'snapshot', 'timestamp', 'targets/releases', 'targets/a/b', 'Root', 'targets/', 'targets//x', 'targets/%2e%2e');
+    const role = fc.constantFrom(
+      'root',
+      'targets',
+      'snapshot',
+      'timestamp',
+      'targets/releases',
+      'targets/a/b',
+      'Root',
+      'targets/',
+      'targets//x',
+      'targets/%2e%2e',
+    );
     const version = fc.oneof(fc.nat().map(String), fc.constantFrom('0', '00', '01', '-1', '2147483648', '9007199254740993', '99999999999999999999'));
     const checksum = fc.oneof(
       fc.constantFrom(...stored, stored[0]!.toUpperCase()),
@@ -570,11 +681,43 @@ describe('fuzzing the API', () => {
     );
     const paramValue = fc.oneof(
       fc.integer({ min: -(2 ** 33), max: 2 ** 33 }).map(String),
-      fc.constantFrom('', '0', '-1', '+5', '1e3', '0x10', '2147483647', '2147483648', '-2147483649', '9'.repeat(30), '%201', '1%20', '+1', '1.5', 'null', '%', '%zz'),
+      fc.constantFrom(
+        '',
+        '0',
+        '-1',
+        '+5',
+        '1e3',
+        '0x10',
+        '2147483647',
+        '2147483648',
+        '-2147483649',
+        '9'.repeat(30),
+        '%201',
+        '1%20',
+        '+1',
+        '1.5',
+        'null',
+        '%',
+        '%zz',
+      ),
       anyString(40).map((s) => pct(s)),
     );
     const paramKey = fc.oneof(
-      fc.constantFrom('change_id', 'records', 'records[]', 'records[0]', 'change_id[a]', 'gun', '', 'at', 'timestamp_version', 'since', 'until', 'limit', 'within'),
+      fc.constantFrom(
+        'change_id',
+        'records',
+        'records[]',
+        'records[0]',
+        'change_id[a]',
+        'gun',
+        '',
+        'at',
+        'timestamp_version',
+        'since',
+        'until',
+        'limit',
+        'within',
+      ),
       fc.string({ maxLength: 10 }).map((s) => pct(s)),
     );
     const query = fc.oneof(
@@ -592,8 +735,21 @@ describe('fuzzing the API', () => {
       { arbitrary: fc.tuple(gun, tail).map(([g, t]) => `/v2/${g}/${t}`), weight: 6 },
       {
         arbitrary: fc.constantFrom(
-          '/v2/', '/v2', '/v2/_trust/changefeed', '/_notary_server/health', '/metrics', '/', '/v1/', '//v2/', '/v2/_trust/tuf/',
-          '/_signet/ready', '/_signet/audit', '/_signet/expiring', `/_signet/history/${GUN}`, '/_signet/history/', '/_signet/history/%zz',
+          '/v2/',
+          '/v2',
+          '/v2/_trust/changefeed',
+          '/_notary_server/health',
+          '/metrics',
+          '/',
+          '/v1/',
+          '//v2/',
+          '/v2/_trust/tuf/',
+          '/_signet/ready',
+          '/_signet/audit',
+          '/_signet/expiring',
+          `/_signet/history/${GUN}`,
+          '/_signet/history/',
+          '/_signet/history/%zz',
         ),
         weight: 2,
       },
@@ -641,7 +797,14 @@ describe('fuzzing the API', () => {
         nbf: fc.oneof(fc.integer(), fc.jsonValue()),
         sub: fc.jsonValue(),
         access: fc.oneof(
-          fc.array(fc.record({ type: fc.constantFrom('repository', 'registry'), name: fc.constantFrom(GUN, 'catalog', '*', ''), actions: fc.array(fc.constantFrom('pull', 'push', '*', ''), { maxLength: 3 }) }), { maxLength: 3 }),
+          fc.array(
+            fc.record({
+              type: fc.constantFrom('repository', 'registry'),
+              name: fc.constantFrom(GUN, 'catalog', '*', ''),
+              actions: fc.array(fc.constantFrom('pull', 'push', '*', ''), { maxLength: 3 }),
+            }),
+            { maxLength: 3 },
+          ),
           fc.jsonValue(),
         ),
       },
@@ -662,27 +825,41 @@ describe('fuzzing the API', () => {
       },
       { requiredKeys: [] },
     );
-    const authorization = fc.oneof(
-      anyString(200),
-      anyString(200).map((s) => `Bearer ${s}`),
-      fc.string({ maxLength: 100 }).map((s) => `Basic ${Buffer.from(s).toString('base64')}`),
-      fc.tuple(fc.jsonValue(), fc.jsonValue(), fc.uint8Array({ maxLength: 80 })).map(([h, p, s]) => `Bearer ${b64url(h)}.${b64url(p)}.${Buffer.from(s).toString('base64url')}`),
-      fc.tuple(fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{0,40}$/), { minLength: 1, maxLength: 5 })).map(([parts]) => `Bearer ${parts.join('.')}`),
-      fc.tuple(fc.nat(), fc.integer({ min: 0, max: 63 })).map(([at, c]) => {
-        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-        const i = at % valid.length;
-        return `Bearer ${valid.slice(0, i)}${alphabet[c]}${valid.slice(i + 1)}`;
-      }),
-      fc.constantFrom(`bearer ${valid}`, `Bearer  ${valid}`, `Bearer\t${valid}`, `Bearer ${valid} extra`, `Bearer ${valid}.`, `Bearer ${valid.split('.').slice(0, 2).join('.')}.`, 'Bearer', 'Bearer ', ''),
-      fc.tuple(claims, header).map(([c, h]) => {
-        try {
-          return `Bearer ${signer.mint(c as Record<string, unknown>, h as Record<string, unknown>)}`;
-        } catch {
-          // signJws refuses algorithms it cannot sign with: forge that header by hand
-          return `Bearer ${b64url(h)}.${b64url(c)}.${b64url('sig')}`;
-        }
-      }),
-    ).map(headerSafe);
+    const authorization = fc
+      .oneof(
+        anyString(200),
+        anyString(200).map((s) => `Bearer ${s}`),
+        fc.string({ maxLength: 100 }).map((s) => `Basic ${Buffer.from(s).toString('base64')}`),
+        fc
+          .tuple(fc.jsonValue(), fc.jsonValue(), fc.uint8Array({ maxLength: 80 }))
+          .map(([h, p, s]) => `Bearer ${b64url(h)}.${b64url(p)}.${Buffer.from(s).toString('base64url')}`),
+        fc.tuple(fc.array(fc.stringMatching(/^[A-Za-z0-9_-]{0,40}$/), { minLength: 1, maxLength: 5 })).map(([parts]) => `Bearer ${parts.join('.')}`),
+        fc.tuple(fc.nat(), fc.integer({ min: 0, max: 63 })).map(([at, c]) => {
+          const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+          const i = at % valid.length;
+          return `Bearer ${valid.slice(0, i)}${alphabet[c]}${valid.slice(i + 1)}`;
+        }),
+        fc.constantFrom(
+          `bearer ${valid}`,
+          `Bearer  ${valid}`,
+          `Bearer\t${valid}`,
+          `Bearer ${valid} extra`,
+          `Bearer ${valid}.`,
+          `Bearer ${valid.split('.').slice(0, 2).join('.')}.`,
+          'Bearer',
+          'Bearer ',
+          '',
+        ),
+        fc.tuple(claims, header).map(([c, h]) => {
+          try {
+            return `Bearer ${signer.mint(c as Record<string, unknown>, h as Record<string, unknown>)}`;
+          } catch {
+            // signJws refuses algorithms it cannot sign with: forge that header by hand
+            return `Bearer ${b64url(h)}.${b64url(c)}.${b64url('sig')}`;
+          }
+        }),
+      )
+      .map(headerSafe);
     const target = fc.constantFrom(
       { method: 'GET', path: '/v2/' },
       { method: 'GET', path: `/v2/${GUN}/_trust/tuf/root.json` },
@@ -697,10 +874,7 @@ describe('fuzzing the API', () => {
     const empty = multipartBody({});
     await fc.assert(
       fc.asyncProperty(authorization, target, async (auth, t) => {
-        const res = await send(
-          { ...t, ...(t.method === 'POST' ? { body: empty.body, headers: { 'Content-Type': empty.contentType } } : {}) },
-          { auth },
-        );
+        const res = await send({ ...t, ...(t.method === 'POST' ? { body: empty.body, headers: { 'Content-Type': empty.contentType } } : {}) }, { auth });
         if (res.status === 401) {
           assert.match(String(res.headers['www-authenticate']), /^Bearer realm="[^"]+",service="signet\.fuzz"/);
           assert.equal((JSON.parse(res.text) as { errors: { code: string }[] }).errors[0]!.code, 'UNAUTHORIZED');
@@ -732,20 +906,37 @@ describe('error bodies over 1 KiB, as fuzzing found them', () => {
 
   test('INVALID_ROLE for a long role name of multi-byte or escaped characters fits in 1 KiB', async () => {
     const sizes: Record<string, number> = {};
-    for (const [what, role] of [['400 × "€"', '€'.repeat(400)], ['600 × "é"', 'é'.repeat(600)], ['600 × \'"\'', '"'.repeat(600)], ['600 × U+0001', '\u0001'.repeat(600)]]) {
+    for (const [what, role] of [
+      ['400 × "€"', '€'.repeat(400)],
+      ['600 × "é"', 'é'.repeat(600)],
+      ["600 × '\"'", '"'.repeat(600)],
+      ['600 × U+0001', '\u0001'.repeat(600)],
+    ]) {
       const filename = `filename*=utf-8''${encodeURIComponent(role!)}`;
       const body = Buffer.from(`--b\r\nContent-Disposition: form-data; name="files"; ${filename}\r\n\r\n{}\r\n--b--\r\n`);
       sizes[what!] = await bodySize({ method: 'POST', path: UPDATE, body, headers: { 'Content-Type': 'multipart/form-data; boundary=b' } });
     }
-    assert.deepEqual(Object.entries(sizes).filter(([, n]) => n > 1024), [], 'error bodies over 1 KiB (name, bytes)');
+    assert.deepEqual(
+      Object.entries(sizes).filter(([, n]) => n > 1024),
+      [],
+      'error bodies over 1 KiB (name, bytes)',
+    );
   });
 
   test('INVALID_PARAMETERS for a long changefeed parameter of escaped characters fits in 1 KiB', async () => {
     const sizes: Record<string, number> = {};
-    for (const [what, value] of [['700 × \'"\'', '%22'.repeat(700)], ['700 × "€"', '%E2%82%AC'.repeat(700)], ['700 × U+0001', '%01'.repeat(700)]]) {
+    for (const [what, value] of [
+      ["700 × '\"'", '%22'.repeat(700)],
+      ['700 × "€"', '%E2%82%AC'.repeat(700)],
+      ['700 × U+0001', '%01'.repeat(700)],
+    ]) {
       sizes[what!] = await bodySize({ method: 'GET', path: `/v2/_trust/changefeed?change_id=0&records=${value}` });
     }
-    assert.deepEqual(Object.entries(sizes).filter(([, n]) => n > 1024), [], 'error bodies over 1 KiB (parameter, bytes)');
+    assert.deepEqual(
+      Object.entries(sizes).filter(([, n]) => n > 1024),
+      [],
+      'error bodies over 1 KiB (parameter, bytes)',
+    );
   });
 
   test('UNAUTHORIZED for a 255-byte GUN of quotes fits in 1 KiB', async () => {
@@ -772,7 +963,11 @@ describe('after fuzzing', () => {
     const accepted = stats.acceptedMutations;
     assert.equal(ofGun(now, SCRATCH).length, ofGun(baseline, SCRATCH).length + 3 * accepted);
     for (const row of ofGun(baseline, SCRATCH)) assert.ok(ofGun(now, SCRATCH).some((r) => JSON.stringify(r) === JSON.stringify(row)));
-    assert.deepEqual(now.tuf_files.filter((f) => f.gun !== GUN && f.gun !== SCRATCH), [], 'no other repository was created');
+    assert.deepEqual(
+      now.tuf_files.filter((f) => f.gun !== GUN && f.gun !== SCRATCH),
+      [],
+      'no other repository was created',
+    );
     assert.equal(now.changefeed, baseline.changefeed + accepted);
     // server keys: generated for new GUNs by the key routes (legitimately), never changed or lost
     const keys = await serverKeyRows(db);

@@ -21,12 +21,18 @@ test('repositories under a prefix work as usual', async () => {
 });
 
 test('an update outside the prefixes is 400 INVALID_GUN naming the prefixes; nothing is stored', async () => {
-  const before = await server.context.database.db.selectFrom('tuf_files').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const before = await server.context.database.db
+    .selectFrom('tuf_files')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   const res = await postUpdate(server.url, 'other.example.com/app', { targets: signFile(targetsDoc({}), [ecdsaKey()]) });
   assert.equal(res.status, 400);
   assert.equal(res.body.errors?.[0]?.code, 'INVALID_GUN');
   assert.equal(res.body.errors?.[0]?.detail, 'Require GUNs with prefix: [registry.example.com/ docker.io/team/]');
-  const after = await server.context.database.db.selectFrom('tuf_files').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  const after = await server.context.database.db
+    .selectFrom('tuf_files')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
   assert.equal(after.n, before.n);
 });
 

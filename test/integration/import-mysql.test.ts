@@ -18,22 +18,31 @@ import { after, before, describe, test } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
-  createMysqlDatabase, mariadbAvailable, startMariaDb, NOTARY_SERVER_MYSQL_SCHEMA, NOTARY_SIGNER_MYSQL_SCHEMA, type MariaDb,
+  createMysqlDatabase,
+  mariadbAvailable,
+  startMariaDb,
+  NOTARY_SERVER_MYSQL_SCHEMA,
+  NOTARY_SIGNER_MYSQL_SCHEMA,
+  type MariaDb,
 } from '../support/mariadb.js';
 import {
-  createNotaryDatabase, freePort, makeNotaryTls, missingNotaryBinaries, notaryCli,
-  NOTARY_SERVER_SCHEMA, NOTARY_SIGNER_SCHEMA, startNotaryServer, startNotarySigner,
-  type NotaryProcess, type NotaryTls,
+  createNotaryDatabase,
+  freePort,
+  makeNotaryTls,
+  missingNotaryBinaries,
+  notaryCli,
+  NOTARY_SERVER_SCHEMA,
+  NOTARY_SIGNER_SCHEMA,
+  startNotaryServer,
+  startNotarySigner,
+  type NotaryProcess,
+  type NotaryTls,
 } from '../support/notary-reference.js';
 import { createPostgresCluster, postgresAvailable, type PostgresCluster } from '../support/postgres.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
 import { expectOk, pgQuery, report, signet } from '../support/import-cli.js';
 
-const missing = [
-  ...missingNotaryBinaries(),
-  ...(postgresAvailable() ? [] : ['postgresql']),
-  ...(mariadbAvailable() ? [] : ['mariadb-server']),
-];
+const missing = [...missingNotaryBinaries(), ...(postgresAvailable() ? [] : ['postgresql']), ...(mariadbAvailable() ? [] : ['mariadb-server'])];
 const skip = missing.length > 0 && !process.env['CI'] ? `not installed: ${missing.join(', ')}` : false;
 
 const ALIAS = 'signetalias';
@@ -41,7 +50,6 @@ const PASSPHRASE = 'signer-passphrase-for-tests';
 const ALPHA = 'example.com/mysql/alpha'; // server-held snapshot key (ecdsa)
 const GAMMA = 'example.com/mysql/gamma'; // ed25519 timestamp keys, rotated once
 const DELTA = 'example.com/mysql/delta'; // initialised, never published: a pending key
-
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -55,7 +63,7 @@ async function copyTable(from: string, to: mysql.Connection, table: string, colu
   return rows.length;
 }
 
-describe('signet import from notary\'s MySQL databases (MariaDB)', { skip, timeout: 600_000 }, () => {
+describe("signet import from notary's MySQL databases (MariaDB)", { skip, timeout: 600_000 }, () => {
   let work: string;
   let cluster: PostgresCluster;
   let maria: MariaDb;
@@ -97,7 +105,7 @@ describe('signet import from notary\'s MySQL databases (MariaDB)', { skip, timeo
     for (const t of timings) console.log(`# ${t}`);
   });
 
-  test('a real notary deployment, copied byte for byte into notary\'s MySQL schema', async () => {
+  test("a real notary deployment, copied byte for byte into notary's MySQL schema", async () => {
     const t0 = Date.now();
     const signerPort = await freePort();
     const serverPort = await freePort();
@@ -133,22 +141,56 @@ describe('signet import from notary\'s MySQL databases (MariaDB)', { skip, timeo
     const server = await maria.connect('notaryserver');
     const signer = await maria.connect('notarysigner');
     try {
-      const files = await copyTable(pgServerDb, server, 'tuf_files',
-        ['id', 'created_at', 'updated_at', 'deleted_at', 'gun', 'role', 'version', 'data', 'sha256'], ['created_at', 'updated_at', 'deleted_at']);
+      const files = await copyTable(
+        pgServerDb,
+        server,
+        'tuf_files',
+        ['id', 'created_at', 'updated_at', 'deleted_at', 'gun', 'role', 'version', 'data', 'sha256'],
+        ['created_at', 'updated_at', 'deleted_at'],
+      );
       const changes = await copyTable(pgServerDb, server, 'changefeed', ['id', 'created_at', 'gun', 'version', 'sha256', 'category'], ['created_at']);
-      const keys = await copyTable(pgSignerDb, signer, 'private_keys',
-        ['id', 'created_at', 'updated_at', 'deleted_at', 'key_id', 'encryption_alg', 'keywrap_alg', 'algorithm', 'passphrase_alias',
-          'public', 'private', 'gun', 'role', 'last_used'], ['created_at', 'updated_at', 'deleted_at', 'last_used']);
+      const keys = await copyTable(
+        pgSignerDb,
+        signer,
+        'private_keys',
+        [
+          'id',
+          'created_at',
+          'updated_at',
+          'deleted_at',
+          'key_id',
+          'encryption_alg',
+          'keywrap_alg',
+          'algorithm',
+          'passphrase_alias',
+          'public',
+          'private',
+          'gun',
+          'role',
+          'last_used',
+        ],
+        ['created_at', 'updated_at', 'deleted_at', 'last_used'],
+      );
       assert.ok(files > 10 && changes > 0);
       assert.equal(keys, 5);
       // Bytes exact.
       const pgFiles = await pgQuery<{ id: number; data: Buffer }>(pgServerDb, 'select id, data from tuf_files order by id');
-      const [myFiles] = await server.query('select id, data, sha256 from tuf_files order by id') as unknown as [{ id: number; data: Buffer; sha256: string }[]];
-      assert.deepEqual(myFiles.map((f) => `${f.id} ${sha(f.data)}`), pgFiles.map((f) => `${f.id} ${sha(f.data)}`));
+      const [myFiles] = (await server.query('select id, data, sha256 from tuf_files order by id')) as unknown as [
+        { id: number; data: Buffer; sha256: string }[],
+      ];
+      assert.deepEqual(
+        myFiles.map((f) => `${f.id} ${sha(f.data)}`),
+        pgFiles.map((f) => `${f.id} ${sha(f.data)}`),
+      );
       assert.ok(myFiles.every((f) => f.sha256 === sha(f.data)));
       const pgKeys = await pgQuery<{ id: number; private: Buffer; public: Buffer }>(pgSignerDb, 'select id, private, public from private_keys order by id');
-      const [myKeys] = await signer.query('select id, private, public from private_keys order by id') as unknown as [{ id: number; private: Buffer; public: Buffer }[]];
-      assert.deepEqual(myKeys.map((k) => `${k.id} ${sha(k.private)} ${sha(k.public)}`), pgKeys.map((k) => `${k.id} ${sha(k.private)} ${sha(k.public)}`));
+      const [myKeys] = (await signer.query('select id, private, public from private_keys order by id')) as unknown as [
+        { id: number; private: Buffer; public: Buffer }[],
+      ];
+      assert.deepEqual(
+        myKeys.map((k) => `${k.id} ${sha(k.private)} ${sha(k.public)}`),
+        pgKeys.map((k) => `${k.id} ${sha(k.private)} ${sha(k.public)}`),
+      );
     } finally {
       await server.end();
       await signer.end();
@@ -168,14 +210,16 @@ describe('signet import from notary\'s MySQL databases (MariaDB)', { skip, timeo
     assert.match(r.stderr, /checked 3\/3 repositories/);
   });
 
-  test('import from MySQL: every file, the changefeed and the five keys, with notary\'s times; exit 0', async () => {
+  test("import from MySQL: every file, the changefeed and the five keys, with notary's times; exit 0", async () => {
     const c = await maria.connect('notaryserver');
     let files: { gun: string; role: string; version: number; sha256: string; created_at: string }[];
     let changes: { id: number; created_at: string }[];
     try {
-      [files] = await c.query(`select gun, role, version, sha256, date_format(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') as created_at
-        from tuf_files order by gun, id`) as unknown as [typeof files];
-      [changes] = await c.query(`select id, date_format(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') as created_at from changefeed order by id`) as unknown as [typeof changes];
+      [files] = (await c.query(`select gun, role, version, sha256, date_format(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') as created_at
+        from tuf_files order by gun, id`)) as unknown as [typeof files];
+      [changes] = (await c.query(`select id, date_format(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') as created_at from changefeed order by id`)) as unknown as [
+        typeof changes,
+      ];
     } finally {
       await c.end();
     }
@@ -197,16 +241,34 @@ describe('signet import from notary\'s MySQL databases (MariaDB)', { skip, timeo
     if (signetDb.url) {
       const iso = (s: string) => new Date(s).toISOString(); // microseconds → milliseconds, as pg returns them
       const copied = await pgQuery<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
-        signetDb.url, 'select gun, role, version, sha256, created_at from tuf_files order by gun, id');
-      assert.deepEqual(copied.map((f) => `${f.gun} ${f.role} ${f.version} ${f.sha256} ${f.created_at.toISOString()}`),
-        files.map((f) => `${f.gun} ${f.role} ${f.version} ${f.sha256.trim()} ${iso(f.created_at)}`));
+        signetDb.url,
+        'select gun, role, version, sha256, created_at from tuf_files order by gun, id',
+      );
+      assert.deepEqual(
+        copied.map((f) => `${f.gun} ${f.role} ${f.version} ${f.sha256} ${f.created_at.toISOString()}`),
+        files.map((f) => `${f.gun} ${f.role} ${f.version} ${f.sha256.trim()} ${iso(f.created_at)}`),
+      );
       const feed = await pgQuery<{ id: string; created_at: Date }>(signetDb.url, 'select id, created_at from changefeed order by id');
-      assert.deepEqual(feed.map((f) => `${f.id} ${f.created_at.toISOString()}`), changes.map((f) => `${f.id} ${iso(f.created_at)}`));
+      assert.deepEqual(
+        feed.map((f) => `${f.id} ${f.created_at.toISOString()}`),
+        changes.map((f) => `${f.id} ${iso(f.created_at)}`),
+      );
       const keys = await pgQuery<{ gun: string; last_used: Date | null }>(signetDb.url, 'select gun, last_used from server_keys');
-      assert.equal(keys.filter((k) => k.last_used === null).map((k) => k.gun).join(), DELTA);
+      assert.equal(
+        keys
+          .filter((k) => k.last_used === null)
+          .map((k) => k.gun)
+          .join(),
+        DELTA,
+      );
       const audit = await pgQuery<{ gun: string; detail: { source: string; files: number; keys: number } }>(
-        signetDb.url, `select gun, detail from audit_log where action = 'import' order by gun`);
-      assert.deepEqual(audit.map((a) => a.gun), [ALPHA, DELTA, GAMMA]);
+        signetDb.url,
+        `select gun, detail from audit_log where action = 'import' order by gun`,
+      );
+      assert.deepEqual(
+        audit.map((a) => a.gun),
+        [ALPHA, DELTA, GAMMA],
+      );
       assert.deepEqual(audit.find((a) => a.gun === DELTA)!.detail, { source: `127.0.0.1:${maria.port}/notaryserver`, files: 0, keys: 1 });
     }
   });

@@ -15,9 +15,17 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
-  createNotaryDatabase, freePort, makeNotaryTls, missingNotaryBinaries, notaryCli,
-  NOTARY_SERVER_SCHEMA, NOTARY_SIGNER_SCHEMA, startNotaryServer, startNotarySigner,
-  type NotaryProcess, type NotaryTls,
+  createNotaryDatabase,
+  freePort,
+  makeNotaryTls,
+  missingNotaryBinaries,
+  notaryCli,
+  NOTARY_SERVER_SCHEMA,
+  NOTARY_SIGNER_SCHEMA,
+  startNotaryServer,
+  startNotarySigner,
+  type NotaryProcess,
+  type NotaryTls,
 } from '../support/notary-reference.js';
 import { createPostgresCluster, postgresAvailable, type PostgresCluster } from '../support/postgres.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
@@ -32,7 +40,6 @@ const ALPHA = 'example.com/import/alpha'; // server-held snapshot key (ecdsa)
 const BETA = 'example.com/import/beta'; // a delegation, targets/releases
 const GAMMA = 'example.com/import/gamma'; // ed25519 timestamp keys, rotated once
 const DELTA = 'example.com/import/delta'; // initialised, never published: a pending key
-
 
 describe('signet import from a real notary-server + notary-signer', { skip, timeout: 600_000 }, () => {
   let work: string;
@@ -85,8 +92,19 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
 
   test('the notary deployment is filled with the real CLI', async () => {
     execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', path.join(work, 'releases.key')]);
-    execFileSync('openssl', ['req', '-new', '-x509', '-key', path.join(work, 'releases.key'), '-out', path.join(work, 'releases.crt'),
-      '-days', '365', '-subj', '/CN=releases']);
+    execFileSync('openssl', [
+      'req',
+      '-new',
+      '-x509',
+      '-key',
+      path.join(work, 'releases.key'),
+      '-out',
+      path.join(work, 'releases.crt'),
+      '-days',
+      '365',
+      '-subj',
+      '/CN=releases',
+    ]);
 
     let notary = await startNotary('ecdsa');
     await expectOk(notary.cli(['init', ALPHA, '-p']));
@@ -113,7 +131,10 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     assert.match(await expectOk(notary.cli(['list', GAMMA])), /^v2 /m);
     await notary.stop();
 
-    const keys = await pgQuery<{ gun: string; role: string; algorithm: string; last_used: Date | null }>(signerDb, 'select gun, role, algorithm, last_used from private_keys order by id');
+    const keys = await pgQuery<{ gun: string; role: string; algorithm: string; last_used: Date | null }>(
+      signerDb,
+      'select gun, role, algorithm, last_used from private_keys order by id',
+    );
     assert.deepEqual(
       keys.map((k) => `${k.gun} ${k.role} ${k.algorithm} ${k.last_used ? 'used' : 'pending'}`).sort(),
       [
@@ -145,7 +166,9 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
 
   test('import: every file, the changefeed and the six keys; exit 0', async () => {
     const files = await pgQuery<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
-      serverDb, `select gun, role, version, sha256, created_at at time zone 'UTC' as created_at from tuf_files order by gun, id`);
+      serverDb,
+      `select gun, role, version, sha256, created_at at time zone 'UTC' as created_at from tuf_files order by gun, id`,
+    );
     const changes = await pgQuery<{ id: number }>(serverDb, 'select id from changefeed order by id');
     const r = await signet([...sourceArgs(), '--passphrase', `${ALIAS}=${PASSPHRASE}`, '--json'], signetEnv);
     assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -167,17 +190,35 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     if (signetDb.url) {
       // The exact rows in notary's order per repository, with notary's times, and the change IDs.
       const copied = await pgQuery<{ gun: string; role: string; version: number; sha256: string; created_at: Date }>(
-        signetDb.url, 'select gun, role, version, sha256, created_at from tuf_files order by gun, id');
-      assert.deepEqual(copied.map((c) => `${c.gun} ${c.role} ${c.version} ${c.sha256} ${c.created_at.toISOString()}`),
-        files.map((c) => `${c.gun} ${c.role} ${c.version} ${c.sha256.trim()} ${c.created_at.toISOString()}`));
+        signetDb.url,
+        'select gun, role, version, sha256, created_at from tuf_files order by gun, id',
+      );
+      assert.deepEqual(
+        copied.map((c) => `${c.gun} ${c.role} ${c.version} ${c.sha256} ${c.created_at.toISOString()}`),
+        files.map((c) => `${c.gun} ${c.role} ${c.version} ${c.sha256.trim()} ${c.created_at.toISOString()}`),
+      );
       const ids = await pgQuery<{ id: string }>(signetDb.url, 'select id from changefeed order by id');
-      assert.deepEqual(ids.map((i) => Number(i.id)), changes.map((c) => c.id));
+      assert.deepEqual(
+        ids.map((i) => Number(i.id)),
+        changes.map((c) => c.id),
+      );
       const keys = await pgQuery<{ gun: string; last_used: Date | null }>(signetDb.url, 'select gun, last_used from server_keys');
-      assert.equal(keys.filter((k) => k.last_used === null).map((k) => k.gun).join(), DELTA);
+      assert.equal(
+        keys
+          .filter((k) => k.last_used === null)
+          .map((k) => k.gun)
+          .join(),
+        DELTA,
+      );
       // One audit record per repository, naming the source without credentials.
       const audit = await pgQuery<{ gun: string; subject: string; detail: { source: string; files: number; keys: number } }>(
-        signetDb.url, `select gun, subject, detail from audit_log where action = 'import' order by gun`);
-      assert.deepEqual(audit.map((a) => a.gun), [ALPHA, BETA, DELTA, GAMMA]);
+        signetDb.url,
+        `select gun, subject, detail from audit_log where action = 'import' order by gun`,
+      );
+      assert.deepEqual(
+        audit.map((a) => a.gun),
+        [ALPHA, BETA, DELTA, GAMMA],
+      );
       assert.deepEqual(audit.find((a) => a.gun === DELTA)!.detail, { source: `${new URL(serverDb).host}/notaryserver`, files: 0, keys: 1 });
     }
   });
@@ -248,16 +289,27 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     await notary.stop();
 
     // And three alpha rows are damaged in notary's database.
-    const [targets] = await pgQuery<{ data: Buffer }>(serverDb, `select data from tuf_files where gun = $1 and role = 'targets' order by version desc limit 1`, [ALPHA]);
-    const [snapshot] = await pgQuery<{ data: Buffer }>(serverDb, `select data from tuf_files where gun = $1 and role = 'snapshot' order by version desc limit 1`, [ALPHA]);
+    const [targets] = await pgQuery<{ data: Buffer }>(
+      serverDb,
+      `select data from tuf_files where gun = $1 and role = 'targets' order by version desc limit 1`,
+      [ALPHA],
+    );
+    const [snapshot] = await pgQuery<{ data: Buffer }>(
+      serverDb,
+      `select data from tuf_files where gun = $1 and role = 'snapshot' order by version desc limit 1`,
+      [ALPHA],
+    );
     const forged = JSON.parse(targets!.data.toString()) as { signed: { version: number; targets: Record<string, unknown> } };
     forged.signed.version = 50;
     forged.signed.targets['evil'] = { hashes: { sha256: Buffer.alloc(32).toString('base64') }, length: 1 };
     const forgedBytes = Buffer.from(JSON.stringify(forged));
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    await pgQuery(serverDb, `insert into tuf_files (created_at, gun, role, version, data, sha256) values
+    await pgQuery(
+      serverDb,
+      `insert into tuf_files (created_at, gun, role, version, data, sha256) values
       (now(), $1, 'targets', 50, $2, $3), (now(), $1, 'snapshot', 60, $4, $5), (now(), $1, 'targets', 51, $6, $7)`,
-    [ALPHA, forgedBytes, sha(forgedBytes), snapshot!.data, sha(snapshot!.data), targets!.data, 'f'.repeat(64)]);
+      [ALPHA, forgedBytes, sha(forgedBytes), snapshot!.data, sha(snapshot!.data), targets!.data, 'f'.repeat(64)],
+    );
 
     const before = signetDb.url ? await pgQuery<{ n: number }>(signetDb.url, 'select count(*)::int as n from tuf_files where gun = $1', [GAMMA]) : null;
     const r = await signet([...sourceArgs(), '--json'], signetEnv);
@@ -270,7 +322,10 @@ describe('signet import from a real notary-server + notary-signer', { skip, time
     assert.match(reasons[`${ALPHA} targets v51`]!, /stored sha256 ffffffffffff… does not match its bytes/);
     assert.equal(rep.repositories.conflicted, 1);
     assert.ok(rep.conflicts.length > 0);
-    assert.ok(rep.conflicts.every((c) => c.gun === GAMMA), JSON.stringify(rep.conflicts));
+    assert.ok(
+      rep.conflicts.every((c) => c.gun === GAMMA),
+      JSON.stringify(rep.conflicts),
+    );
     assert.match(rep.conflicts[0]!.reason, /Signet already holds .* with other bytes/);
     assert.equal(rep.files.imported, 0);
     if (signetDb.url) {

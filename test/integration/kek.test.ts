@@ -115,7 +115,12 @@ describe('the store records its key-encryption key', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.ok(r.ms < 15_000, `took ${r.ms} ms`);
     assert.doesNotMatch(r.stdout, /listening/);
-    assert.match(r.stderr, new RegExp(`SIGNET_KEY_ENCRYPTION_KEY \\(fingerprint ${fingerprint(B)}\\) is not the key-encryption key of this store \\(fingerprint ${fingerprint(A)}\\)`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `SIGNET_KEY_ENCRYPTION_KEY \\(fingerprint ${fingerprint(B)}\\) is not the key-encryption key of this store \\(fingerprint ${fingerprint(A)}\\)`,
+      ),
+    );
     assert.match(r.stderr, /signet keys rekey/);
     assert.doesNotMatch(r.stderr, new RegExp(B));
     assert.deepEqual(await kekState(), before);

@@ -26,11 +26,59 @@ let foreign: ClientIdentity;
 function clientCa(dir: string, name: string): { caCert: string; client: ClientIdentity } {
   const f = (file: string) => path.join(dir, `${name}-${file}`);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'),
-    '-days', '2', '-subj', `/CN=${name} client CA`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', `/CN=${name} client`);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name} client CA`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
+  openssl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f('client.key'),
+    '-out',
+    f('client.csr'),
+    '-subj',
+    `/CN=${name} client`,
+  );
   writeFileSync(f('client.cnf'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-  openssl('x509', '-req', '-in', f('client.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('client.crt'), '-days', '2', '-extfile', f('client.cnf'));
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    f('client.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('client.crt'),
+    '-days',
+    '2',
+    '-extfile',
+    f('client.cnf'),
+  );
   return { caCert: f('ca.crt'), client: { cert: readFileSync(f('client.crt')), key: readFileSync(f('client.key')) } };
 }
 
@@ -96,7 +144,10 @@ describe('mutual TLS', () => {
       await assert.rejects(get(urlPath), { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, urlPath);
     }
     // TLS 1.2: a handshake failure alert.
-    await assert.rejects(get('/v2/', undefined, { maxVersion: 'TLSv1.2' }), (e: NodeJS.ErrnoException) => e.code === 'EPROTO' && /alert handshake failure/.test(e.message));
+    await assert.rejects(
+      get('/v2/', undefined, { maxVersion: 'TLSv1.2' }),
+      (e: NodeJS.ErrnoException) => e.code === 'EPROTO' && /alert handshake failure/.test(e.message),
+    );
   });
 
   test('a client certificate from another CA fails: the server drops the connection', async () => {

@@ -23,7 +23,18 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { projectRoot } from '../support/paths.js';
 import { spawnServer, startTestServer, type ServerProcess, type TestServer } from '../support/server.js';
 import {
-  certKey, ecdsaKey, inDays, multipartBody, rootDoc, serverKey, sha256Hex, signFile, snapshotDoc, targetFile, targetsDoc, type TestKey,
+  certKey,
+  ecdsaKey,
+  inDays,
+  multipartBody,
+  rootDoc,
+  serverKey,
+  sha256Hex,
+  signFile,
+  snapshotDoc,
+  targetFile,
+  targetsDoc,
+  type TestKey,
 } from '../support/tuf-kit.js';
 import type { AuditRecord as StoredAuditRecord } from '../../src/storage/audit-store.js';
 import type { RepositoryAt } from '../../src/service/history.js';
@@ -267,7 +278,10 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.equal(line['status'], 200);
       assert.equal(line['gun'], G);
       assert.equal(line['subject'], 'anonymous');
-      const stored = await find((l) => l['msg'] === 'update stored' && l['gun'] === G && JSON.stringify(l['stored']).includes('"version":2'), 'update stored line');
+      const stored = await find(
+        (l) => l['msg'] === 'update stored' && l['gun'] === G && JSON.stringify(l['stored']).includes('"version":2'),
+        'update stored line',
+      );
       assert.equal(stored['level'], 'info');
       assert.equal(stored['subject'], 'anonymous');
       assert.deepEqual(stored['stored'], [
@@ -318,12 +332,15 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       const body = res.body as { count: number; records: AuditRecord[] };
       records = body.records;
       assert.equal(body.count, 4);
-      assert.deepEqual(records.map((r) => [r.action, r.requestId]), [
-        ['delete', 'audit-delete'],
-        ['rotate_key', 'audit-rotate'],
-        ['update', 'audit-update'],
-        ['update', records[3]!.requestId],
-      ]);
+      assert.deepEqual(
+        records.map((r) => [r.action, r.requestId]),
+        [
+          ['delete', 'audit-delete'],
+          ['rotate_key', 'audit-rotate'],
+          ['update', 'audit-update'],
+          ['update', records[3]!.requestId],
+        ],
+      );
       assert.match(records[3]!.requestId!, UUID, 'the creation carries its generated request ID');
       for (const r of records) {
         assert.equal(r.gun, G);
@@ -332,13 +349,28 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
         assert.ok(!Number.isNaN(Date.parse(r.time)));
       }
       const ids = records.map((r) => BigInt(r.id));
-      assert.deepEqual([...ids].sort((a, b) => (a > b ? -1 : 1)), ids, 'newest first');
+      assert.deepEqual(
+        [...ids].sort((a, b) => (a > b ? -1 : 1)),
+        ids,
+        'newest first',
+      );
       assert.deepEqual(records[0]!.detail, { files: 7 }, 'root, 2 targets, 2 snapshots, 2 timestamps');
       assert.equal(records[1]!.detail['role'], 'timestamp');
       assert.match(String(records[1]!.detail['keyId']), /^[0-9a-f]{64}$/);
-      assert.deepEqual(records[2]!.detail, { roles: [{ role: 'targets', version: 2 }, { role: 'snapshot', version: 2 }, { role: 'timestamp', version: 2 }] });
+      assert.deepEqual(records[2]!.detail, {
+        roles: [
+          { role: 'targets', version: 2 },
+          { role: 'snapshot', version: 2 },
+          { role: 'timestamp', version: 2 },
+        ],
+      });
       assert.deepEqual(records[3]!.detail, {
-        roles: [{ role: 'root', version: 1 }, { role: 'targets', version: 1 }, { role: 'snapshot', version: 1 }, { role: 'timestamp', version: 1 }],
+        roles: [
+          { role: 'root', version: 1 },
+          { role: 'targets', version: 1 },
+          { role: 'snapshot', version: 1 },
+          { role: 'timestamp', version: 1 },
+        ],
       });
       // The same request ID is in the access log.
       const logged = await eventually(() => logLines(srv.output()).find((l) => l['requestId'] === 'audit-delete'), 'log line of the deletion');
@@ -347,7 +379,9 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
 
     test('since, until and limit select a window', async () => {
       const q = async (query: Record<string, string>) => {
-        const res = await request(srv.url).get('/_signet/audit').query({ gun: G, ...query });
+        const res = await request(srv.url)
+          .get('/_signet/audit')
+          .query({ gun: G, ...query });
         assert.equal(res.status, 200, res.text);
         return (res.body as { records: AuditRecord[] }).records.map((r) => r.action);
       };
@@ -359,7 +393,10 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       const other = await request(srv.url).get('/_signet/audit').query({ gun: 'registry.example.com/ops/never' });
       assert.deepEqual(other.body, { count: 0, records: [] });
       const all = await request(srv.url).get('/_signet/audit');
-      assert.ok((all.body as { records: AuditRecord[] }).records.some((r) => r.gun === 'registry.example.com/ops/metrics'), 'without gun: every repository');
+      assert.ok(
+        (all.body as { records: AuditRecord[] }).records.some((r) => r.gun === 'registry.example.com/ops/metrics'),
+        'without gun: every repository',
+      );
     });
 
     test('bad parameters are 400 INVALID_PARAMETERS', async () => {
@@ -389,7 +426,10 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.equal(mine[0]!.version, 1);
       assert.equal(mine[0]!.expired, false);
       assert.ok(Math.abs(Date.parse(mine[0]!.expires) - (Date.now() + 10 * 86400_000)) < 120_000, mine[0]!.expires);
-      assert.ok(body.roles.every((r) => r.gun === G), 'repositories expiring in years are not listed');
+      assert.ok(
+        body.roles.every((r) => r.gun === G),
+        'repositories expiring in years are not listed',
+      );
 
       const day = await request(srv.url).get('/_signet/expiring').query({ within: '86400' });
       assert.deepEqual(day.body, { count: 0, roles: [] });
@@ -406,7 +446,10 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       ]);
       assert.equal(r.code, 1, r.stderr);
       const roles = json<{ gun: string; role: string }[]>(r, 'expiring');
-      assert.deepEqual(roles.map((x) => [x.gun, x.role]), [[G, 'targets']]);
+      assert.deepEqual(
+        roles.map((x) => [x.gun, x.role]),
+        [[G, 'targets']],
+      );
       assert.equal(day.code, 0, day.stderr);
       assert.deepEqual(json(day, 'expiring --within'), []);
       assert.equal(text.code, 1);
@@ -442,7 +485,13 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.equal(v2.timestamp.version, 2);
       assert.equal(v2.asOf, v2.timestamp.storedAt);
       assert.equal(v2.snapshot?.version, 2);
-      assert.deepEqual(v2.roles.map((r) => [r.role, r.version]), [['root', 1], ['targets', 2]]);
+      assert.deepEqual(
+        v2.roles.map((r) => [r.role, r.version]),
+        [
+          ['root', 1],
+          ['targets', 2],
+        ],
+      );
       for (const f of [v2.timestamp, v2.snapshot!, ...v2.roles]) {
         const { status, body } = await getBytes(`${srv.url}/v2/${G}/_trust/tuf/${f.role}.${f.sha256}.json`);
         assert.equal(status, 200, `${f.role} by checksum`);
@@ -452,7 +501,13 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       }
       const now = await at({});
       assert.equal(now.timestamp.version, 3);
-      assert.deepEqual(now.roles.map((r) => [r.role, r.version]), [['root', 1], ['targets', 3]]);
+      assert.deepEqual(
+        now.roles.map((r) => [r.role, r.version]),
+        [
+          ['root', 1],
+          ['targets', 3],
+        ],
+      );
     });
 
     test('?at=<a time between the second and third update> gives the same', async () => {
@@ -511,7 +566,11 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       const mine = repos.find((x) => x.gun === G);
       assert.deepEqual(mine && { ...mine, lastChange: '' }, { gun: G, files: 7, lastChange: '' }, 'root, 2 targets, 2 snapshots, 2 timestamps');
       assert.ok(Math.abs(Date.parse(mine!.lastChange) - Date.now()) < 60_000);
-      assert.deepEqual(repos.map((x) => x.gun), [...repos.map((x) => x.gun)].sort(), 'sorted by name');
+      assert.deepEqual(
+        repos.map((x) => x.gun),
+        [...repos.map((x) => x.gun)].sort(),
+        'sorted by name',
+      );
       assert.ok(!repos.some((x) => x.gun === 'registry.example.com/ops/audited'), 'deleted repositories are gone');
       assert.match(text.stdout, new RegExp(`^${G}\\t7 files\\tlast change `, 'm'));
     });
@@ -519,9 +578,21 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
     test('repos show GUN --json: current roles, versions and expiries, server keys', async () => {
       const r = await signet(env, 'repos', 'show', G, '--json');
       assert.equal(r.code, 0, r.stderr);
-      const shown = json<{ gun: string; files: { role: string; version: number; expires: string; expired: boolean }[]; keys: { keyId: string; role: string; inCurrentRoot: boolean; lastUsed: string | null }[] }>(r, 'repos show');
+      const shown = json<{
+        gun: string;
+        files: { role: string; version: number; expires: string; expired: boolean }[];
+        keys: { keyId: string; role: string; inCurrentRoot: boolean; lastUsed: string | null }[];
+      }>(r, 'repos show');
       assert.equal(shown.gun, G);
-      assert.deepEqual(shown.files.map((f) => [f.role, f.version, f.expired]), [['timestamp', 2, false], ['snapshot', 2, false], ['root', 1, false], ['targets', 2, false]]);
+      assert.deepEqual(
+        shown.files.map((f) => [f.role, f.version, f.expired]),
+        [
+          ['timestamp', 2, false],
+          ['snapshot', 2, false],
+          ['root', 1, false],
+          ['targets', 2, false],
+        ],
+      );
       assert.deepEqual(shown.keys.map((k) => [k.role, k.keyId, k.inCurrentRoot]).sort(), [
         ['snapshot', repo.snapshotKey.keyId, true],
         ['timestamp', repo.timestampKey.keyId, true],
@@ -561,7 +632,10 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.equal(published.status, 200, published.text);
       assert.equal((await fetchServerKey(srv.url, G, 'timestamp')).keyId, pending.keyId, 'now the listed key');
       const ts = await getBytes(`${srv.url}/v2/${G}/_trust/tuf/timestamp.json`);
-      assert.deepEqual((JSON.parse(ts.body.toString()) as { signatures: { keyid: string }[] }).signatures.map((s) => s.keyid), [pending.keyId]);
+      assert.deepEqual(
+        (JSON.parse(ts.body.toString()) as { signatures: { keyid: string }[] }).signatures.map((s) => s.keyid),
+        [pending.keyId],
+      );
       const shown = json<{ keys: { keyId: string; inCurrentRoot: boolean }[] }>(await signet(env, 'repos', 'show', G, '--json'), 'repos show');
       assert.equal(shown.keys.find((k) => k.keyId === pending.keyId)?.inCurrentRoot, true);
       assert.equal(shown.keys.find((k) => k.keyId === repo.timestampKey.keyId)?.inCurrentRoot, false);
@@ -573,13 +647,28 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
     test('changefeed tail --records 2 --json: the newest records, oldest first, one JSON object a line', async () => {
       const r = await signet(env, 'changefeed', 'tail', '--records', '2', '--json');
       assert.equal(r.code, 0, r.stderr);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ID: string; GUN: string; Version: number; Category: string });
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { ID: string; GUN: string; Version: number; Category: string });
       assert.equal(lines.length, 2);
       const api = await request(srv.url).get('/v2/_trust/changefeed').query({ change_id: '-1', records: '-2' });
       assert.deepEqual(lines, (api.body as { records: unknown[] }).records);
-      assert.deepEqual(lines.map((l) => [l.GUN, l.Version, l.Category]), [[G, 2, 'update'], [G, 3, 'update']]);
+      assert.deepEqual(
+        lines.map((l) => [l.GUN, l.Version, l.Category]),
+        [
+          [G, 2, 'update'],
+          [G, 3, 'update'],
+        ],
+      );
       const mine = await signet(env, 'changefeed', 'tail', '--gun', G, '--records', '10', '--json');
-      assert.deepEqual(mine.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { Version: number }).Version), [1, 2, 3]);
+      assert.deepEqual(
+        mine.stdout
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { Version: number }).Version),
+        [1, 2, 3],
+      );
     });
 
     test('audit --gun GUN --json: the same records as the API, CLI actions attributed to cli:<user>', async () => {
@@ -590,10 +679,16 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.deepEqual(cli, api.records);
       // Newest first: the CLI's snapshot rotation, the root listing the new timestamp key, two
       // POST timestamp.key, two CLI timestamp rotations, the targets update, the creation.
-      assert.deepEqual(cli.map((x) => x.action), ['rotate_key', 'update', 'rotate_key', 'rotate_key', 'rotate_key', 'rotate_key', 'update', 'update']);
+      assert.deepEqual(
+        cli.map((x) => x.action),
+        ['rotate_key', 'update', 'rotate_key', 'rotate_key', 'rotate_key', 'rotate_key', 'update', 'update'],
+      );
       assert.equal(cli.filter((x) => x.action === 'rotate_key' && /^cli:/.test(x.subject)).length, 3, 'three rotations asked from the command line');
       const limited = json<AuditRecord[]>(await signet(env, 'audit', '--gun', G, '--limit', '1', '--since', cli[2]!.time, '--json'), 'audit --limit');
-      assert.deepEqual(limited.map((x) => x.id), [cli[0]!.id]);
+      assert.deepEqual(
+        limited.map((x) => x.id),
+        [cli[0]!.id],
+      );
     });
 
     test('repos delete GUN --yes; then its metadata is 404 (keys stay)', async () => {
@@ -605,7 +700,11 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^deleted \\d+ files of ${G}$`, 'm'));
       // The serving process hears of the deletion through the database's change notifications.
-      await eventually(async () => ((await request(srv.url).get(`/v2/${G}/_trust/tuf/root.json`)).status === 404 ? true : undefined), 'root.json 404 after delete', 3000);
+      await eventually(
+        async () => ((await request(srv.url).get(`/v2/${G}/_trust/tuf/root.json`)).status === 404 ? true : undefined),
+        'root.json 404 after delete',
+        3000,
+      );
       assert.equal((await request(srv.url).get(`/v2/${G}/_trust/tuf/timestamp.json`)).status, 404);
       const again = await signet(env, 'repos', 'delete', G, '--yes');
       assert.equal(again.code, 1);
@@ -675,7 +774,14 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
       try {
         const answer = await new Promise<{ status: number; text: string; connection: string | undefined }>((resolve, reject) => {
           const req = http.request(
-            { host: url.hostname, port: url.port, method: 'POST', path: `/v2/${G}/_trust/tuf/`, agent, headers: { 'Content-Type': contentType, 'Content-Length': body.length } },
+            {
+              host: url.hostname,
+              port: url.port,
+              method: 'POST',
+              path: `/v2/${G}/_trust/tuf/`,
+              agent,
+              headers: { 'Content-Type': contentType, 'Content-Length': body.length },
+            },
             (res) => {
               let text = '';
               res.on('data', (c: Buffer) => (text += c.toString()));
@@ -712,12 +818,17 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
           srv.child.kill('SIGKILL');
           await exited;
         }
-        console.log(`# shutdown: upload answered ${answeredAt - termAt} ms after SIGTERM (Connection: ${answer.connection}); ` +
-          (exit ? `process exited ${exit.at - termAt} ms after SIGTERM` : 'process still running 8 s later'));
+        console.log(
+          `# shutdown: upload answered ${answeredAt - termAt} ms after SIGTERM (Connection: ${answer.connection}); ` +
+            (exit ? `process exited ${exit.at - termAt} ms after SIGTERM` : 'process still running 8 s later'),
+        );
         assert.ok(exit, `the process did not exit within 8 s of SIGTERM (the answered connection is kept alive):\n${log}`);
         assert.equal(exit.code, 0, `exit code (signal ${exit.signal})`);
         assert.ok(exit.at - answeredAt < 3000, `exited ${exit.at - answeredAt} ms after the last answer`);
-        assert.ok(logLines(srv.output()).some((l) => l['msg'] === 'shutting down' && l['signal'] === 'SIGTERM'), 'shutdown is logged');
+        assert.ok(
+          logLines(srv.output()).some((l) => l['msg'] === 'shutting down' && l['signal'] === 'SIGTERM'),
+          'shutdown is logged',
+        );
       } finally {
         agent.destroy();
         if (srv.child.exitCode === null && srv.child.signalCode === null) {
@@ -747,7 +858,18 @@ describe('a signet serve process', { timeout: 120_000 }, () => {
         // A new repository's keys would be created under the old key: refused cleanly.
         const refused = await request(same.url).get('/v2/registry.example.com/ops/after-rekey/_trust/tuf/timestamp.key');
         assert.ok(refused.status >= 500 && refused.status < 600, `${refused.status} ${refused.text}`);
-        assert.equal(Number((await same.context.database.db.selectFrom('server_keys').select((eb) => eb.fn.countAll<string>().as('n')).where('gun', '=', 'registry.example.com/ops/after-rekey').executeTakeFirstOrThrow()).n), 0);
+        assert.equal(
+          Number(
+            (
+              await same.context.database.db
+                .selectFrom('server_keys')
+                .select((eb) => eb.fn.countAll<string>().as('n'))
+                .where('gun', '=', 'registry.example.com/ops/after-rekey')
+                .executeTakeFirstOrThrow()
+            ).n,
+          ),
+          0,
+        );
       } finally {
         await same.close();
       }
@@ -767,7 +889,11 @@ describe('audit trail with token authentication', { timeout: 60_000 }, () => {
 
   before(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'signet-ops-auth-'));
-    tokens = await startDevTokenService({ issuer: ISSUER, service: SERVICE, users: [{ name: 'alice', password: 'alice-pw', repositories: ['localhost:5000/ops/'], actions: ['*'] }] });
+    tokens = await startDevTokenService({
+      issuer: ISSUER,
+      service: SERVICE,
+      users: [{ name: 'alice', password: 'alice-pw', repositories: ['localhost:5000/ops/'], actions: ['*'] }],
+    });
     const bundle = path.join(work, 'tokens.pem');
     writeFileSync(bundle, tokens.certificatePem);
     server = await startTestServer({
@@ -806,9 +932,16 @@ describe('audit trail with token authentication', { timeout: 60_000 }, () => {
     const targets = signFile(targetsDoc({}), [targetsKey]);
     const snapshot = signFile(snapshotDoc({ files: { root, targets } }), [snapshotKey]);
     const { body, contentType } = multipartBody({ root, targets, snapshot });
-    const created = await request(server.url).post(`/v2/${G}/_trust/tuf/`).set('Authorization', `Bearer ${push}`).set('Content-Type', contentType).set('X-Request-Id', 'tok-create').send(body);
+    const created = await request(server.url)
+      .post(`/v2/${G}/_trust/tuf/`)
+      .set('Authorization', `Bearer ${push}`)
+      .set('Content-Type', contentType)
+      .set('X-Request-Id', 'tok-create')
+      .send(body);
     assert.equal(created.status, 200, created.text);
-    const rotated = await request(server.url).post(`/v2/${G}/_trust/tuf/snapshot.key`).set('Authorization', `Bearer ${await token(`repository:${G}:*`)}`);
+    const rotated = await request(server.url)
+      .post(`/v2/${G}/_trust/tuf/snapshot.key`)
+      .set('Authorization', `Bearer ${await token(`repository:${G}:*`)}`);
     assert.equal(rotated.status, 200, rotated.text);
 
     // No token: the catalog challenge.
@@ -816,14 +949,26 @@ describe('audit trail with token authentication', { timeout: 60_000 }, () => {
     assert.equal(anonymous.status, 401);
     assert.equal(anonymous.headers['www-authenticate'], `Bearer realm="${tokens.realm}",service="${SERVICE}",scope="registry:catalog:*"`);
     // A token for the repository itself is not enough.
-    const repoOnly = await request(server.url).get('/_signet/audit').query({ gun: G }).set('Authorization', `Bearer ${await token(`repository:${G}:*`)}`);
+    const repoOnly = await request(server.url)
+      .get('/_signet/audit')
+      .query({ gun: G })
+      .set('Authorization', `Bearer ${await token(`repository:${G}:*`)}`);
     assert.equal(repoOnly.status, 401);
     assert.match(repoOnly.headers['www-authenticate'] ?? '', /scope="registry:catalog:\*",error="insufficient_scope"/);
 
-    const res = await request(server.url).get('/_signet/audit').query({ gun: G }).set('Authorization', `Bearer ${await token('registry:catalog:*')}`);
+    const res = await request(server.url)
+      .get('/_signet/audit')
+      .query({ gun: G })
+      .set('Authorization', `Bearer ${await token('registry:catalog:*')}`);
     assert.equal(res.status, 200, res.text);
     const records = (res.body as { records: AuditRecord[] }).records;
-    assert.deepEqual(records.map((r) => [r.action, r.subject]), [['rotate_key', 'alice'], ['update', 'alice']]);
+    assert.deepEqual(
+      records.map((r) => [r.action, r.subject]),
+      [
+        ['rotate_key', 'alice'],
+        ['update', 'alice'],
+      ],
+    );
     assert.equal(records[1]!.requestId, 'tok-create');
     assert.deepEqual(records[0]!.detail['role'], 'snapshot');
   });
@@ -857,15 +1002,24 @@ describe('expiry watch', { timeout: 60_000 }, () => {
     const started = Date.now();
     const dbx = server.context.database.db;
     const timestamps = async () =>
-      (await dbx.selectFrom('tuf_files').select(['version', 'data']).where('gun', '=', G).where('role', '=', 'timestamp').orderBy('version').execute()).map((r) => ({
-        version: r.version,
-        expires: Date.parse((JSON.parse(Buffer.from(r.data).toString()) as { signed: { expires: string } }).signed.expires),
-      }));
-    assert.deepEqual((await timestamps()).map((t) => t.version), [1]);
-    const resigned = await eventually(async () => {
-      const ts = await timestamps();
-      return ts.length > 1 ? ts : undefined;
-    }, 'a re-signed timestamp', 15_000);
+      (await dbx.selectFrom('tuf_files').select(['version', 'data']).where('gun', '=', G).where('role', '=', 'timestamp').orderBy('version').execute()).map(
+        (r) => ({
+          version: r.version,
+          expires: Date.parse((JSON.parse(Buffer.from(r.data).toString()) as { signed: { expires: string } }).signed.expires),
+        }),
+      );
+    assert.deepEqual(
+      (await timestamps()).map((t) => t.version),
+      [1],
+    );
+    const resigned = await eventually(
+      async () => {
+        const ts = await timestamps();
+        return ts.length > 1 ? ts : undefined;
+      },
+      'a re-signed timestamp',
+      15_000,
+    );
     console.log(`# expiry watch: timestamp re-signed ${Date.now() - started} ms after start, without a client request`);
     assert.equal(resigned[1]!.version, 2);
     assert.ok(Math.abs(resigned[1]!.expires - (Date.now() + 3600_000)) < 60_000, 'for SIGNET_TIMESTAMP_EXPIRY');
@@ -882,8 +1036,15 @@ describe('expiry watch', { timeout: 60_000 }, () => {
 
     // Once fresh, it is left alone: further scans do not sign again.
     await sleep(2500);
-    assert.deepEqual((await timestamps()).map((t) => t.version), [1, 2]);
+    assert.deepEqual(
+      (await timestamps()).map((t) => t.version),
+      [1, 2],
+    );
     const feed = await request(server.url).get(`/v2/${G}/_trust/changefeed`).query({ change_id: '0', records: '10' });
-    assert.deepEqual((feed.body as { records: { Version: number }[] }).records.map((r) => r.Version), [1, 2], 'the re-signed timestamp is in the changefeed');
+    assert.deepEqual(
+      (feed.body as { records: { Version: number }[] }).records.map((r) => r.Version),
+      [1, 2],
+      'the re-signed timestamp is in the changefeed',
+    );
   });
 });

@@ -24,7 +24,13 @@ after(async () => {
 async function start(env: Record<string, string>): Promise<ServerProcess> {
   const db = await createTestDatabase();
   databases.push(db);
-  const server = await spawnServer({ SIGNET_DATA_DIR: db.dataDir, DATABASE_URL: db.url ?? '', SIGNET_EXPIRY_SCAN_INTERVAL: '0', SIGNET_LOG_LEVEL: 'info', ...env });
+  const server = await spawnServer({
+    SIGNET_DATA_DIR: db.dataDir,
+    DATABASE_URL: db.url ?? '',
+    SIGNET_EXPIRY_SCAN_INTERVAL: '0',
+    SIGNET_LOG_LEVEL: 'info',
+    ...env,
+  });
   servers.push(server);
   return server;
 }
@@ -48,7 +54,11 @@ async function traffic(url: string): Promise<{ reads: string[]; write: string }>
     assert.equal(res.status, 404);
     reads.push(res.headers['x-request-id'] as string);
   }
-  const write = await request(url).post('/v2/registry.example.com/scan/app/_trust/tuf/').set('X-Request-Id', 'the-write').type('multipart/form-data; boundary=x').send('--x--\r\n');
+  const write = await request(url)
+    .post('/v2/registry.example.com/scan/app/_trust/tuf/')
+    .set('X-Request-Id', 'the-write')
+    .type('multipart/form-data; boundary=x')
+    .send('--x--\r\n');
   assert.equal(write.status, 400);
   return { reads, write: 'the-write' };
 }
@@ -60,7 +70,10 @@ describe('SIGNET_LOG_REQUESTS', () => {
     const { write } = await traffic(s.url);
     await settle();
     const logged = requestLines(s);
-    assert.deepEqual(logged.map((l) => [l['requestId'], l['level'], l['status']]), [[write, 'info', 400]]);
+    assert.deepEqual(
+      logged.map((l) => [l['requestId'], l['level'], l['status']]),
+      [[write, 'info', 400]],
+    );
     assert.ok(s.output().length - before < 2000, `200 reads and one write wrote ${s.output().length - before} bytes of log`);
   });
 
@@ -68,7 +81,11 @@ describe('SIGNET_LOG_REQUESTS', () => {
     const s = await start({ SIGNET_LOG_REQUESTS: 'all' });
     const { reads } = await traffic(s.url);
     await settle();
-    const ids = new Set(requestLines(s).filter((l) => l['level'] === 'info').map((l) => l['requestId']));
+    const ids = new Set(
+      requestLines(s)
+        .filter((l) => l['level'] === 'info')
+        .map((l) => l['requestId']),
+    );
     assert.ok(reads.every((id) => ids.has(id)));
     assert.ok(ids.has('the-write'));
   });
@@ -93,7 +110,9 @@ describe('SIGNET_LOG_REQUESTS', () => {
     const s = await start({ SIGNET_LOG_LEVEL: 'debug' });
     const { reads } = await traffic(s.url);
     await settle();
-    const debug = requestLines(s).filter((l) => l['level'] === 'debug').map((l) => l['requestId']);
+    const debug = requestLines(s)
+      .filter((l) => l['level'] === 'debug')
+      .map((l) => l['requestId']);
     assert.deepEqual(debug, reads);
   });
 
@@ -109,7 +128,13 @@ test('a request refused by token auth is logged with its request ID', async () =
   try {
     const bundle = path.join(work, 'token-ca.pem');
     writeFileSync(bundle, tokens.certificatePem);
-    const s = await start({ SIGNET_AUTH: 'token', SIGNET_AUTH_REALM: tokens.realm, SIGNET_AUTH_SERVICE: 'signet.log', SIGNET_AUTH_ISSUER: 'log-test', SIGNET_AUTH_ROOT_CERT_BUNDLE: bundle });
+    const s = await start({
+      SIGNET_AUTH: 'token',
+      SIGNET_AUTH_REALM: tokens.realm,
+      SIGNET_AUTH_SERVICE: 'signet.log',
+      SIGNET_AUTH_ISSUER: 'log-test',
+      SIGNET_AUTH_ROOT_CERT_BUNDLE: bundle,
+    });
     const res = await request(s.url).get('/v2/registry.example.com/private/app/_trust/tuf/root.json').set('X-Request-Id', 'refused-read');
     assert.equal(res.status, 401);
     await settle();

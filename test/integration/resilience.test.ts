@@ -18,7 +18,10 @@ import { sha256Hex, signFile, targetFile, targetsDoc } from '../support/tuf-kit.
 
 const main = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 
-function signetCheck(env: Record<string, string>): { code: number | null; report: { errors: number; rows: number; repositories: number; problems: unknown[] } } {
+function signetCheck(env: Record<string, string>): {
+  code: number | null;
+  report: { errors: number; rows: number; repositories: number; problems: unknown[] };
+} {
   const r = spawnSync(process.execPath, [main, 'check', '--json'], { env: { ...process.env, ...env }, encoding: 'utf8' });
   return { code: r.status, report: JSON.parse(r.stdout) };
 }
@@ -66,7 +69,9 @@ describe('crash in the middle of an update storm', { skip: process.env['TEST_DAT
     assert.equal(check.code, 0, JSON.stringify(check.report.problems.slice(0, 5)));
     assert.equal(check.report.errors, 0);
     assert.equal(check.report.repositories, 4);
-    console.log(`# crash: ${acknowledged.length} updates acknowledged before SIGKILL; signet check read ${check.report.rows} files in ${check.report.repositories} repositories: ${check.report.errors} errors`);
+    console.log(
+      `# crash: ${acknowledged.length} updates acknowledged before SIGKILL; signet check read ${check.report.rows} files in ${check.report.repositories} repositories: ${check.report.errors} errors`,
+    );
 
     const second = await spawnServer(env);
     servers.push(second);
@@ -95,7 +100,11 @@ describe('database outage', { skip: postgresAvailable() ? false : 'Postgres serv
   });
 
   test('requests fail fast with 503 while the database is down, and Signet recovers by itself', async () => {
-    server = await spawnServer({ DATABASE_URL: cluster.url, SIGNET_DATA_DIR: `/tmp/signet-outage-${randomBytes(4).toString('hex')}`, SIGNET_LOG_LEVEL: 'error' });
+    server = await spawnServer({
+      DATABASE_URL: cluster.url,
+      SIGNET_DATA_DIR: `/tmp/signet-outage-${randomBytes(4).toString('hex')}`,
+      SIGNET_LOG_LEVEL: 'error',
+    });
     const gun = 'registry.example.com/outage/app';
     const repo = await createRepository(server.url, gun, { serverSnapshot: true });
     assert.equal((await request(server.url).get(`/v2/${gun}/_trust/tuf/root.json`)).status, 200);

@@ -11,9 +11,7 @@ import request from 'supertest';
 import { canonicalJson } from '../../src/tuf/canonical-json.js';
 import { createRepository, fetchServerKey, postUpdate, type TestRepository } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import {
-  ecdsaKey, rootDoc, sha256Hex, signFile, targetFile, targetsDoc, type TestKey,
-} from '../support/tuf-kit.js';
+import { ecdsaKey, rootDoc, sha256Hex, signFile, targetFile, targetsDoc, type TestKey } from '../support/tuf-kit.js';
 
 // ---- helpers ----
 
@@ -33,7 +31,10 @@ function bytesParser(res: IncomingMessage, done: (err: Error | null, body: Buffe
 }
 
 async function call(url: string, method: 'get' | 'head' | 'put' | 'post' | 'delete', path: string): Promise<RawResponse> {
-  const res = await request(url)[method](path).buffer(true).parse(bytesParser as never);
+  const agent = request(url);
+  const res = await agent[method](path)
+    .buffer(true)
+    .parse(bytesParser as never);
   const body = Buffer.isBuffer(res.body) ? res.body : Buffer.alloc(0);
   return { status: res.status, headers: res.headers as Record<string, string | undefined>, body, text: body.toString('utf8') };
 }
@@ -219,8 +220,15 @@ describe('reading metadata', () => {
   test('repeated reads (served from the in-process cache) answer exactly like the first one', async () => {
     const ts = (await get(`${TUF}/timestamp.json`)).body;
     const paths = [
-      'root.json', 'targets.json', 'targets/releases.json', 'snapshot.json', 'timestamp.json',
-      `targets/releases.${sha256Hex(releases)}.json`, `timestamp.${sha256Hex(ts)}.json`, '1.root.json', '2.targets.json',
+      'root.json',
+      'targets.json',
+      'targets/releases.json',
+      'snapshot.json',
+      'timestamp.json',
+      `targets/releases.${sha256Hex(releases)}.json`,
+      `timestamp.${sha256Hex(ts)}.json`,
+      '1.root.json',
+      '2.targets.json',
     ];
     const headers = ['content-type', 'content-length', 'cache-control', 'last-modified', 'etag', 'pragma'];
     for (const p of paths) {
@@ -345,7 +353,10 @@ describe('server-held keys', () => {
     assert.equal(res.status, 200, res.text);
     let ts = (await get(`/v2/${gun}/_trust/tuf/timestamp.json`)).body;
     assert.equal(parse(ts).signed.version, 3);
-    assert.deepEqual(parse(ts).signatures.map((s) => s.keyid), [newKey.keyId]);
+    assert.deepEqual(
+      parse(ts).signatures.map((s) => s.keyid),
+      [newKey.keyId],
+    );
     assertSignedBy(ts, newKey, 'timestamp after rotation');
     assert.equal(KEY_BODY.exec((await get(path)).text)![1], newKey.publicB64, 'GET now returns the new key');
 
@@ -400,7 +411,10 @@ describe('server-held keys', () => {
     assert.equal(res.status, 200, res.text);
     snap = (await get(`/v2/${gun}/_trust/tuf/snapshot.json`)).body;
     assert.equal(parse(snap).signed.version, 4);
-    assert.deepEqual(parse(snap).signatures.map((s) => s.keyid), [nextKey.keyId]);
+    assert.deepEqual(
+      parse(snap).signatures.map((s) => s.keyid),
+      [nextKey.keyId],
+    );
     assertSignedBy(snap, nextKey, 'snapshot after rotating again');
     assertSignedBy((await get(`/v2/${gun}/_trust/tuf/timestamp.json`)).body, keyRepo.timestampKey, 'timestamp');
   });
@@ -516,7 +530,11 @@ describe('changefeed', () => {
       assert.equal(r.GUN, FEED);
     }
     const ids = recs.map((r) => BigInt(r.ID));
-    assert.deepEqual([...ids].sort((a, b) => (a < b ? -1 : 1)), ids, 'oldest first');
+    assert.deepEqual(
+      [...ids].sort((a, b) => (a < b ? -1 : 1)),
+      ids,
+      'oldest first',
+    );
     assert.deepEqual(
       recs.slice(0, 3).map((r) => [r.Version, r.SHA256, r.Category]),
       timestamps.map((t, i) => [i + 1, sha256Hex(t), 'update']),
@@ -541,7 +559,10 @@ describe('changefeed', () => {
       .execute();
     const page = records(await get(`/v2/${gun}/_trust/changefeed?change_id=0&records=0`));
     assert.equal(page.count, 100);
-    assert.deepEqual(page.records!.map((r) => r.Version), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.deepEqual(
+      page.records!.map((r) => r.Version),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
   });
 
   test('the global changefeed lists the records of every repository', async () => {
@@ -550,7 +571,10 @@ describe('changefeed', () => {
     assert.equal(res.status, 200);
     const page = records(res);
     assert.equal(page.count, rows.length);
-    assert.deepEqual(page.records!.map((r) => [r.ID, r.GUN]), rows.map((r) => [String(r.id), r.gun]));
+    assert.deepEqual(
+      page.records!.map((r) => [r.ID, r.GUN]),
+      rows.map((r) => [String(r.id), r.gun]),
+    );
     assert.ok(new Set(rows.map((r) => r.gun)).size > 2, 'several repositories');
     const last = records(await get('/v2/_trust/changefeed?change_id=-1&records=-2'));
     assert.deepEqual(last.records, page.records!.slice(-2), 'the last two, oldest first');
@@ -559,7 +583,14 @@ describe('changefeed', () => {
   });
 
   test('missing or non-integer parameters are 400 INVALID_PARAMETERS', async () => {
-    const queries = ['change_id=0', 'change_id=0&records=', 'change_id=0&records=abc', 'change_id=abc&records=10', 'change_id=1.5&records=10', 'change_id=0&records=99999999999'];
+    const queries = [
+      'change_id=0',
+      'change_id=0&records=',
+      'change_id=0&records=abc',
+      'change_id=abc&records=10',
+      'change_id=1.5&records=10',
+      'change_id=0&records=99999999999',
+    ];
     for (const prefix of [`/v2/${FEED}/_trust/changefeed`, '/v2/_trust/changefeed']) {
       for (const q of [...queries, '']) {
         const res = await get(q ? `${prefix}?${q}` : prefix);
@@ -603,8 +634,13 @@ describe('lazy regeneration of expired server-signed metadata', () => {
       const snap = await lazyGet(`/v2/${gun}/_trust/tuf/snapshot.json`);
       assert.ok(snap.body.equals(tsRepo.snapshot!), 'the client snapshot is unchanged');
       assertMetadata(await lazyGet(`/v2/${gun}/_trust/tuf/2.timestamp.json`), res.body, CONSISTENT_CACHE, 'stored as version 2');
-      const feed = JSON.parse((await lazyGet(`/v2/${gun}/_trust/changefeed?change_id=-1&records=-1`)).text) as { records: { Version: number; SHA256: string }[] };
-      assert.deepEqual(feed.records.map((r) => [r.Version, r.SHA256]), [[2, sha256Hex(res.body)]]);
+      const feed = JSON.parse((await lazyGet(`/v2/${gun}/_trust/changefeed?change_id=-1&records=-1`)).text) as {
+        records: { Version: number; SHA256: string }[];
+      };
+      assert.deepEqual(
+        feed.records.map((r) => [r.Version, r.SHA256]),
+        [[2, sha256Hex(res.body)]],
+      );
     } finally {
       lazy.context.now = Date.now;
     }

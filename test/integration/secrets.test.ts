@@ -55,7 +55,9 @@ test('no private key or key-encryption key in clear in the database, logs or res
   const client = new pg.Client({ connectionString: db.url! });
   await client.connect();
   try {
-    const keys = await client.query<{ key_id: string; gun: string; role: string; private_key: Buffer }>('select key_id, gun, role, private_key from server_keys');
+    const keys = await client.query<{ key_id: string; gun: string; role: string; private_key: Buffer }>(
+      'select key_id, gun, role, private_key from server_keys',
+    );
     assert.ok(keys.rows.length >= 6, `expected several server keys, found ${keys.rows.length}`);
     const wrapper = new KeyEncryptionKey(kek);
     const secrets: Buffer[] = [kek];

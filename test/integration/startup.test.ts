@@ -58,7 +58,14 @@ function serve(env: Record<string, string>, limitMs = 15_000, errorLine?: string
       clearTimeout(timer);
       process.removeListener('exit', reap);
       const ended = Date.now();
-      resolve({ code, ms: ended - started, afterErrorMs: errorAt === null ? null : ended - errorAt, stdout, stderr, lines: stderr.split('\n').filter(Boolean) });
+      resolve({
+        code,
+        ms: ended - started,
+        afterErrorMs: errorAt === null ? null : ended - errorAt,
+        stdout,
+        stderr,
+        lines: stderr.split('\n').filter(Boolean),
+      });
     });
   });
 }
@@ -69,7 +76,10 @@ const plain = (o: Outcome) => o.lines.filter((l) => !l.startsWith('{'));
 function assertFailed(o: Outcome, code: number, line: string | RegExp): void {
   assert.equal(o.code, code, `exit code; stderr:\n${o.stderr}`);
   const said = plain(o);
-  assert.ok(said.some((l) => (typeof line === 'string' ? l === line : line.test(l))), `no line ${String(line)} in:\n${o.stderr}`);
+  assert.ok(
+    said.some((l) => (typeof line === 'string' ? l === line : line.test(l))),
+    `no line ${String(line)} in:\n${o.stderr}`,
+  );
   assert.equal(o.stdout.includes('signet listening'), false);
 }
 
@@ -161,7 +171,11 @@ describe('bad settings: exit 2, one line each, nothing opened', { timeout: 60_00
     let o = await serve({ SIGNET_DATA_DIR: freshDataDir(), DATABASE_URL: 'notaurl' });
     assertFailed(o, 2, 'DATABASE_URL: "notaurl" is not a URL (expected postgres://user:password@host:port/database or postgresql://...)');
     o = await serve({ SIGNET_DATA_DIR: freshDataDir(), DATABASE_URL: 'mysql://notary:hunter2@127.0.0.1/notary' });
-    assertFailed(o, 2, 'DATABASE_URL: "mysql://notary:***@127.0.0.1/notary" is a mysql:// URL, not a Postgres one (expected postgres://user:password@host:port/database or postgresql://...)');
+    assertFailed(
+      o,
+      2,
+      'DATABASE_URL: "mysql://notary:***@127.0.0.1/notary" is a mysql:// URL, not a Postgres one (expected postgres://user:password@host:port/database or postgresql://...)',
+    );
     assert.equal(o.stderr.includes('hunter2'), false);
   });
 
@@ -218,7 +232,11 @@ describe('failures once the store is open still end the process at once', { time
     test('several workers: one that cannot start ends the primary with its reason, not a restart loop', async () => {
       await withBusyPort(async (port) => {
         const o = await serve({ DATABASE_URL: db.url!, SIGNET_DATA_DIR: db.dataDir, SIGNET_PORT: String(port), SIGNET_WORKERS: '2' }, 20_000);
-        assertFailed(o, 1, new RegExp(`^signet: serving process \\d+ failed to start: SIGNET_HOST/SIGNET_PORT 127.0.0.1:${port}: the address is already in use$`));
+        assertFailed(
+          o,
+          1,
+          new RegExp(`^signet: serving process \\d+ failed to start: SIGNET_HOST/SIGNET_PORT 127.0.0.1:${port}: the address is already in use$`),
+        );
         assert.equal(o.stderr.includes('starting another'), false, 'a failed worker was restarted');
       });
     });
@@ -232,10 +250,20 @@ describe('failures once the store is open still end the process at once', { time
     test('a database that refuses is retried for SIGNET_DB_CONNECT_TIMEOUT, each attempt logged, then named in the error', async () => {
       const url = 'postgres://signet:pa55word@127.0.0.1:1/signet';
       const o = await serve({ DATABASE_URL: url, SIGNET_DATA_DIR: freshDataDir(), SIGNET_DB_CONNECT_TIMEOUT: '2' });
-      assertFailed(o, 1, /^signet: cannot connect to DATABASE_URL postgres:\/\/signet:\*\*\*@127\.0\.0\.1:1\/signet: connect ECONNREFUSED 127\.0\.0\.1:1 \(\d+ attempts in 2 s\)$/);
-      const attempts = o.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; attempt?: number; error?: string }).filter((l) => l.attempt);
+      assertFailed(
+        o,
+        1,
+        /^signet: cannot connect to DATABASE_URL postgres:\/\/signet:\*\*\*@127\.0\.0\.1:1\/signet: connect ECONNREFUSED 127\.0\.0\.1:1 \(\d+ attempts in 2 s\)$/,
+      );
+      const attempts = o.lines
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; attempt?: number; error?: string })
+        .filter((l) => l.attempt);
       assert.ok(attempts.length >= 2, o.stderr);
-      assert.match(attempts[0]!.msg, /^cannot connect to DATABASE_URL postgres:\/\/signet:\*\*\*@127\.0\.0\.1:1\/signet \(attempt 1\); retrying for up to 2 s$/);
+      assert.match(
+        attempts[0]!.msg,
+        /^cannot connect to DATABASE_URL postgres:\/\/signet:\*\*\*@127\.0\.0\.1:1\/signet \(attempt 1\); retrying for up to 2 s$/,
+      );
       assert.equal(attempts[0]!.error, 'connect ECONNREFUSED 127.0.0.1:1');
       assert.ok(o.ms >= 2000 && o.ms < 10_000, `took ${o.ms} ms`);
       assert.equal(o.stderr.includes('pa55word'), false);
@@ -244,7 +272,10 @@ describe('failures once the store is open still end the process at once', { time
     test('SIGNET_DB_CONNECT_TIMEOUT=0: one attempt', async () => {
       const o = await serve({ DATABASE_URL: 'postgres://127.0.0.1:1/signet', SIGNET_DATA_DIR: freshDataDir(), SIGNET_DB_CONNECT_TIMEOUT: '0' });
       assertFailed(o, 1, 'signet: cannot connect to DATABASE_URL postgres://127.0.0.1:1/signet: connect ECONNREFUSED 127.0.0.1:1');
-      assert.equal(o.lines.some((l) => l.includes('"attempt"')), false);
+      assert.equal(
+        o.lines.some((l) => l.includes('"attempt"')),
+        false,
+      );
     });
 
     test('a database that comes up after Signet is waited for', async () => {
@@ -268,7 +299,12 @@ describe('failures once the store is open still end the process at once', { time
       });
       const opening = setTimeout(() => relay.listen(port, '127.0.0.1'), 2000);
       try {
-        const server = await spawnServer({ DATABASE_URL: late.toString(), SIGNET_DATA_DIR: db.dataDir, SIGNET_DB_CONNECT_TIMEOUT: '30', SIGNET_LOG_LEVEL: 'info' });
+        const server = await spawnServer({
+          DATABASE_URL: late.toString(),
+          SIGNET_DATA_DIR: db.dataDir,
+          SIGNET_DB_CONNECT_TIMEOUT: '30',
+          SIGNET_LOG_LEVEL: 'info',
+        });
         try {
           assert.match(server.output(), /"attempt":1.*cannot connect to DATABASE_URL/);
           assert.match(server.output(), /"msg":"connected to DATABASE_URL"/);

@@ -270,7 +270,10 @@ const cases: Case[] = [
         `GET /v2/ HTTP/1.1\r\n${HOST}X-Request-Id: p5\r\nConnection: close\r\n\r\n`;
       const r = await exchange(s.target, bytes, 5);
       assert.deepEqual(statuses(r.responses), [200, 200, 404, 400, 200]);
-      assert.deepEqual(r.responses.map((x) => x.headers['x-request-id']), ['p1', 'p2', 'p3', 'p4', 'p5']);
+      assert.deepEqual(
+        r.responses.map((x) => x.headers['x-request-id']),
+        ['p1', 'p2', 'p3', 'p4', 'p5'],
+      );
       assert.equal(errorCode(r.responses[2]), 'METADATA_NOT_FOUND');
       assert.equal(errorCode(r.responses[3]), 'MALFORMED_JSON');
       assert.equal(r.closed, true);
@@ -280,10 +283,7 @@ const cases: Case[] = [
     name: 'pipelined: an over-limit chunked POST between GETs: answers up to the 413, then closed',
     async run(s) {
       const body = multipart('g'.repeat(MAX_BODY));
-      const bytes =
-        `GET /v2/ HTTP/1.1\r\n${HOST}\r\n` +
-        post(CHUNKED) + chunks(body, 700).join('') + '0\r\n\r\n' +
-        `GET /v2/ HTTP/1.1\r\n${HOST}\r\n`;
+      const bytes = `GET /v2/ HTTP/1.1\r\n${HOST}\r\n` + post(CHUNKED) + chunks(body, 700).join('') + '0\r\n\r\n' + `GET /v2/ HTTP/1.1\r\n${HOST}\r\n`;
       const r = await exchange(s.target, bytes, 3);
       assert.deepEqual(statuses(r.responses), [200, 413]);
       assertTooLarge(r.responses[1], 'pipelined over the limit');
@@ -459,9 +459,8 @@ const cells: Cell[] = [
 
 // Two workers share one database, which the embedded store cannot be: they need Postgres.
 // Locally they are skipped without it; in CI they must run.
-const clusterSkip = !process.env['TEST_DATABASE_URL'] && !process.env['CI']
-  ? 'SIGNET_WORKERS=2 needs Postgres: set TEST_DATABASE_URL to run the 2-worker cells'
-  : false;
+const clusterSkip =
+  !process.env['TEST_DATABASE_URL'] && !process.env['CI'] ? 'SIGNET_WORKERS=2 needs Postgres: set TEST_DATABASE_URL to run the 2-worker cells' : false;
 
 let tlsFiles: TestTls | undefined;
 const tlsOnce = () => (tlsFiles ??= makeTestTls());
@@ -471,7 +470,9 @@ let failedChecks = 0;
 
 after(() => {
   if (tlsFiles) rmSync(tlsFiles.dir, { recursive: true, force: true });
-  console.log(`# transport: ${cases.length} cases × ${cells.length} cells, ${ran} cases run in ${((Date.now() - started) / 1000).toFixed(1)} s, ${failedChecks} failed the after-case checks (server down, restarted, or an outage reported)`);
+  console.log(
+    `# transport: ${cases.length} cases × ${cells.length} cells, ${ran} cases run in ${((Date.now() - started) / 1000).toFixed(1)} s, ${failedChecks} failed the after-case checks (server down, restarted, or an outage reported)`,
+  );
 });
 
 for (const cell of cells) {
@@ -555,13 +556,15 @@ for (const cell of cells) {
       const since = s.server.output().length;
       try {
         await Promise.all(
-          cases.filter((c) => c.slow).map((c) =>
-            t.test(c.name, async () => {
-              await c.run(s);
-              ran++;
-              await assertStillServing(s, since);
-            }),
-          ),
+          cases
+            .filter((c) => c.slow)
+            .map((c) =>
+              t.test(c.name, async () => {
+                await c.run(s);
+                ran++;
+                await assertStillServing(s, since);
+              }),
+            ),
         );
       } finally {
         closeAll();

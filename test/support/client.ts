@@ -4,10 +4,7 @@
  * key local or held by the server, timestamp key always the server's).
  */
 import request from 'supertest';
-import {
-  certKey, ecdsaKey, multipartBody, rootDoc, serverKey, signFile, snapshotDoc, targetsDoc,
-  type RootSpec, type TestKey,
-} from './tuf-kit.js';
+import { certKey, ecdsaKey, multipartBody, rootDoc, serverKey, signFile, snapshotDoc, targetsDoc, type RootSpec, type TestKey } from './tuf-kit.js';
 
 export interface PublishResponse {
   status: number;

@@ -29,7 +29,14 @@ export async function storeSnapshot(db: Kysely<Schema>): Promise<StoreSnapshot> 
     .orderBy('sha256')
     .execute();
   const count = async (table: 'changefeed' | 'server_keys') =>
-    Number((await db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   return {
     tuf_files: files.map((f) => ({ gun: f.gun, role: f.role, version: Number(f.version), sha256: f.sha256 })),
     changefeed: await count('changefeed'),
@@ -82,26 +89,23 @@ export function rawRequest(baseUrl: string, r: RawRequest): Promise<RawResponse>
     const headers: Record<string, string | number> = { ...(r.headers ?? {}) };
     const hasHeader = (name: string) => Object.keys(headers).some((h) => h.toLowerCase() === name);
     if (r.body && !hasHeader('content-length') && !hasHeader('transfer-encoding')) headers['Content-Length'] = r.body.length;
-    const req = http.request(
-      { host: hostname, port, method: r.method, path: r.path, headers, agent: r.agent ?? false },
-      (res) => {
-        responded = true;
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          if (settled) return;
+    const req = http.request({ host: hostname, port, method: r.method, path: r.path, headers, agent: r.agent ?? false }, (res) => {
+      responded = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode!, headers: res.headers, body, text: body.toString('utf8'), sent });
+      });
+      res.on('error', (e) => {
+        if (!settled) {
           settled = true;
-          const body = Buffer.concat(chunks);
-          resolve({ status: res.statusCode!, headers: res.headers, body, text: body.toString('utf8'), sent });
-        });
-        res.on('error', (e) => {
-          if (!settled) {
-            settled = true;
-            reject(e);
-          }
-        });
-      },
-    );
+          reject(e);
+        }
+      });
+    });
     req.setTimeout(r.timeoutMs ?? 60_000, () => req.destroy(new Error(`${r.method} ${r.path.slice(0, 200)}: no answer in time`)));
     req.on('error', (e) => {
       // A refusal may close the connection while the body is still being written (EPIPE,

@@ -52,24 +52,56 @@ export async function startMariaDb(): Promise<MariaDb> {
   }
   const asUser = root ? ['--user=mysql'] : [];
   const datadir = path.join(dir, 'data');
-  const r = spawnSync(install, ['--no-defaults', `--datadir=${datadir}`, ...asUser, '--auth-root-authentication-method=normal', '--skip-test-db'], { stdio: 'pipe' });
+  const r = spawnSync(install, ['--no-defaults', `--datadir=${datadir}`, ...asUser, '--auth-root-authentication-method=normal', '--skip-test-db'], {
+    stdio: 'pipe',
+  });
   if (r.status !== 0) throw new Error(`${install} failed: ${r.stderr.toString()}${r.stdout.toString()}`);
 
   const port = await freePort();
-  const child: ChildProcess = spawn(server, [
-    '--no-defaults', `--datadir=${datadir}`, ...asUser, `--port=${port}`, `--socket=${path.join(dir, 'mysqld.sock')}`,
-    '--bind-address=127.0.0.1', '--skip-grant-tables', '--skip-name-resolve', `--pid-file=${path.join(dir, 'mysqld.pid')}`,
-    `--log-error=${path.join(dir, 'error.log')}`, '--default-time-zone=+00:00', '--innodb-buffer-pool-size=32M',
-  ], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(
+    server,
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      ...asUser,
+      `--port=${port}`,
+      `--socket=${path.join(dir, 'mysqld.sock')}`,
+      '--bind-address=127.0.0.1',
+      '--skip-grant-tables',
+      '--skip-name-resolve',
+      `--pid-file=${path.join(dir, 'mysqld.pid')}`,
+      `--log-error=${path.join(dir, 'error.log')}`,
+      '--default-time-zone=+00:00',
+      '--innodb-buffer-pool-size=32M',
+    ],
+    { stdio: 'ignore' },
+  );
   const reap = () => child.kill('SIGKILL');
   process.once('exit', reap);
   let exited = false;
-  const gone = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
 
-  const connect = (database?: string) => mysql.createConnection({
-    host: '127.0.0.1', port, user: 'root', database, multipleStatements: true, charset: 'utf8mb4',
-  });
-  const log = () => { try { return readFileSync(path.join(dir, 'error.log'), 'utf8'); } catch { return ''; } };
+  const connect = (database?: string) =>
+    mysql.createConnection({
+      host: '127.0.0.1',
+      port,
+      user: 'root',
+      database,
+      multipleStatements: true,
+      charset: 'utf8mb4',
+    });
+  const log = () => {
+    try {
+      return readFileSync(path.join(dir, 'error.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const destroy = async () => {
     if (!exited) {
       child.kill('SIGTERM');

@@ -109,11 +109,29 @@ export function makeNotaryTls(dir: string): NotaryTls {
   const f = (name: string) => path.join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=notary-test-ca');
-  for (const [name, sans] of [['signer', 'IP:127.0.0.1,DNS:notary-signer'], ['server', 'IP:127.0.0.1,DNS:localhost,DNS:notary-server']] as const) {
+  for (const [name, sans] of [
+    ['signer', 'IP:127.0.0.1,DNS:notary-signer'],
+    ['server', 'IP:127.0.0.1,DNS:localhost,DNS:notary-server'],
+  ] as const) {
     openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=notary-${name}`);
     writeFileSync(f(`${name}.ext`), `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
-      '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.crt`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${name}.ext`),
+    );
   }
   return { ca: f('ca.crt'), signerCert: f('signer.crt'), signerKey: f('signer.key'), serverCert: f('server.crt'), serverKey: f('server.key') };
 }
@@ -184,11 +202,18 @@ export async function startNotarySigner(o: SignerOptions): Promise<NotaryProcess
   const config = path.join(o.dir, 'signer-config.json');
   const db = new URL(o.dbUrl);
   db.searchParams.set('sslmode', 'disable');
-  writeFileSync(config, JSON.stringify({
-    server: { grpc_addr: `127.0.0.1:${o.port}`, tls_cert_file: o.tls.signerCert, tls_key_file: o.tls.signerKey, client_ca_file: o.tls.ca },
-    logging: { level: 'info' },
-    storage: { backend: 'postgres', db_url: db.toString(), default_alias: o.alias },
-  }, null, 2));
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        server: { grpc_addr: `127.0.0.1:${o.port}`, tls_cert_file: o.tls.signerCert, tls_key_file: o.tls.signerKey, client_ca_file: o.tls.ca },
+        logging: { level: 'info' },
+        storage: { backend: 'postgres', db_url: db.toString(), default_alias: o.alias },
+      },
+      null,
+      2,
+    ),
+  );
   const proc = launch('notary-signer', ['-config', config], { [`NOTARY_SIGNER_${o.alias.toUpperCase()}`]: o.passphrase });
   await waitFor('notary-signer', proc, () => tcpOpen(o.port));
   return proc;
@@ -208,15 +233,27 @@ export async function startNotaryServer(o: ServerOptions): Promise<NotaryProcess
   const config = path.join(o.dir, `server-config-${o.keyAlgorithm}.json`);
   const db = new URL(o.dbUrl);
   db.searchParams.set('sslmode', 'disable');
-  writeFileSync(config, JSON.stringify({
-    server: { http_addr: `127.0.0.1:${o.port}`, tls_cert_file: o.tls.serverCert, tls_key_file: o.tls.serverKey },
-    trust_service: {
-      type: 'remote', hostname: '127.0.0.1', port: String(o.signerPort), key_algorithm: o.keyAlgorithm,
-      tls_ca_file: o.tls.ca, tls_client_cert: o.tls.serverCert, tls_client_key: o.tls.serverKey,
-    },
-    logging: { level: 'info' },
-    storage: { backend: 'postgres', db_url: db.toString() },
-  }, null, 2));
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        server: { http_addr: `127.0.0.1:${o.port}`, tls_cert_file: o.tls.serverCert, tls_key_file: o.tls.serverKey },
+        trust_service: {
+          type: 'remote',
+          hostname: '127.0.0.1',
+          port: String(o.signerPort),
+          key_algorithm: o.keyAlgorithm,
+          tls_ca_file: o.tls.ca,
+          tls_client_cert: o.tls.serverCert,
+          tls_client_key: o.tls.serverKey,
+        },
+        logging: { level: 'info' },
+        storage: { backend: 'postgres', db_url: db.toString() },
+      },
+      null,
+      2,
+    ),
+  );
   const proc = launch('notary-server', ['-config', config], {});
   const url = `https://127.0.0.1:${o.port}`;
   await waitFor('notary-server', proc, async () => {

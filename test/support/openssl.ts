@@ -65,8 +65,7 @@ export function makeCert(opts: CertOptions): TestCert {
     );
     execFileSync(
       'openssl',
-      ['req', '-x509', '-new', '-key', keyFile, '-config', cfgFile, '-days', String(opts.days ?? 30),
-        `-${opts.digest ?? 'sha256'}`, '-out', certFile],
+      ['req', '-x509', '-new', '-key', keyFile, '-config', cfgFile, '-days', String(opts.days ?? 30), `-${opts.digest ?? 'sha256'}`, '-out', certFile],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const pem = readFileSync(certFile, 'latin1');

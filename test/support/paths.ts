@@ -23,9 +23,7 @@ function findProjectRoot(start: string): string {
 export const projectRoot = findProjectRoot(path.dirname(fileURLToPath(import.meta.url)));
 
 /** Shared reference material (protocol notes, fixtures); override with SIGNET_SHARED_DIR. */
-export const sharedDir = process.env['SIGNET_SHARED_DIR']
-  ? path.resolve(process.env['SIGNET_SHARED_DIR'])
-  : path.resolve(projectRoot, '../shared');
+export const sharedDir = process.env['SIGNET_SHARED_DIR'] ? path.resolve(process.env['SIGNET_SHARED_DIR']) : path.resolve(projectRoot, '../shared');
 
 /** The recorded notary 0.7 session (metadata/*.json, requests/*-post-body.multipart). */
 export const notarySessionDir = path.join(sharedDir, 'fixtures', 'notary-0.7-session');

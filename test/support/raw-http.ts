@@ -226,7 +226,12 @@ export class RawConnection {
 }
 
 /** Send `bytes` on a new connection and collect `count` final responses, then close it. */
-export async function exchange(target: RawTarget, bytes: string | Buffer, count = 1, timeoutMs = 5000): Promise<{ responses: RawResponse[]; closed: boolean; conn: RawConnection }> {
+export async function exchange(
+  target: RawTarget,
+  bytes: string | Buffer,
+  count = 1,
+  timeoutMs = 5000,
+): Promise<{ responses: RawResponse[]; closed: boolean; conn: RawConnection }> {
   const conn = await RawConnection.open(target, timeoutMs);
   try {
     await conn.write(bytes);

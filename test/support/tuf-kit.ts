@@ -191,10 +191,7 @@ export function multipartBody(parts: Record<string, Buffer | string>, boundary =
   const chunks: Buffer[] = [];
   for (const [role, data] of Object.entries(parts)) {
     chunks.push(
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${role}"\r\n` +
-          'Content-Type: application/octet-stream\r\n\r\n',
-      ),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${role}"\r\n` + 'Content-Type: application/octet-stream\r\n\r\n'),
       Buffer.from(data),
       Buffer.from('\r\n'),
     );

@@ -66,7 +66,9 @@ test('values JSON cannot hold are refused', () => {
 test('the canonical form of every fixture file\'s "signed" is exactly its bytes in the file', () => {
   const dir = path.join(notarySessionDir, 'metadata');
   let checked = 0;
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     const bytes = readFileSync(path.join(dir, name));
     const parsed = JSON.parse(bytes.toString('utf8')) as { signed?: unknown };
     if (parsed.signed === undefined) continue;

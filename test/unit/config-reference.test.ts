@@ -19,12 +19,30 @@ test('every setting is described', () => {
 });
 
 test('invalid values are reported by name with a reason', () => {
-  assert.throws(() => loadConfig({ SIGNET_PORT: '70000' }), (e: unknown) => e instanceof ConfigError && /SIGNET_PORT/.test(e.message));
-  assert.throws(() => loadConfig({ SIGNET_KEY_ENCRYPTION_KEY: 'short' }), (e: unknown) => e instanceof ConfigError && /SIGNET_KEY_ENCRYPTION_KEY/.test(e.message));
-  assert.throws(() => loadConfig({ SIGNET_TLS_CERT: '/x.pem' }), (e: unknown) => e instanceof ConfigError && /SIGNET_TLS_KEY must be set together/.test(e.message));
-  assert.throws(() => loadConfig({ SIGNET_WORKERS: '2' }), (e: unknown) => e instanceof ConfigError && /DATABASE_URL/.test(e.message));
-  assert.throws(() => loadConfig({ SIGNET_AUTH: 'token' }), (e: unknown) => e instanceof ConfigError && /SIGNET_AUTH_REALM/.test(e.message));
-  assert.throws(() => loadConfig({ SIGNET_LOG_LEVEL: 'loud' }), (e: unknown) => e instanceof ConfigError && /SIGNET_LOG_LEVEL/.test(e.message));
+  assert.throws(
+    () => loadConfig({ SIGNET_PORT: '70000' }),
+    (e: unknown) => e instanceof ConfigError && /SIGNET_PORT/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ SIGNET_KEY_ENCRYPTION_KEY: 'short' }),
+    (e: unknown) => e instanceof ConfigError && /SIGNET_KEY_ENCRYPTION_KEY/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ SIGNET_TLS_CERT: '/x.pem' }),
+    (e: unknown) => e instanceof ConfigError && /SIGNET_TLS_KEY must be set together/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ SIGNET_WORKERS: '2' }),
+    (e: unknown) => e instanceof ConfigError && /DATABASE_URL/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ SIGNET_AUTH: 'token' }),
+    (e: unknown) => e instanceof ConfigError && /SIGNET_AUTH_REALM/.test(e.message),
+  );
+  assert.throws(
+    () => loadConfig({ SIGNET_LOG_LEVEL: 'loud' }),
+    (e: unknown) => e instanceof ConfigError && /SIGNET_LOG_LEVEL/.test(e.message),
+  );
 });
 
 test('empty variables count as unset, and the environment wins over defaults', () => {

@@ -27,7 +27,14 @@ test('a port must be decimal digits in range, and the message says what was give
 });
 
 test('every integer setting accepts decimal digits only', () => {
-  for (const key of ['SIGNET_WORKERS', 'SIGNET_DB_POOL_SIZE', 'SIGNET_DB_CONNECT_TIMEOUT', 'SIGNET_TIMESTAMP_EXPIRY', 'SIGNET_MAX_BODY_BYTES', 'SIGNET_HEADERS_TIMEOUT_MS']) {
+  for (const key of [
+    'SIGNET_WORKERS',
+    'SIGNET_DB_POOL_SIZE',
+    'SIGNET_DB_CONNECT_TIMEOUT',
+    'SIGNET_TIMESTAMP_EXPIRY',
+    'SIGNET_MAX_BODY_BYTES',
+    'SIGNET_HEADERS_TIMEOUT_MS',
+  ]) {
     const [line, ...rest] = problems({ [key]: '0x10' });
     assert.match(line!, new RegExp(`^${key}: "0x10" is not a whole number \\(expected an integer \\d+-\\d+\\)$`), key);
     assert.deepEqual(rest, []);
@@ -71,8 +78,12 @@ test('every problem is listed, one line each', () => {
 test('DATABASE_URL must be a postgres:// or postgresql:// URL, and its password is never shown', () => {
   const expected = '(expected postgres://user:password@host:port/database or postgresql://...)';
   assert.deepEqual(problems({ DATABASE_URL: 'notaurl' }), [`DATABASE_URL: "notaurl" is not a URL ${expected}`]);
-  assert.deepEqual(problems({ DATABASE_URL: 'mysql://root:hunter2@db/notary' }), [`DATABASE_URL: "mysql://root:***@db/notary" is a mysql:// URL, not a Postgres one ${expected}`]);
-  assert.deepEqual(problems({ DATABASE_URL: 'http://db:5432/signet' }), [`DATABASE_URL: "http://db:5432/signet" is a http:// URL, not a Postgres one ${expected}`]);
+  assert.deepEqual(problems({ DATABASE_URL: 'mysql://root:hunter2@db/notary' }), [
+    `DATABASE_URL: "mysql://root:***@db/notary" is a mysql:// URL, not a Postgres one ${expected}`,
+  ]);
+  assert.deepEqual(problems({ DATABASE_URL: 'http://db:5432/signet' }), [
+    `DATABASE_URL: "http://db:5432/signet" is a http:// URL, not a Postgres one ${expected}`,
+  ]);
   assert.equal(loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/signet' }).DATABASE_URL, 'postgres://u:p@db:5432/signet');
   assert.equal(loadConfig({ DATABASE_URL: 'postgresql://db/signet' }).DATABASE_URL, 'postgresql://db/signet');
   assert.equal(redactUrl('postgres://signet:s3cret@db:5432/signet'), 'postgres://signet:***@db:5432/signet');
@@ -82,7 +93,9 @@ test('DATABASE_URL must be a postgres:// or postgresql:// URL, and its password 
 
 test('a malformed key-encryption key is refused up front without repeating it', () => {
   const lines = problems({ SIGNET_KEY_ENCRYPTION_KEY: 'not-the-secret' });
-  assert.deepEqual(lines, ['SIGNET_KEY_ENCRYPTION_KEY: the value given (14 characters, not shown) is not a key (expected 32 bytes as 64 hex characters or base64)']);
+  assert.deepEqual(lines, [
+    'SIGNET_KEY_ENCRYPTION_KEY: the value given (14 characters, not shown) is not a key (expected 32 bytes as 64 hex characters or base64)',
+  ]);
   assert.ok(!lines.join('\n').includes('not-the-secret'));
   assert.ok(loadConfig({ SIGNET_KEY_ENCRYPTION_KEY: 'ab'.repeat(32) }).SIGNET_KEY_ENCRYPTION_KEY);
 });

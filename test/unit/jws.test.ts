@@ -99,7 +99,12 @@ describe('signJws / verifyJws', () => {
   // RFC 7518 §3.4 ties each ES algorithm to one curve; libtrust (notary's token verifier) refuses a mismatch.
   test('an EC key on the wrong curve for the alg is refused (ES256 needs P-256, ES384 P-384, ES512 P-521)', () => {
     const p521 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
-    for (const [alg, pair] of [['ES256', keys.p384], ['ES384', keys.p256], ['ES512', keys.p256], ['ES256', p521]] as const) {
+    for (const [alg, pair] of [
+      ['ES256', keys.p384],
+      ['ES384', keys.p256],
+      ['ES512', keys.p256],
+      ['ES256', p521],
+    ] as const) {
       const token = signJws({ alg }, PAYLOAD, pair.privateKey);
       assert.equal(verifyJws(parseJws(token), pair.publicKey), false, `${alg} with ${pair.publicKey.asymmetricKeyDetails?.namedCurve}`);
     }
@@ -144,7 +149,11 @@ describe('parseJws', () => {
 
   test('anything but three dot-separated parts is refused', () => {
     for (const token of [`${h}.${p}`, `${h}`, '', `${h}.${p}.${s}.${s}`, `${h}..${p}.${s}`]) {
-      assert.throws(() => parseJws(token), (e: unknown) => e instanceof TokenFormatError && /compact JWS/.test(e.message), JSON.stringify(token.slice(0, 20)));
+      assert.throws(
+        () => parseJws(token),
+        (e: unknown) => e instanceof TokenFormatError && /compact JWS/.test(e.message),
+        JSON.stringify(token.slice(0, 20)),
+      );
     }
   });
 
@@ -159,28 +168,50 @@ describe('parseJws', () => {
       [`${h} .${p}.${s}`, 'header'],
       [`${h}.${p}.${s}\n`, 'signature'],
     ] as const) {
-      assert.throws(() => parseJws(token), (e: unknown) => e instanceof TokenFormatError && e.message.includes(what) && /base64url/.test(e.message), token.slice(-12));
+      assert.throws(
+        () => parseJws(token),
+        (e: unknown) => e instanceof TokenFormatError && e.message.includes(what) && /base64url/.test(e.message),
+        token.slice(-12),
+      );
     }
   });
 
   test('header and payload must be JSON objects', () => {
     for (const bad of ['[]', '[{"alg":"ES256"}]', '"ES256"', '42', 'null', 'true', '{"alg":', 'not json', '']) {
-      assert.throws(() => parseJws(`${b64url(bad)}.${p}.${s}`), (e: unknown) => e instanceof TokenFormatError && /header is not a JSON object/.test(e.message), `header ${bad}`);
-      assert.throws(() => parseJws(`${h}.${b64url(bad)}.${s}`), (e: unknown) => e instanceof TokenFormatError && /payload is not a JSON object/.test(e.message), `payload ${bad}`);
+      assert.throws(
+        () => parseJws(`${b64url(bad)}.${p}.${s}`),
+        (e: unknown) => e instanceof TokenFormatError && /header is not a JSON object/.test(e.message),
+        `header ${bad}`,
+      );
+      assert.throws(
+        () => parseJws(`${h}.${b64url(bad)}.${s}`),
+        (e: unknown) => e instanceof TokenFormatError && /payload is not a JSON object/.test(e.message),
+        `payload ${bad}`,
+      );
     }
     assert.throws(() => parseJws(`${Buffer.from([0xff, 0xfe, 0x7b]).toString('base64url')}.${p}.${s}`), TokenFormatError, 'not UTF-8 JSON');
   });
 
   test('a header without a string alg is refused', () => {
     for (const header of [{}, { alg: 256 }, { alg: null }, { typ: 'JWT' }]) {
-      assert.throws(() => parseJws(`${b64url(header)}.${p}.${s}`), (e: unknown) => e instanceof TokenFormatError && /alg/.test(e.message), JSON.stringify(header));
+      assert.throws(
+        () => parseJws(`${b64url(header)}.${p}.${s}`),
+        (e: unknown) => e instanceof TokenFormatError && /alg/.test(e.message),
+        JSON.stringify(header),
+      );
     }
   });
 
   test('oversized tokens are refused before any decoding', () => {
     const big = signJws({ alg: 'ES256' }, { ...PAYLOAD, pad: 'x'.repeat(64 * 1024) }, keys.p256.privateKey);
-    assert.throws(() => parseJws(big), (e: unknown) => e instanceof TokenFormatError && /too long/.test(e.message));
-    assert.throws(() => parseJws('.'.repeat(64 * 1024 + 1)), (e: unknown) => e instanceof TokenFormatError && /too long/.test(e.message));
+    assert.throws(
+      () => parseJws(big),
+      (e: unknown) => e instanceof TokenFormatError && /too long/.test(e.message),
+    );
+    assert.throws(
+      () => parseJws('.'.repeat(64 * 1024 + 1)),
+      (e: unknown) => e instanceof TokenFormatError && /too long/.test(e.message),
+    );
     // Just under the limit still parses.
     const pad = 'x'.repeat(40 * 1024);
     assert.equal(parseJws(signJws({ alg: 'ES256' }, { pad }, keys.p256.privateKey)).payload['pad'], pad);
@@ -192,9 +223,15 @@ describe('libtrustKeyId', () => {
 
   /** libtrust's keyIDFromCryptoKey, written independently: RFC 4648 base32 of sha256(SPKI)[:30], groups of 4. */
   function reference(publicKey: KeyObject): string {
-    const digest = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+    const digest = createHash('sha256')
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
+      .digest()
+      .subarray(0, 30);
     const bits = [...digest].map((b) => b.toString(2).padStart(8, '0')).join('');
-    const chars = bits.match(/.{5}/g)!.map((five) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[parseInt(five, 2)]).join('');
+    const chars = bits
+      .match(/.{5}/g)!
+      .map((five) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[parseInt(five, 2)])
+      .join('');
     return chars.match(/.{4}/g)!.join(':');
   }
 

@@ -38,9 +38,7 @@ test('fixture key IDs are the TUF IDs of their keys', () => {
   assert.ok(count >= 9);
   // The server's timestamp key as served by GET …/timestamp.key is the root's timestamp key.
   const tsKey = JSON.parse(readFileSync(path.join(notarySessionDir, 'metadata', 'timestamp.key.json'), 'utf8'));
-  assert.deepEqual(metadata('root.json').signed['roles'].timestamp.keyids, [
-    tufKeyId(tsKey.keytype, tsKey.keyval.public),
-  ]);
+  assert.deepEqual(metadata('root.json').signed['roles'].timestamp.keyids, [tufKeyId(tsKey.keytype, tsKey.keyval.public)]);
 });
 
 test('canonical key ID of the fixture root certificate is the ID of its bare public key', () => {
@@ -63,8 +61,7 @@ test('canonical key ID of the fixture root certificate is the ID of its bare pub
 // Generated keys, every keytype and method
 
 const ecdsaSign = (key: KeyObject, msg: Buffer) => sign('sha256', msg, { key, dsaEncoding: 'ieee-p1363' });
-const pssSign = (key: KeyObject, msg: Buffer, saltLength = 32) =>
-  sign('sha256', msg, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength });
+const pssSign = (key: KeyObject, msg: Buffer, saltLength = 32) => sign('sha256', msg, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength });
 const pkcs1Sign = (key: KeyObject, msg: Buffer) => sign('sha256', msg, { key, padding: constants.RSA_PKCS1_PADDING });
 const edSign = (key: KeyObject, msg: Buffer) => sign(null, msg, key);
 
@@ -111,7 +108,10 @@ test('rsa and rsa-x509 keys verify PSS (salt 32) and PKCS#1 v1.5', () => {
   const { privateKey, publicKey } = generateKey('rsa2048');
   const other = generateKey('rsa2048').privateKey;
   const cert = makeCert({ cn: 'docker.io/fixtures/app', key: { privateKey, publicKey } });
-  for (const [keytype, b64] of [['rsa', spkiB64(publicKey)], ['rsa-x509', cert.b64]] as const) {
+  for (const [keytype, b64] of [
+    ['rsa', spkiB64(publicKey)],
+    ['rsa-x509', cert.b64],
+  ] as const) {
     assertVerifies(keytype, b64, 'rsapss', (k, m) => pssSign(k, m), privateKey, other);
     assertVerifies(keytype, b64, 'rsapkcs1v15', pkcs1Sign, privateKey, other);
     const key = loadVerifierKey(keytype, b64);

@@ -45,8 +45,7 @@ function parse(text: string | Buffer, limits = LIMITS): UploadedPart[] {
   return parseMultipart(Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'), B, limits);
 }
 
-const part = (filename: string, data: string): string =>
-  `--${B}\r\nContent-Disposition: form-data; name="files"; filename="${filename}"\r\n\r\n${data}\r\n`;
+const part = (filename: string, data: string): string => `--${B}\r\nContent-Disposition: form-data; name="files"; filename="${filename}"\r\n\r\n${data}\r\n`;
 
 // ---- recorded notary 0.7 uploads -------------------------------------------------------------
 
@@ -57,14 +56,16 @@ const recorded: Record<string, string[]> = {
   '026': ['targets'], // adds the delegation to targets; the delegation file itself comes in 032
   '032': ['targets/releases'],
 };
-const typeOfRole = (role: string): string =>
-  ({ root: 'Root', snapshot: 'Snapshot', timestamp: 'Timestamp' })[role] ?? 'Targets';
+const typeOfRole = (role: string): string => ({ root: 'Root', snapshot: 'Snapshot', timestamp: 'Timestamp' })[role] ?? 'Targets';
 
 for (const [n, roles] of Object.entries(recorded)) {
   test(`recorded upload ${n}: roles ${roles.join(', ')} with exact bytes`, () => {
     const { boundary, body } = fixture(n);
     const parts = parseMultipart(body, boundary, LIMITS);
-    assert.deepEqual(parts.map((p) => p.filename), roles);
+    assert.deepEqual(
+      parts.map((p) => p.filename),
+      roles,
+    );
     for (const p of parts) {
       assert.equal(p.fieldName, 'files');
       const doc = JSON.parse(p.data.toString('utf8')) as { signed?: { _type?: string }; signatures?: unknown };
@@ -141,14 +142,15 @@ test('empty update: only the closing delimiter', () => {
 
 test('preamble and epilogue are ignored', () => {
   const parts = parse(`preamble line\r\n--${B}x not a delimiter\r\n${part('root', '{"a":1}')}--${B}--\r\nepilogue\r\n--${B}\r\n`);
-  assert.deepEqual(parts.map((p) => [p.filename, p.data.toString()]), [['root', '{"a":1}']]);
+  assert.deepEqual(
+    parts.map((p) => [p.filename, p.data.toString()]),
+    [['root', '{"a":1}']],
+  );
 });
 
 test('quoted boundary with special characters', () => {
   const boundary = multipartBoundary(`multipart/form-data; boundary="=_a'(b)+c,d-e.f/g:h?i j"`);
-  const body = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="root"\r\n\r\nR\r\n--${boundary}--\r\n`,
-  );
+  const body = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="root"\r\n\r\nR\r\n--${boundary}--\r\n`);
   assert.deepEqual(
     parseMultipart(body, boundary, LIMITS).map((p) => p.data.toString()),
     ['R'],
@@ -159,10 +161,13 @@ test('bare LF line endings, as tolerated by Go', () => {
   const body = `--${B}\ncontent-disposition: form-data; name=files; filename=root\n\nR1\r\n--${B}  \nContent-Disposition: form-data; filename="targets"\n\n\n--${B}--\n`;
   const parts = parse(body);
   // In LF mode the delimiter starts at the "\n", so a "\r" before it stays in the data.
-  assert.deepEqual(parts.map((p) => [p.filename, p.fieldName, p.data.toString()]), [
-    ['root', 'files', 'R1\r'],
-    ['targets', null, ''],
-  ]);
+  assert.deepEqual(
+    parts.map((p) => [p.filename, p.fieldName, p.data.toString()]),
+    [
+      ['root', 'files', 'R1\r'],
+      ['targets', null, ''],
+    ],
+  );
 });
 
 test('filename kept verbatim: slashes, .json suffix, escapes; filename* takes precedence', () => {
@@ -175,13 +180,16 @@ test('filename kept verbatim: slashes, .json suffix, escapes; filename* takes pr
       `--${B}\r\nContent-Disposition: form-data; filename="C:\\dir\\x"\r\n\r\nE\r\n` +
       `--${B}--\r\n`,
   );
-  assert.deepEqual(parts.map((p) => [p.filename, p.data.toString()]), [
-    ['targets/releases.json', 'A'],
-    ['targets/a"b\\c', 'B'],
-    ['targets/rél', 'C'],
-    ['targets/x', 'D'],
-    ['C:\\dir\\x', 'E'],
-  ]);
+  assert.deepEqual(
+    parts.map((p) => [p.filename, p.data.toString()]),
+    [
+      ['targets/releases.json', 'A'],
+      ['targets/a"b\\c', 'B'],
+      ['targets/rél', 'C'],
+      ['targets/x', 'D'],
+      ['C:\\dir\\x', 'E'],
+    ],
+  );
 });
 
 test('missing, empty or unparseable filename -> NO_FILENAME', () => {
@@ -189,7 +197,7 @@ test('missing, empty or unparseable filename -> NO_FILENAME', () => {
   expectError('NO_FILENAME', () => parse(withDisposition('form-data; name="files"')));
   expectError('NO_FILENAME', () => parse(withDisposition('form-data; name="files"; filename=""')));
   expectError('NO_FILENAME', () => parse(withDisposition('form-data; name="files"; filename="root"; filename="targets"')));
-  expectError('NO_FILENAME', () => parse(withDisposition('form-data; filename*=latin1\'\'root')));
+  expectError('NO_FILENAME', () => parse(withDisposition("form-data; filename*=latin1''root")));
   expectError('NO_FILENAME', () => parse(`--${B}\r\nContent-Type: application/octet-stream\r\n\r\nX\r\n--${B}--\r\n`));
   expectError('NO_FILENAME', () => parse(`--${B}\r\n\r\nX\r\n--${B}--\r\n`));
 });

@@ -58,12 +58,5 @@ test('parentRole drops the last segment', () => {
 
 test('compareRoleDepth orders parents before children, then by name', () => {
   const roles = ['targets/b', 'targets/a/z', 'targets', 'targets/a', 'targets/a/b/c', 'targets/a/b'];
-  assert.deepEqual([...roles].sort(compareRoleDepth), [
-    'targets',
-    'targets/a',
-    'targets/b',
-    'targets/a/b',
-    'targets/a/z',
-    'targets/a/b/c',
-  ]);
+  assert.deepEqual([...roles].sort(compareRoleDepth), ['targets', 'targets/a', 'targets/b', 'targets/a/b', 'targets/a/z', 'targets/a/b/c']);
 });

@@ -29,8 +29,7 @@ function doc(name: string, text: string): Doc {
   return { name, text, signed: parsed.signed, signatures: parsed.signatures };
 }
 
-const metadataDoc = (file: string) =>
-  doc(file, readFileSync(path.join(notarySessionDir, 'metadata', file), 'utf8'));
+const metadataDoc = (file: string) => doc(file, readFileSync(path.join(notarySessionDir, 'metadata', file), 'utf8'));
 
 /** The uploaded documents of one recorded POST, by role (a plain split is enough for these files). */
 function uploadedDocs(prefix: string): Map<string, Doc> {
@@ -96,7 +95,13 @@ test('fixture uploads: every uploaded document verifies with the keys of its rol
   const root1 = metadataDoc('1.root.json');
   const root2 = metadataDoc('root.json');
   // Which root was current for each POST: the snapshot key was rotated by POST 018.
-  const sessions: [string, Doc][] = [['005', root1], ['011', root1], ['018', root2], ['026', root2], ['032', root2]];
+  const sessions: [string, Doc][] = [
+    ['005', root1],
+    ['011', root1],
+    ['018', root2],
+    ['026', root2],
+    ['032', root2],
+  ];
   const seen: string[] = [];
   let parent = metadataDoc('targets.json');
   for (const [prefix, root] of sessions) {

@@ -51,11 +51,7 @@ function refused(result: AuthResult, error: 'missing' | 'invalid_token' | 'insuf
 
 /** A token signed by `leaf` (x5c = [leaf] or [leaf, CA]). */
 function leafToken(claims: Record<string, unknown>, chain: string[] = [leaf.cert.x5c]): string {
-  return signJws(
-    { alg: 'ES256', typ: 'JWT', x5c: chain },
-    { iss: ISSUER, aud: SERVICE, exp: NOW_S + 300, nbf: NOW_S - 1, ...claims },
-    leaf.privateKey,
-  );
+  return signJws({ alg: 'ES256', typ: 'JWT', x5c: chain }, { iss: ISSUER, aud: SERVICE, exp: NOW_S + 300, nbf: NOW_S - 1, ...claims }, leaf.privateKey);
 }
 
 describe('TokenAuthenticator: accepted tokens', () => {
@@ -72,17 +68,34 @@ describe('TokenAuthenticator: accepted tokens', () => {
 
   test('x5c: a leaf under an intermediate CA under a root in the bundle', () => {
     const intermediate = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const intermediateCert = issueCertificate({ commonName: 'Intermediate', subject: intermediate.publicKey, issuer: { commonName: ca.commonName, privateKey: ca.privateKey }, isCA: true });
+    const intermediateCert = issueCertificate({
+      commonName: 'Intermediate',
+      subject: intermediate.publicKey,
+      issuer: { commonName: ca.commonName, privateKey: ca.privateKey },
+      isCA: true,
+    });
     const deep = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const deepCert = issueCertificate({ commonName: 'deep signer', subject: deep.publicKey, issuer: { commonName: 'Intermediate', privateKey: intermediate.privateKey } });
-    const token = signJws({ alg: 'ES256', x5c: [deepCert.x5c, intermediateCert.x5c] }, { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access: [repoGrant(GUN, 'pull')] }, deep.privateKey);
+    const deepCert = issueCertificate({
+      commonName: 'deep signer',
+      subject: deep.publicKey,
+      issuer: { commonName: 'Intermediate', privateKey: intermediate.privateKey },
+    });
+    const token = signJws(
+      { alg: 'ES256', x5c: [deepCert.x5c, intermediateCert.x5c] },
+      { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access: [repoGrant(GUN, 'pull')] },
+      deep.privateKey,
+    );
     accepted(auth.authorize(bearer(token), PULL, NOW));
   });
 
   test('kid: the libtrust key ID of a key in the bundle, without x5c', () => {
     const token = signer.mint({ access: [repoGrant(GUN, 'pull')] }, { x5c: undefined, kid: libtrustKeyId(signer.publicKey) });
     accepted(auth.authorize(bearer(token), PULL, NOW), 'kid of the self-signed signer');
-    const caSigned = signJws({ alg: 'ES256', kid: libtrustKeyId(ca.publicKey) }, { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access: [repoGrant(GUN, 'pull')] }, ca.privateKey);
+    const caSigned = signJws(
+      { alg: 'ES256', kid: libtrustKeyId(ca.publicKey) },
+      { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access: [repoGrant(GUN, 'pull')] },
+      ca.privateKey,
+    );
     accepted(auth.authorize(bearer(caSigned), PULL, NOW), 'kid of the CA key');
   });
 
@@ -91,7 +104,11 @@ describe('TokenAuthenticator: accepted tokens', () => {
     const pem = selfSignedCertificate(rsa.privateKey, rsa.publicKey, { commonName: 'rsa signer' });
     const rsaAuth = new TokenAuthenticator({ realm: REALM, service: SERVICE, issuer: ISSUER, rootCertBundle: pem });
     for (const alg of ['RS256', 'PS256']) {
-      const token = signJws({ alg, x5c: [pem.replace(/-----[A-Z ]+-----|\s/g, '')] }, { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access: [repoGrant(GUN, 'pull')] }, rsa.privateKey);
+      const token = signJws(
+        { alg, x5c: [pem.replace(/-----[A-Z ]+-----|\s/g, '')] },
+        { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access: [repoGrant(GUN, 'pull')] },
+        rsa.privateKey,
+      );
       accepted(rsaAuth.authorize(bearer(token), PULL, NOW), alg);
     }
   });
@@ -167,7 +184,11 @@ describe('TokenAuthenticator: refused tokens', () => {
     const impostor = otherCa.issueLeaf('token signer (leaf)');
     const token = signJws({ alg: 'ES256', x5c: [impostor.cert.x5c] }, { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access }, impostor.privateKey);
     refused(auth.authorize(bearer(token), PULL, NOW), 'invalid_token', /untrusted key/, 'leaf of a same-named CA');
-    const viaOtherCa = signJws({ alg: 'ES256', x5c: [impostor.cert.x5c, otherCa.cert.x5c] }, { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access }, impostor.privateKey);
+    const viaOtherCa = signJws(
+      { alg: 'ES256', x5c: [impostor.cert.x5c, otherCa.cert.x5c] },
+      { iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access },
+      impostor.privateKey,
+    );
     refused(auth.authorize(bearer(viaOtherCa), PULL, NOW), 'invalid_token', /untrusted key/, '[leaf, untrusted CA]');
   });
 
@@ -182,10 +203,20 @@ describe('TokenAuthenticator: refused tokens', () => {
     const otherCa = makeTestCa('Other CA');
     // [leaf, otherCA]: otherCA is not leaf's issuer (even if it were trusted).
     const bundleWithOther = new TokenAuthenticator({ realm: REALM, service: SERVICE, issuer: ISSUER, rootCertBundle: ca.cert.pem + otherCa.cert.pem });
-    refused(bundleWithOther.authorize(bearer(leafToken({ access }, [leaf.cert.x5c, otherCa.cert.x5c])), PULL, NOW), 'invalid_token', /chain is broken/, 'wrong issuer');
+    refused(
+      bundleWithOther.authorize(bearer(leafToken({ access }, [leaf.cert.x5c, otherCa.cert.x5c])), PULL, NOW),
+      'invalid_token',
+      /chain is broken/,
+      'wrong issuer',
+    );
     // [leaf, fake CA with the same name but another key]: names match, the signature does not.
     const sameName = makeTestCa('Token CA');
-    refused(auth.authorize(bearer(leafToken({ access }, [leaf.cert.x5c, sameName.cert.x5c])), PULL, NOW), 'invalid_token', /chain is broken/, 'same-named issuer');
+    refused(
+      auth.authorize(bearer(leafToken({ access }, [leaf.cert.x5c, sameName.cert.x5c])), PULL, NOW),
+      'invalid_token',
+      /chain is broken/,
+      'same-named issuer',
+    );
     // Order matters: [CA, leaf] is not a chain.
     refused(auth.authorize(bearer(leafToken({ access }, [ca.cert.x5c, leaf.cert.x5c])), PULL, NOW), 'invalid_token', /chain is broken|untrusted/, 'reversed');
   });
@@ -202,7 +233,12 @@ describe('TokenAuthenticator: refused tokens', () => {
     }
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: ISSUER, aud: SERVICE, exp: NOW_S + 60, access })).toString('base64url')}.`;
     refused(auth.authorize(bearer(none), PULL, NOW), 'invalid_token', /no signing key|untrusted|signature/, 'alg none');
-    refused(auth.authorize(bearer(none.replace(/^[^.]+/, Buffer.from(JSON.stringify({ alg: 'none', x5c: signer.x5c })).toString('base64url'))), PULL, NOW), 'invalid_token', /signature is invalid/, 'alg none + trusted x5c');
+    refused(
+      auth.authorize(bearer(none.replace(/^[^.]+/, Buffer.from(JSON.stringify({ alg: 'none', x5c: signer.x5c })).toString('base64url'))), PULL, NOW),
+      'invalid_token',
+      /signature is invalid/,
+      'alg none + trusted x5c',
+    );
   });
 });
 
@@ -211,10 +247,20 @@ describe('TokenAuthenticator: scopes', () => {
     const token = signer.mint({ access: [repoGrant(OTHER_GUN, '*')] });
     refused(auth.authorize(bearer(token), PULL, NOW), 'insufficient_scope', /repository:registry\.example\.com:5000\/team\/app:pull/);
     // Names match exactly, not by prefix.
-    refused(auth.authorize(bearer(signer.mint({ access: [repoGrant('registry.example.com:5000/team', '*')] })), PULL, NOW), 'insufficient_scope', /lacks/, 'prefix');
+    refused(
+      auth.authorize(bearer(signer.mint({ access: [repoGrant('registry.example.com:5000/team', '*')] })), PULL, NOW),
+      'insufficient_scope',
+      /lacks/,
+      'prefix',
+    );
     refused(auth.authorize(bearer(signer.mint({ access: [repoGrant(`${GUN}/sub`, '*')] })), PULL, NOW), 'insufficient_scope', /lacks/, 'longer name');
     // Type matters too.
-    refused(auth.authorize(bearer(signer.mint({ access: [{ type: 'registry', name: GUN, actions: ['*'] }] })), PULL, NOW), 'insufficient_scope', /lacks/, 'type');
+    refused(
+      auth.authorize(bearer(signer.mint({ access: [{ type: 'registry', name: GUN, actions: ['*'] }] })), PULL, NOW),
+      'insufficient_scope',
+      /lacks/,
+      'type',
+    );
   });
 
   test('a pull token on a push route is refused', () => {
@@ -237,7 +283,12 @@ describe('TokenAuthenticator: scopes', () => {
 
   test('action * satisfies anything on its resource', () => {
     const token = signer.mint({ access: [repoGrant(GUN, '*')] });
-    for (const [required, what] of [[PULL, 'pull'], [PUSH_PULL, 'push,pull'], [STAR, '*']] as const) accepted(auth.authorize(bearer(token), required, NOW), what);
+    for (const [required, what] of [
+      [PULL, 'pull'],
+      [PUSH_PULL, 'push,pull'],
+      [STAR, '*'],
+    ] as const)
+      accepted(auth.authorize(bearer(token), required, NOW), what);
     refused(auth.authorize(bearer(token), CATALOG, NOW), 'insufficient_scope', /registry:catalog:\*/, 'but not the catalog');
     accepted(auth.authorize(bearer(signer.mint({ access: [catalogGrant('*')] })), CATALOG, NOW), 'catalog *');
   });
@@ -309,7 +360,10 @@ describe('TokenAuthenticator: challenges', () => {
     ];
     assert.equal(scopeOf(required), `repository:${GUN}:pull,push repository:${OTHER_GUN}:push`);
     const odd = new TokenAuthenticator({ realm: 'https://a/"x"\\', service: 's"', issuer: ISSUER, rootCertBundle: signer.certPem });
-    assert.equal(odd.challenge([{ type: 'repository', name: 'a"b', action: 'pull' }]), 'Bearer realm="https://a/\\"x\\"\\\\",service="s\\"",scope="repository:a\\"b:pull"');
+    assert.equal(
+      odd.challenge([{ type: 'repository', name: 'a"b', action: 'pull' }]),
+      'Bearer realm="https://a/\\"x\\"\\\\",service="s\\"",scope="repository:a\\"b:pull"',
+    );
     assert.equal(odd.challenge([]), 'Bearer realm="https://a/\\"x\\"\\\\",service="s\\""', 'no scope part without required access');
   });
 });

@@ -6,8 +6,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TrustError, TrustedSet, type TrustErrorCode } from '../../src/tuf/trusted-set.js';
 import {
-  certKey, ecdsaKey, ed25519Key, inDays, metaOf, rootDoc, signFile, snapshotDoc, targetFile, targetsDoc,
-  type RootSpec, type TestKey,
+  certKey,
+  ecdsaKey,
+  ed25519Key,
+  inDays,
+  metaOf,
+  rootDoc,
+  signFile,
+  snapshotDoc,
+  targetFile,
+  targetsDoc,
+  type RootSpec,
+  type TestKey,
 } from '../support/tuf-kit.js';
 
 const GUN = 'registry.example.com/trusted/app';
@@ -31,7 +41,13 @@ interface Repo {
 /** targets delegates `targets/releases` (paths: `v`) to CI, and `targets/releases/qa` (`v1`) to QA. */
 function buildRepo(overrides: { rootExpires?: string; timestampExpires?: string } = {}): Repo {
   const keys = { root: certKey({ commonName: GUN }), targets: ecdsaKey(), snapshot: ecdsaKey(), timestamp: ed25519Key(), ci: ecdsaKey(), qa: ecdsaKey() };
-  const spec: RootSpec = { root: [keys.root], targets: [keys.targets], snapshot: [keys.snapshot], timestamp: [keys.timestamp], ...(overrides.rootExpires ? { expires: overrides.rootExpires } : {}) };
+  const spec: RootSpec = {
+    root: [keys.root],
+    targets: [keys.targets],
+    snapshot: [keys.snapshot],
+    timestamp: [keys.timestamp],
+    ...(overrides.rootExpires ? { expires: overrides.rootExpires } : {}),
+  };
   const root = signFile(rootDoc(spec), [keys.root]);
   const targets = signFile(
     targetsDoc({ targets: { latest: targetFile('by targets') }, delegations: [{ name: 'targets/releases', keys: [keys.ci], paths: ['v'] }] }),
@@ -75,18 +91,34 @@ describe('a repository walked from its root', () => {
     const set = walk(repo);
     assert.equal(set.root.signed.version, 1);
     assert.equal(set.timestamp?.signed.version, 1);
-    assert.deepEqual(set.delegationsOf('targets').map((d) => d.name), ['targets/releases']);
+    assert.deepEqual(
+      set.delegationsOf('targets').map((d) => d.name),
+      ['targets/releases'],
+    );
     const v1 = set.targetOf('targets/releases', 'v1.0');
-    assert.deepEqual(v1 && { role: v1.role, length: v1.length, sha256: v1.hashes['sha256'] }, { role: 'targets/releases', length: 11, sha256: targetFile('release 1.0').hashes.sha256 });
-    assert.deepEqual(set.signersOf('v1.0').map((t) => t.role), ['targets/releases', 'targets/releases/qa']);
-    assert.deepEqual(set.signersOf('latest').map((t) => t.role), ['targets']);
+    assert.deepEqual(v1 && { role: v1.role, length: v1.length, sha256: v1.hashes['sha256'] }, {
+      role: 'targets/releases',
+      length: 11,
+      sha256: targetFile('release 1.0').hashes.sha256,
+    });
+    assert.deepEqual(
+      set.signersOf('v1.0').map((t) => t.role),
+      ['targets/releases', 'targets/releases/qa'],
+    );
+    assert.deepEqual(
+      set.signersOf('latest').map((t) => t.role),
+      ['targets'],
+    );
   });
 
   test('a delegation only narrows: names outside its paths, at any level, are not signed by it', () => {
     const set = walk(repo);
     assert.equal(set.targetOf('targets/releases', 'latest'), null, 'releases may only sign v*');
     assert.equal(set.targetOf('targets/releases/qa', 'v2.0'), null, 'qa may only sign v1*');
-    assert.deepEqual(set.signersOf('v2.0').map((t) => t.role), ['targets/releases']);
+    assert.deepEqual(
+      set.signersOf('v2.0').map((t) => t.role),
+      ['targets/releases'],
+    );
     assert.equal(set.targetOf('targets', 'nothing'), null);
   });
 
@@ -250,7 +282,9 @@ describe('targets and delegations', () => {
 function buildRepoWith(repo: Repo, files: { targets?: Buffer; release?: Buffer }): Repo {
   const targets = files.targets ?? repo.targets;
   const release = files.release ?? repo.release;
-  const snapshot = signFile(snapshotDoc({ files: { root: repo.root, targets, 'targets/releases': release, 'targets/releases/qa': repo.qa } }), [repo.keys.snapshot]);
+  const snapshot = signFile(snapshotDoc({ files: { root: repo.root, targets, 'targets/releases': release, 'targets/releases/qa': repo.qa } }), [
+    repo.keys.snapshot,
+  ]);
   const timestamp = signFile(timestampDoc(snapshot), [repo.keys.timestamp]);
   return { ...repo, targets, release, snapshot, timestamp };
 }

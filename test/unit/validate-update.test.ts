@@ -14,14 +14,7 @@ import { parseSignedFile, type SignedFile } from '../../src/tuf/metadata.js';
 import { isTargetsRole } from '../../src/tuf/roles.js';
 import { meetsThreshold } from '../../src/tuf/signatures.js';
 import { parseRfc3339 } from '../../src/tuf/time.js';
-import {
-  checkVersions,
-  validateUpdate,
-  type NewFile,
-  type RepositoryState,
-  type UpdateOptions,
-  type UpdatePlan,
-} from '../../src/tuf/validate-update.js';
+import { checkVersions, validateUpdate, type NewFile, type RepositoryState, type UpdateOptions, type UpdatePlan } from '../../src/tuf/validate-update.js';
 import { generateServerKey, signingKey } from '../../src/signing/server-key.js';
 import {
   certKey,
@@ -84,8 +77,7 @@ function spec(over: Partial<RootSpec> = {}): RootSpec {
 /** Root spec of a repository whose client signs snapshots. */
 const clientSpec = (over: Partial<RootSpec> = {}) => spec({ snapshot: [SNAPSHOT], ...over });
 
-const upload = (role: string, doc: object, signers: TestKey[], extra: object[] = []): SignedFile =>
-  parseSignedFile(role, signFile(doc, signers, extra));
+const upload = (role: string, doc: object, signers: TestKey[], extra: object[] = []): SignedFile => parseSignedFile(role, signFile(doc, signers, extra));
 
 function rootFile(s: RootSpec, signers: TestKey[] = s.root, mutate?: (doc: any) => void): SignedFile {
   const doc = rootDoc(s);
@@ -93,27 +85,17 @@ function rootFile(s: RootSpec, signers: TestKey[] = s.root, mutate?: (doc: any) 
   return upload('root', doc, signers);
 }
 
-const targets = (opts: Parameters<typeof targetsDoc>[0] = {}, signers: TestKey[] = [TARGETS]) =>
-  upload('targets', targetsDoc(opts), signers);
+const targets = (opts: Parameters<typeof targetsDoc>[0] = {}, signers: TestKey[] = [TARGETS]) => upload('targets', targetsDoc(opts), signers);
 
 const delegating = (delegations: DelegationSpec[], over: Parameters<typeof targetsDoc>[0] = {}) =>
   upload('targets', targetsDoc({ ...over, delegations }), [TARGETS]);
 
-const withReleases = (over: Parameters<typeof targetsDoc>[0] = {}) =>
-  delegating([{ name: 'targets/releases', keys: [RELEASES] }], over);
+const withReleases = (over: Parameters<typeof targetsDoc>[0] = {}) => delegating([{ name: 'targets/releases', keys: [RELEASES] }], over);
 
 const releases = (targetNames: string[] = ['app'], signers: TestKey[] = [RELEASES], version = 1) =>
-  upload(
-    'targets/releases',
-    targetsDoc({ version, targets: Object.fromEntries(targetNames.map((n) => [n, targetFile(n)])) }),
-    signers,
-  );
+  upload('targets/releases', targetsDoc({ version, targets: Object.fromEntries(targetNames.map((n) => [n, targetFile(n)])) }), signers);
 
-function clientSnapshot(
-  files: SignedFile[],
-  opts: { version?: number; expires?: string } = {},
-  signers: TestKey[] = [SNAPSHOT],
-): SignedFile {
+function clientSnapshot(files: SignedFile[], opts: { version?: number; expires?: string } = {}, signers: TestKey[] = [SNAPSHOT]): SignedFile {
   return upload('snapshot', snapshotDoc({ ...opts, files: Object.fromEntries(files.map((f) => [f.role, f.bytes])) }), signers);
 }
 
@@ -142,19 +124,13 @@ function store(state: RepositoryState, plan: UpdatePlan): RepositoryState {
   return { root, snapshot, targets: targetsMap, latestVersions: latest };
 }
 
-function accept(
-  uploads: SignedFile[],
-  state: RepositoryState = EMPTY,
-  serverKeys: readonly ServerSigningKey[] = SERVER_KEYS,
-  opts: UpdateOptions = OPTS,
-) {
+function accept(uploads: SignedFile[], state: RepositoryState = EMPTY, serverKeys: readonly ServerSigningKey[] = SERVER_KEYS, opts: UpdateOptions = OPTS) {
   const plan = update(uploads, state, serverKeys, opts);
   return { plan, state: store(state, plan) };
 }
 
 /** A repository after a first accepted root + targets update (server-signed snapshot). */
-const initRepo = (s: RootSpec = spec(), firstTargets: SignedFile = targets()) =>
-  accept([rootFile(s), firstTargets]).state;
+const initRepo = (s: RootSpec = spec(), firstTargets: SignedFile = targets()) => accept([rootFile(s), firstTargets]).state;
 
 /** A repository after a first accepted root + targets + client snapshot update. */
 function initClientRepo(s: RootSpec = clientSpec()) {
@@ -212,7 +188,12 @@ test('a new repository accepts root, targets and a client snapshot, passed throu
   const plan = update([root, tg, snap]);
   assert.deepEqual(
     plan.files.map((f) => [f.role, f.version]),
-    [['root', 1], ['targets', 1], ['snapshot', 1], ['timestamp', 1]],
+    [
+      ['root', 1],
+      ['targets', 1],
+      ['snapshot', 1],
+      ['timestamp', 1],
+    ],
   );
   assert.ok(fileOf(plan, 'root').bytes.equals(root.bytes));
   assert.ok(fileOf(plan, 'targets').bytes.equals(tg.bytes));
@@ -232,11 +213,7 @@ test('a new repository accepts a first root at version 2', () => {
 });
 
 test('a new repository refuses a first root at version 3', () => {
-  refused(
-    () => update([rootFile(spec({ version: 3 })), targets()]),
-    'ErrBadRoot',
-    /Root modifications must increment the version\. Current 1, new 3/,
-  );
+  refused(() => update([rootFile(spec({ version: 3 })), targets()]), 'ErrBadRoot', /Root modifications must increment the version\. Current 1, new 3/);
 });
 
 test('an update without a root to a repository with no stored root is ErrValidation', () => {
@@ -244,18 +221,17 @@ test('an update without a root to a repository with no stored root is ErrValidat
 });
 
 test('an uploaded timestamp is ignored: the server signs its own, numbered 1 then 2', () => {
-  const fake = upload(
-    'timestamp',
-    { _type: 'Timestamp', expires: inDays(14), meta: { snapshot: metaOf(Buffer.from('x')) }, version: 42 },
-    [OTHER],
-  );
+  const fake = upload('timestamp', { _type: 'Timestamp', expires: inDays(14), meta: { snapshot: metaOf(Buffer.from('x')) }, version: 42 }, [OTHER]);
   const first = accept([rootFile(spec()), targets(), fake]);
   assert.deepEqual(rolesOf(first.plan), ['root', 'targets', 'snapshot', 'timestamp']);
   const ts1 = out(first.plan, 'timestamp');
   assert.ok(!ts1.bytes.equals(fake.bytes));
   assert.equal(ts1.type, 'Timestamp');
   assert.equal(ts1.version, 1);
-  assert.deepEqual(ts1.signatures.map((s) => s.keyid), [TS.pub.keyId]);
+  assert.deepEqual(
+    ts1.signatures.map((s) => s.keyid),
+    [TS.pub.keyId],
+  );
   assert.ok(verifiedBy(ts1, [TS.pub]));
   assert.ok(!verifiedBy(ts1, [OTHER], 1));
   assert.deepEqual(metaOfFile(ts1), { snapshot: metaOf(fileOf(first.plan, 'snapshot').bytes) });
@@ -270,11 +246,7 @@ test('an uploaded timestamp is ignored: the server signs its own, numbered 1 the
 // Root: structure
 
 test('a root missing one of the four base roles is ErrBadRoot', () => {
-  refused(
-    () => update([rootFile(spec(), undefined, (d) => delete d.roles.timestamp), targets()]),
-    'ErrBadRoot',
-    /root does not define the timestamp role/,
-  );
+  refused(() => update([rootFile(spec(), undefined, (d) => delete d.roles.timestamp), targets()]), 'ErrBadRoot', /root does not define the timestamp role/);
 });
 
 test('a root listing a key ID it does not define is ErrBadRoot', () => {
@@ -295,11 +267,7 @@ test('a root role with threshold 0 is ErrBadRoot', () => {
 });
 
 test('a root whose _type is not "Root" is ErrBadRoot', () => {
-  refused(
-    () => update([rootFile(spec(), undefined, (d) => (d._type = 'root')), targets()]),
-    'ErrBadRoot',
-    /_type/,
-  );
+  refused(() => update([rootFile(spec(), undefined, (d) => (d._type = 'root')), targets()]), 'ErrBadRoot', /_type/);
 });
 
 test('a root may list extra keys that no role uses', () => {
@@ -317,11 +285,7 @@ test('an expired root is ErrBadRoot', () => {
 test('root expiry is judged by opts.nowMs, not by the system clock', () => {
   const root = rootFile(spec({ expires: inDays(2) }));
   assert.equal(fileOf(update([root, targets()]), 'root').version, 1);
-  refused(
-    () => update([root, targets()], EMPTY, SERVER_KEYS, { ...OPTS, nowMs: NOW + 3 * DAY }),
-    'ErrBadRoot',
-    /root expired at/,
-  );
+  refused(() => update([root, targets()], EMPTY, SERVER_KEYS, { ...OPTS, nowMs: NOW + 3 * DAY }), 'ErrBadRoot', /root expired at/);
 });
 
 test('a plain ecdsa root key is refused: root keys must be x509 certificates', () => {
@@ -381,11 +345,7 @@ test('re-uploading a root at the stored version is an OldVersionError', () => {
 
 test('a root update that skips a version is ErrBadRoot', () => {
   const state = initRepo();
-  refused(
-    () => update([rootFile(spec({ version: 3 }))], state),
-    'ErrBadRoot',
-    /must increment the version\. Current 1, new 3/,
-  );
+  refused(() => update([rootFile(spec({ version: 3 }))], state), 'ErrBadRoot', /must increment the version\. Current 1, new 3/);
 });
 
 test('a root update at version current+1 signed by the unchanged root key is accepted', () => {
@@ -406,11 +366,7 @@ test('a root rotation signed only by the new root key is refused (current truste
 
 test('a root rotation signed only by the old root key is refused (integrity of roots)', () => {
   const state = initRepo();
-  refused(
-    () => update([rootFile(spec({ version: 2, root: [ROOT2] }), [ROOT])], state),
-    'ErrBadRoot',
-    /failed to validate integrity of roots/,
-  );
+  refused(() => update([rootFile(spec({ version: 2, root: [ROOT2] }), [ROOT])], state), 'ErrBadRoot', /failed to validate integrity of roots/);
 });
 
 test('a root rotation signed by the old and the new key is accepted; the next needs only its predecessor', () => {
@@ -421,11 +377,7 @@ test('a root rotation signed by the old and the new key is accepted; the next ne
   const v3 = accept([rootFile(spec({ version: 3, root: [root3] }), [ROOT2, root3])], v2.state);
   assert.equal(v3.state.root?.version, 3);
   // The key of two roots ago has no say any more.
-  refused(
-    () => update([rootFile(spec({ version: 4, root: [ROOT] }), [ROOT])], v3.state),
-    'ErrBadRoot',
-    /current trusted certificates/,
-  );
+  refused(() => update([rootFile(spec({ version: 4, root: [ROOT] }), [ROOT])], v3.state), 'ErrBadRoot', /current trusted certificates/);
 });
 
 test('an expired stored root can still be rotated away from', () => {
@@ -465,11 +417,7 @@ test('one certificate listed under two key IDs counts once towards the root thre
 
 test('a root whose timestamp key the server does not hold is ErrBadRoot "no  timestamp keys exist on the server"', () => {
   const stranger = serverPair('timestamp');
-  refused(
-    () => update([rootFile(spec({ timestamp: [stranger.pub] })), targets()]),
-    'ErrBadRoot',
-    /^no {2}timestamp keys exist on the server$/,
-  );
+  refused(() => update([rootFile(spec({ timestamp: [stranger.pub] })), targets()]), 'ErrBadRoot', /^no {2}timestamp keys exist on the server$/);
 });
 
 test('a timestamp threshold of 2 needs two server-held timestamp keys', () => {
@@ -484,22 +432,14 @@ test('a timestamp threshold of 2 needs two server-held timestamp keys', () => {
 // Targets
 
 test('targets signed by a key the root does not list for targets is ErrBadTargets', () => {
-  refused(
-    () => update([rootFile(spec()), targets({}, [OTHER])]),
-    'ErrBadTargets',
-    /^targets: fewer than 1 valid signatures/,
-  );
+  refused(() => update([rootFile(spec()), targets({}, [OTHER])]), 'ErrBadTargets', /^targets: fewer than 1 valid signatures/);
 });
 
 test('expired targets are ErrBadTargets, judged by opts.nowMs', () => {
   refused(() => update([rootFile(spec()), targets({ expires: inDays(-1) })]), 'ErrBadTargets', /targets expired at/);
   const tg = targets({ expires: inDays(10) });
   assert.equal(fileOf(update([rootFile(spec()), tg]), 'targets').version, 1);
-  refused(
-    () => update([rootFile(spec()), tg], EMPTY, SERVER_KEYS, { ...OPTS, nowMs: NOW + 11 * DAY }),
-    'ErrBadTargets',
-    /targets expired at/,
-  );
+  refused(() => update([rootFile(spec()), tg], EMPTY, SERVER_KEYS, { ...OPTS, nowMs: NOW + 11 * DAY }), 'ErrBadTargets', /targets expired at/);
 });
 
 test('targets edited after signing (still valid JSON) are ErrBadTargets', () => {
@@ -508,11 +448,7 @@ test('targets edited after signing (still valid JSON) are ErrBadTargets', () => 
   const tampered = text.replace('"length":2', '"length":3');
   assert.notEqual(tampered, text);
   assert.equal(fileOf(update([rootFile(spec()), parseSignedFile('targets', bytes)]), 'targets').version, 1);
-  refused(
-    () => update([rootFile(spec()), parseSignedFile('targets', Buffer.from(tampered))]),
-    'ErrBadTargets',
-    /targets: fewer than 1 valid signatures/,
-  );
+  refused(() => update([rootFile(spec()), parseSignedFile('targets', Buffer.from(tampered))]), 'ErrBadTargets', /targets: fewer than 1 valid signatures/);
 });
 
 test('a delegation entry that is not a direct child of its role is ErrBadTargets', () => {
@@ -585,11 +521,7 @@ test('a delegation signed by its key is accepted against the stored parent in a 
 
 test('a delegation signed by a key its parent does not list is ErrBadTargets', () => {
   const state = initRepo(spec(), withReleases());
-  refused(
-    () => update([releases(['app'], [OTHER])], state),
-    'ErrBadTargets',
-    /^targets\/releases: fewer than 1 valid signatures/,
-  );
+  refused(() => update([releases(['app'], [OTHER])], state), 'ErrBadTargets', /^targets\/releases: fewer than 1 valid signatures/);
 });
 
 test('a delegation whose parent is neither uploaded nor stored is ErrBadTargets', () => {
@@ -612,11 +544,7 @@ test('a nested delegation targets/a/b is verified with the keys targets/a lists 
   // Uploaded children-first: the validator orders parents before children.
   const plan = update([leaf(b), mid, rootFile(spec()), top]);
   assert.deepEqual(rolesOf(plan), ['root', 'targets', 'targets/a', 'targets/a/b', 'snapshot', 'timestamp']);
-  refused(
-    () => update([leaf(a), mid, rootFile(spec()), top]),
-    'ErrBadTargets',
-    /^targets\/a\/b: fewer than 1 valid signatures/,
-  );
+  refused(() => update([leaf(a), mid, rootFile(spec()), top]), 'ErrBadTargets', /^targets\/a\/b: fewer than 1 valid signatures/);
 });
 
 test('a delegation may only list targets inside its delegated paths', () => {
@@ -646,11 +574,7 @@ test('path_hash_prefixes admit only target names whose sha256 starts with a list
   doc.delegations.roles[0].path_hash_prefixes = [prefix];
   const parent = upload('targets', doc, [TARGETS]);
   assert.equal(fileOf(update([rootFile(spec()), parent, releases(['inside'])]), 'targets/releases').version, 1);
-  refused(
-    () => update([rootFile(spec()), parent, releases(['inside', outside])]),
-    'ErrBadTargets',
-    /is outside the paths delegated to targets\/releases/,
-  );
+  refused(() => update([rootFile(spec()), parent, releases(['inside', outside])]), 'ErrBadTargets', /is outside the paths delegated to targets\/releases/);
 });
 
 test('an rsa-x509 delegation key signs its delegation', () => {
@@ -667,11 +591,7 @@ test('delegation certificates are not expiry-checked, but a SHA-1 certificate ca
   assert.equal(fileOf(update([rootFile(spec()), parentExpired, releases(['app'], [expired])]), 'targets/releases').version, 1);
   const sha1 = certKey({ commonName: 'x', hash: 'sha1' });
   const parentSha1 = delegating([{ name: 'targets/releases', keys: [sha1] }]);
-  refused(
-    () => update([rootFile(spec()), parentSha1, releases(['app'], [sha1])]),
-    'ErrBadTargets',
-    /targets\/releases: fewer than 1 valid signatures/,
-  );
+  refused(() => update([rootFile(spec()), parentSha1, releases(['app'], [sha1])]), 'ErrBadTargets', /targets\/releases: fewer than 1 valid signatures/);
 });
 
 test('an rsapkcs1v15 signature from an rsa key counts, whatever the case of the method name', () => {
@@ -710,22 +630,14 @@ test('a client snapshot whose root entry hashes another root is ErrBadSnapshot',
   const root = rootFile(clientSpec());
   const otherRoot = rootFile(clientSpec({ expires: inDays(100) }));
   const tg = targets();
-  refused(
-    () => update([root, tg, clientSnapshot([otherRoot, tg])]),
-    'ErrBadSnapshot',
-    /snapshot entry for root: sha256 checksum mismatch/,
-  );
+  refused(() => update([root, tg, clientSnapshot([otherRoot, tg])]), 'ErrBadSnapshot', /snapshot entry for root: sha256 checksum mismatch/);
 });
 
 test('a client snapshot whose targets entry hashes other targets is ErrBadSnapshot', () => {
   const root = rootFile(clientSpec());
   const tg = targets({ targets: { app: targetFile('v1') } });
   const otherTargets = targets({ targets: { app: targetFile('v2') } });
-  refused(
-    () => update([root, tg, clientSnapshot([root, otherTargets])]),
-    'ErrBadSnapshot',
-    /snapshot entry for targets: sha256 checksum mismatch/,
-  );
+  refused(() => update([root, tg, clientSnapshot([root, otherTargets])]), 'ErrBadSnapshot', /snapshot entry for targets: sha256 checksum mismatch/);
 });
 
 test('a client snapshot that still lists the previous targets is refused (mix-and-match)', () => {
@@ -733,11 +645,7 @@ test('a client snapshot that still lists the previous targets is refused (mix-an
   const tg1 = targets();
   const state = accept([root, tg1, clientSnapshot([root, tg1])]).state;
   const tg2 = targets({ version: 2, targets: { app: targetFile('v2') } });
-  refused(
-    () => update([tg2, clientSnapshot([root, tg1], { version: 2 })], state),
-    'ErrBadSnapshot',
-    /snapshot entry for targets: sha256 checksum mismatch/,
-  );
+  refused(() => update([tg2, clientSnapshot([root, tg1], { version: 2 })], state), 'ErrBadSnapshot', /snapshot entry for targets: sha256 checksum mismatch/);
   const plan = update([tg2, clientSnapshot([root, tg2], { version: 2 })], state);
   assert.deepEqual(rolesOf(plan), ['targets', 'snapshot', 'timestamp']);
 });
@@ -758,32 +666,20 @@ test('a client snapshot without an entry for an uploaded delegation is ErrBadSna
   const root = rootFile(clientSpec());
   const tg = withReleases();
   const rel = releases();
-  refused(
-    () => update([root, tg, rel, clientSnapshot([root, tg])]),
-    'ErrBadSnapshot',
-    /snapshot has no entry for targets\/releases/,
-  );
+  refused(() => update([root, tg, rel, clientSnapshot([root, tg])]), 'ErrBadSnapshot', /snapshot has no entry for targets\/releases/);
   assert.equal(fileOf(update([root, tg, rel, clientSnapshot([root, tg, rel])]), 'snapshot').version, 1);
 });
 
 test('a client snapshot signed by a key the root does not list for snapshot is ErrBadSnapshot', () => {
   const root = rootFile(clientSpec());
   const tg = targets();
-  refused(
-    () => update([root, tg, clientSnapshot([root, tg], {}, [OTHER])]),
-    'ErrBadSnapshot',
-    /snapshot: fewer than 1 valid signatures/,
-  );
+  refused(() => update([root, tg, clientSnapshot([root, tg], {}, [OTHER])]), 'ErrBadSnapshot', /snapshot: fewer than 1 valid signatures/);
 });
 
 test('an expired client snapshot is ErrBadSnapshot', () => {
   const root = rootFile(clientSpec());
   const tg = targets();
-  refused(
-    () => update([root, tg, clientSnapshot([root, tg], { expires: inDays(-1) })]),
-    'ErrBadSnapshot',
-    /snapshot expired at/,
-  );
+  refused(() => update([root, tg, clientSnapshot([root, tg], { expires: inDays(-1) })]), 'ErrBadSnapshot', /snapshot expired at/);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -814,7 +710,10 @@ test('the generated snapshot hashes the exact uploaded bytes and is signed by th
   assert.equal(snap.type, 'Snapshot');
   assert.equal(snap.version, 1);
   assert.deepEqual(metaOfFile(snap), { root: metaOf(root.bytes), targets: metaOf(spaced) });
-  assert.deepEqual(snap.signatures.map((s) => [s.keyid, s.method]), [[SNAP.pub.keyId, 'ecdsa']]);
+  assert.deepEqual(
+    snap.signatures.map((s) => [s.keyid, s.method]),
+    [[SNAP.pub.keyId, 'ecdsa']],
+  );
   assert.ok(verifiedBy(snap, [SNAP.pub]));
   // The generated file is notary's envelope around the canonical `signed` bytes.
   assert.ok(snap.bytes.toString('utf8').startsWith(`{"signed":${snap.message().toString('utf8')},"signatures":[`));
@@ -891,7 +790,15 @@ test('checkVersions accepts distinct roles above their stored versions', () => {
     { role: 'targets/releases', version: 1, bytes: Buffer.alloc(0) },
     { role: 'snapshot', version: 9, bytes: Buffer.alloc(0) },
   ];
-  assert.doesNotThrow(() => checkVersions(files, new Map([['targets', 1], ['snapshot', 8]])));
+  assert.doesNotThrow(() =>
+    checkVersions(
+      files,
+      new Map([
+        ['targets', 1],
+        ['snapshot', 8],
+      ]),
+    ),
+  );
   assert.throws(() => checkVersions(files, new Map([['snapshot', 9]])), /snapshot version 9 is not newer than the stored version 9/);
 });
 
