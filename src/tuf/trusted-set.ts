@@ -92,6 +92,11 @@ export interface TrustedSetOptions {
   /** The time every expiry is checked against, ms since the epoch. */
   nowMs: number;
   known?: KnownVersions;
+  /**
+   * false: check signatures, hashes and versions but not expiry (of files or root
+   * certificates), to verify stored history whose files have since expired. Default true.
+   */
+  checkExpiry?: boolean;
 }
 
 /** A signed target: what a role says the bytes named `name` are. */
@@ -111,8 +116,8 @@ function requireSignatures(role: string, file: SignedFile, keys: RoleKeys, whose
   }
 }
 
-function requireFresh(role: string, file: SignedFile, nowMs: number): void {
-  if (file.isExpired(nowMs)) throw new TrustError('EXPIRED', role, `expired at ${file.signed.expires}`);
+function requireFresh(role: string, file: SignedFile, options: TrustedSetOptions): void {
+  if (options.checkExpiry !== false && file.isExpired(options.nowMs)) throw new TrustError('EXPIRED', role, `expired at ${file.signed.expires}`);
 }
 
 function requireNotOlder(role: string, version: number, trusted: number | undefined): void {
@@ -186,14 +191,14 @@ export class TrustedSet {
       rootKeys(this.rootFile.signed, gun, { checkExpiry: false, nowMs }),
       `the trusted root v${this.rootFile.signed.version}'s keys`,
     );
-    requireSignatures('root', next.file, rootKeys(next.signed, gun, { checkExpiry: true, nowMs }), 'its own root keys');
+    requireSignatures('root', next.file, rootKeys(next.signed, gun, { checkExpiry: this.options.checkExpiry !== false, nowMs }), 'its own root keys');
     this.rootFile = next;
     return next;
   }
 
   /** After the last rotation: the root in force must not have expired. */
   checkRootFresh(): void {
-    requireFresh('root', this.rootFile.file, this.options.nowMs);
+    requireFresh('root', this.rootFile.file, this.options);
   }
 
   updateTimestamp(bytes: Buffer): TimestampFile {
@@ -201,7 +206,7 @@ export class TrustedSet {
     const ts = parseRoleFile('timestamp', bytes, timestampSchema);
     requireSignatures('timestamp', ts.file, rootRoleKeys(this.rootFile.signed, 'timestamp'), "the root's timestamp keys");
     requireNotOlder('timestamp', ts.signed.version, this.timestampFile?.signed.version ?? this.options.known?.timestamp);
-    requireFresh('timestamp', ts.file, this.options.nowMs);
+    requireFresh('timestamp', ts.file, this.options);
     this.timestampFile = ts;
     return ts;
   }
@@ -212,7 +217,7 @@ export class TrustedSet {
     const snap = parseRoleFile('snapshot', bytes, snapshotSchema);
     requireSignatures('snapshot', snap.file, rootRoleKeys(this.rootFile.signed, 'snapshot'), "the root's snapshot keys");
     requireNotOlder('snapshot', snap.signed.version, this.snapshotFile?.signed.version ?? this.options.known?.snapshot);
-    requireFresh('snapshot', snap.file, this.options.nowMs);
+    requireFresh('snapshot', snap.file, this.options);
     // The root in force must be the one the snapshot lists: else it is a mix of two states.
     requireListed('root', this.rootFile.file.bytes, snap.signed.meta['root'], 'the snapshot');
     this.snapshotFile = snap;
@@ -238,7 +243,7 @@ export class TrustedSet {
       );
     }
     requireNotOlder(role, file.signed.version, this.targetsFiles.get(role)?.signed.version ?? this.options.known?.targets?.[role]);
-    requireFresh(role, file.file, this.options.nowMs);
+    requireFresh(role, file.file, this.options);
     this.targetsFiles.set(role, file);
     return file;
   }
