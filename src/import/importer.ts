@@ -12,6 +12,7 @@
  * - The changefeed is copied last, in notary's id order with notary's times; into an empty
  *   changefeed the change IDs are kept, so changefeed readers can resume where they were.
  */
+import { VerifierKeyCache } from '../tuf/role-keys.js';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ServiceContext } from '../service/context.js';
 import { keyAssociatedData } from '../signing/key-service.js';
@@ -198,13 +199,19 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   report.repositories.total = guns.length;
   report.files.source = fileRepos.reduce((n, r) => n + r.files, 0);
   const conflicted = new Set<string>();
+  // One key cache for the whole run: root and delegation keys recur across repositories.
+  const keyCache = new VerifierKeyCache();
 
   const prepare = async (gun: string, useHints = true): Promise<Prepared> => {
     const rows = await options.server.files(gun);
     // Files Signet already holds need no checking (re-runs, resumed imports); writeRepository
     // makes sure they are still there once it holds the repository lock.
     const present = useHints ? await presentFiles(db, gun) : new Map<string, string>();
-    const checked = checkRepositoryFiles(gun, rows, { present: (role, version, sha) => present.get(`${role}\u0000${version}`) === sha });
+    const checked = checkRepositoryFiles(gun, rows, {
+      present: (role, version, sha) => present.get(`${role}\u0000${version}`) === sha,
+      nowMs: target.ctx.now(),
+      keyCache,
+    });
     const keys = options.signer ? await prepareKeys(options.signer, keysByGun.get(gun) ?? [], options, target, report) : [];
     return { gun, checked, keys, timestampKeyIds: newestRootTimestampKeys(checked) };
   };

@@ -14,7 +14,6 @@
  * Pure: no I/O.
  */
 import { sha256Hex } from '../tuf/hashes.js';
-import { loadVerifierKey, type VerifierKey } from '../tuf/keys.js';
 import {
   parseSignedFile,
   readSigned,
@@ -22,14 +21,13 @@ import {
   snapshotSchema,
   targetsSchema,
   timestampSchema,
-  type MetadataKey,
   type RootSigned,
   type SignedFile,
   type TargetsSigned,
 } from '../tuf/metadata.js';
 import { compareRoleDepth, isDelegationRole, isValidRole, parentRole } from '../tuf/roles.js';
 import { meetsThreshold } from '../tuf/signatures.js';
-import { loadRootCertificateKey } from '../tuf/x509.js';
+import { delegationKeys, rootKeys, rootRoleKeys, VerifierKeyCache, type RoleKeys } from '../tuf/role-keys.js';
 import type { SourceFileRow } from './source.js';
 
 export type Verdict = 'verified' | 'unverified' | 'refused';
@@ -54,81 +52,32 @@ interface Entry extends CheckedFile {
   targets?: TargetsSigned;
 }
 
-interface RoleKeys {
-  keys: Map<string, VerifierKey>;
-  threshold: number;
-  problems: string[];
-}
-
 export function label(role: string, version: number): string {
   return `${role} v${version}`;
 }
 
-/**
- * Parsed keys, shared across files and repositories: root versions list the same keys again and
- * again, and delegation keys (docker signers) recur across repositories. Bounded.
- */
-const verifierCache = new Map<string, VerifierKey | null>();
-const VERIFIER_CACHE_LIMIT = 20_000;
-
-function cachedVerifierKey(keytype: string, publicB64: string, id: string): VerifierKey | null {
-  const cacheKey = `${keytype}\u0000${id}\u0000${publicB64}`;
-  let key = verifierCache.get(cacheKey);
-  if (key === undefined) {
-    try {
-      key = loadVerifierKey(keytype, publicB64, id);
-    } catch {
-      // An unusable key cannot sign; the threshold check reports the consequence.
-      key = null;
-    }
-    if (verifierCache.size >= VERIFIER_CACHE_LIMIT) verifierCache.clear();
-    verifierCache.set(cacheKey, key);
-  }
-  return key;
-}
-
-function keysFrom(ids: readonly string[], defined: Record<string, MetadataKey> | null | undefined): Map<string, VerifierKey> {
-  const out = new Map<string, VerifierKey>();
-  for (const id of ids) {
-    const key = defined?.[id];
-    if (!key || typeof key.keytype !== 'string' || typeof key.keyval?.public !== 'string') continue;
-    const loaded = cachedVerifierKey(key.keytype, key.keyval.public, id);
-    if (loaded) out.set(id, loaded);
-  }
-  return out;
-}
-
 /** The keys a root gives `role`: certificates for root itself, plain keys for the others. */
-function rootRoleKeys(gun: string, root: RootSigned, role: string, now: Date): RoleKeys | null {
-  const entry = root.roles[role];
-  if (!entry) return null;
-  if (role !== 'root') return { keys: keysFrom(entry.keyids, root.keys), threshold: entry.threshold, problems: [] };
-  const keys = new Map<string, VerifierKey>();
-  const problems: string[] = [];
-  for (const id of entry.keyids) {
-    const key = root.keys[id];
-    if (!key) continue;
-    // History: certificates that have expired since are still the keys of that time.
-    const loaded = loadRootCertificateKey(key.keytype, key.keyval.public, gun, { checkExpiry: false, now });
-    if (loaded.key) keys.set(loaded.key.keyId, loaded.key);
-    else problems.push(`${id.slice(0, 12)}…: ${loaded.reason}`);
-  }
-  return { keys, threshold: entry.threshold, problems };
+function keysOfRoot(gun: string, root: RootSigned, role: string, nowMs: number, cache: VerifierKeyCache): RoleKeys | null {
+  if (!root.roles[role]) return null;
+  // History: certificates that have expired since are still the keys of that time.
+  if (role === 'root') return rootKeys(root, gun, { checkExpiry: false, nowMs });
+  return role === 'targets' || role === 'snapshot' || role === 'timestamp' ? rootRoleKeys(root, role, cache) : null;
 }
 
-function delegationKeys(parent: TargetsSigned, role: string): RoleKeys | null {
+function keysOfDelegation(parent: TargetsSigned, role: string, cache: VerifierKeyCache): RoleKeys | null {
   const entry = parent.delegations?.roles?.find((d) => d.name === role);
   if (!entry) return null;
-  return { keys: keysFrom(entry.keyids, parent.delegations?.keys), threshold: entry.threshold, problems: [] };
+  return delegationKeys(entry.keyids, parent.delegations?.keys ?? {}, entry.threshold, cache);
 }
 
 /** Check every stored file of one repository. Returns one result per row, in row order. */
 export function checkRepositoryFiles(
   gun: string,
   rows: readonly SourceFileRow[],
-  opts: { present?: (role: string, version: number, sha256: string) => boolean; now?: Date } = {},
+  opts: { present?: (role: string, version: number, sha256: string) => boolean; nowMs: number; keyCache?: VerifierKeyCache },
 ): CheckedFile[] {
-  const now = opts.now ?? new Date();
+  const nowMs = opts.nowMs;
+  const cache = opts.keyCache ?? new VerifierKeyCache();
   const entries: Entry[] = rows.map((row) => readRow(row, opts.present));
   const byRole = new Map<string, Entry[]>();
   for (const e of entries) {
@@ -142,7 +91,7 @@ export function checkRepositoryFiles(
     let perRole = keyCache.get(source);
     if (!perRole) keyCache.set(source, (perRole = new Map()));
     if (!perRole.has(role)) {
-      perRole.set(role, source.root ? rootRoleKeys(gun, source.root, role, now) : source.targets ? delegationKeys(source.targets, role) : null);
+      perRole.set(role, source.root ? keysOfRoot(gun, source.root, role, nowMs, cache) : source.targets ? keysOfDelegation(source.targets, role, cache) : null);
     }
     return perRole.get(role)!;
   };

@@ -10,6 +10,32 @@ import type { MetadataKey, RootSigned } from './metadata.js';
 import { countValidSignatures, type SignatureEntry } from './signatures.js';
 import { loadRootCertificateKey, parseCertificateBundle, validateCertificate } from './x509.js';
 
+/**
+ * Parsed public keys by (keytype, key ID, key material), bounded: a caller verifying many files
+ * (an import, a store check) meets the same root and delegation keys again and again. Owned by
+ * that caller, never shared across the process.
+ */
+export class VerifierKeyCache {
+  private readonly keys = new Map<string, VerifierKey | Error>();
+  constructor(private readonly limit = 20_000) {}
+
+  /** `load()` once per key: throws for an unusable key (and remembers that it is unusable). */
+  get(cacheKey: string, load: () => VerifierKey): VerifierKey {
+    let key = this.keys.get(cacheKey);
+    if (key === undefined) {
+      try {
+        key = load();
+      } catch (e) {
+        key = e instanceof Error ? e : new Error(String(e));
+      }
+      if (this.keys.size >= this.limit) this.keys.clear();
+      this.keys.set(cacheKey, key);
+    }
+    if (key instanceof Error) throw key;
+    return key;
+  }
+}
+
 export interface RoleKeys {
   keys: Map<string, VerifierKey>;
   threshold: number;
@@ -18,10 +44,10 @@ export interface RoleKeys {
 }
 
 /** Keys of `root`, `targets`, `snapshot` or `timestamp` as the root lists them. */
-export function rootRoleKeys(root: RootSigned, role: 'targets' | 'snapshot' | 'timestamp'): RoleKeys {
+export function rootRoleKeys(root: RootSigned, role: 'targets' | 'snapshot' | 'timestamp', cache?: VerifierKeyCache): RoleKeys {
   const entry = root.roles[role];
   if (!entry) return { keys: new Map(), threshold: 1, problems: [`root does not define the ${role} role`] };
-  return { ...loadListedKeys(entry.keyids, root.keys, false), threshold: entry.threshold };
+  return { ...loadListedKeys(entry.keyids, root.keys, false, cache), threshold: entry.threshold };
 }
 
 /**
@@ -42,11 +68,16 @@ export function rootKeys(root: RootSigned, gun: string, opts: { checkExpiry: boo
 }
 
 /** Keys of a delegation as its parent lists them. */
-export function delegationKeys(keyIds: readonly string[], keys: Record<string, MetadataKey>, threshold: number): RoleKeys {
-  return { ...loadListedKeys(keyIds, keys, true), threshold };
+export function delegationKeys(keyIds: readonly string[], keys: Record<string, MetadataKey>, threshold: number, cache?: VerifierKeyCache): RoleKeys {
+  return { ...loadListedKeys(keyIds, keys, true, cache), threshold };
 }
 
-function loadListedKeys(keyIds: readonly string[], keys: Record<string, MetadataKey>, validateCerts: boolean): Omit<RoleKeys, 'threshold'> {
+function loadListedKeys(
+  keyIds: readonly string[],
+  keys: Record<string, MetadataKey>,
+  validateCerts: boolean,
+  cache?: VerifierKeyCache,
+): Omit<RoleKeys, 'threshold'> {
   const out = new Map<string, VerifierKey>();
   const problems: string[] = [];
   for (const id of keyIds) {
@@ -56,19 +87,24 @@ function loadListedKeys(keyIds: readonly string[], keys: Record<string, Metadata
       continue;
     }
     try {
-      if (validateCerts && key.keytype.endsWith('-x509')) {
-        const pem = Buffer.from(key.keyval.public, 'base64').toString('utf8');
-        const [leaf] = parseCertificateBundle(pem);
-        if (!leaf) throw new Error('no certificate');
-        // The clock is not consulted: notary does not check delegation certificate expiry.
-        validateCertificate(leaf, { checkExpiry: false, now: new Date(0) });
-      }
-      out.set(id, loadVerifierKey(key.keytype, key.keyval.public, id));
+      const load = () => loadListedKey(key, id, validateCerts);
+      out.set(id, cache ? cache.get(`${validateCerts ? 'c' : 'p'}\u0000${key.keytype}\u0000${id}\u0000${key.keyval.public}`, load) : load());
     } catch (e) {
       problems.push(`${id.slice(0, 12)}…: ${(e as Error).message}`);
     }
   }
   return { keys: out, problems };
+}
+
+function loadListedKey(key: MetadataKey, id: string, validateCerts: boolean): VerifierKey {
+  if (validateCerts && key.keytype.endsWith('-x509')) {
+    const pem = Buffer.from(key.keyval.public, 'base64').toString('utf8');
+    const [leaf] = parseCertificateBundle(pem);
+    if (!leaf) throw new Error('no certificate');
+    // The clock is not consulted: notary does not check delegation certificate expiry.
+    validateCertificate(leaf, { checkExpiry: false, now: new Date(0) });
+  }
+  return loadVerifierKey(key.keytype, key.keyval.public, id);
 }
 
 /** How many distinct keys of the role signed `message`, against how many it needs. */

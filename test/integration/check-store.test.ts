@@ -43,7 +43,13 @@ test('repositories published through Signet verify as a client reads them: 0 err
 
 test('a timestamp row written around Signet, signed by a key the root does not list, is an error [THRESHOLD]', async () => {
   const db = server.context.database.db;
-  const current = await db.selectFrom('tuf_files').select(['data', 'version']).where('gun', '=', plain.gun).where('role', '=', 'timestamp').orderBy('version', 'desc').executeTakeFirstOrThrow();
+  const current = await db
+    .selectFrom('tuf_files')
+    .select(['data', 'version'])
+    .where('gun', '=', plain.gun)
+    .where('role', '=', 'timestamp')
+    .orderBy('version', 'desc')
+    .executeTakeFirstOrThrow();
   const snapshot = (JSON.parse(Buffer.from(current.data).toString()) as { signed: { meta: unknown } }).signed.meta;
   const forged = signFile({ _type: 'Timestamp', expires: inDays(14), meta: snapshot, version: current.version + 1 }, [ecdsaKey()]);
   await db.transaction().execute((trx) => insertFiles(trx, plain.gun, [{ role: 'timestamp', version: current.version + 1, bytes: forged }]));
@@ -62,7 +68,12 @@ test('a root row not signed by the previous root is an error, even with every ha
   const root2 = signFile(rootDoc({ ...delegated.rootSpec, version: 2, root: [attacker], snapshot: [snapshotKey], timestamp: [timestampKey] }), [attacker]);
   const targets = signFile(targetsDoc({ version: 9 }), [delegated.targetsKey]);
   const snapshot = signFile(snapshotDoc({ version: 9, files: { root: root2, targets } }), [snapshotKey]);
-  const versions = await db.selectFrom('tuf_files').select(['role', (eb) => eb.fn.max('version').as('v')]).where('gun', '=', gun).groupBy('role').execute();
+  const versions = await db
+    .selectFrom('tuf_files')
+    .select(['role', (eb) => eb.fn.max('version').as('v')])
+    .where('gun', '=', gun)
+    .groupBy('role')
+    .execute();
   const ts = Number(versions.find((r) => r.role === 'timestamp')!.v) + 1;
   const timestamp = signFile({ _type: 'Timestamp', expires: inDays(14), meta: { snapshot: metaOf(snapshot) }, version: ts }, [timestampKey]);
   await db.transaction().execute((trx) =>
