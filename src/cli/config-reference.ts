@@ -2,6 +2,7 @@
  * The settings table of docs/configuration.md, generated from the configuration schema so the
  * reference cannot drift from the code (a test compares the two): `signet config --markdown`.
  */
+import { z } from 'zod';
 import { configSchema } from '../config.js';
 
 interface Described {
@@ -12,30 +13,23 @@ interface Described {
   options?: string[];
 }
 
-/** Walk through default/optional/pipe wrappers to the base type, collecting what matters. */
-function describe(schema: unknown): Described {
-  const out: Described = { type: 'unknown' };
-  let s = schema as { _zod: { def: Record<string, unknown>; bag?: Record<string, unknown> } };
-  for (let i = 0; i < 10; i++) {
-    const def = s._zod.def;
-    if (def['type'] === 'default') {
-      const v = def['defaultValue'];
-      out.defaultValue = typeof v === 'function' ? (v as () => unknown)() : v;
-      s = def['innerType'] as typeof s;
-    } else if (def['type'] === 'optional' || def['type'] === 'nullable') {
-      s = def['innerType'] as typeof s;
-    } else if (def['type'] === 'pipe') {
-      s = def['in'] as typeof s;
-    } else break;
+type JsonSchemaProperty = { type?: string; default?: unknown; minimum?: number; maximum?: number; enum?: unknown[]; description?: string };
+
+/** Each setting as JSON Schema (zod's own export): its type, default, bounds and choices. */
+function describeAll(): Map<string, Described & { description: string }> {
+  // `input`: what an operator writes; `any` for the parts JSON Schema cannot express (refinements).
+  const json = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty> };
+  const out = new Map<string, Described & { description: string }>();
+  for (const [name, p] of Object.entries(json.properties ?? {})) {
+    out.set(name, {
+      type: p.type === 'integer' ? 'number' : (p.type ?? 'unknown'),
+      ...(p.default !== undefined ? { defaultValue: p.default } : {}),
+      ...(p.minimum !== undefined ? { minimum: p.minimum } : {}),
+      ...(p.maximum !== undefined ? { maximum: p.maximum } : {}),
+      ...(p.enum ? { options: p.enum.map(String) } : {}),
+      description: p.description ?? '',
+    });
   }
-  const def = s._zod.def;
-  out.type = String(def['type']);
-  for (const check of (def['checks'] as { _zod: { def: { check: string; value?: unknown } } }[] | undefined) ?? []) {
-    const c = check._zod.def;
-    if (c.check === 'greater_than' && typeof c.value === 'number') out.minimum = c.value;
-    if (c.check === 'less_than' && typeof c.value === 'number') out.maximum = c.value;
-  }
-  if (def['type'] === 'enum') out.options = Object.values(def['entries'] as Record<string, string>);
   return out;
 }
 
@@ -61,11 +55,10 @@ function allowed(name: string, d: Described): string {
 
 export function configReference(): string {
   const lines = ['| variable | default | allowed values | meaning |', '|---|---|---|---|'];
-  for (const [name, schema] of Object.entries(configSchema.shape)) {
-    const d = describe(schema);
+  for (const [name, d] of describeAll()) {
     const def =
       d.defaultValue === undefined ? 'unset' : typeof d.defaultValue === 'number' ? `\`${amount(name, d.defaultValue)}\`` : `\`${String(d.defaultValue)}\``;
-    const meaning = (schema as { description?: string }).description ?? '';
+    const meaning = d.description;
     lines.push(`| \`${name}\` | ${def.replace(/`(\d+) \((.*)\)`/, '`$1` ($2)')} | ${allowed(name, d)} | ${meaning} |`);
   }
   return lines.join('\n');

@@ -8,8 +8,11 @@
  *   non-ASCII included, is written raw;
  * - numbers must be integers (anything else cannot be signed reproducibly).
  *
- * RFC 8785 (the `canonicalize` package) escapes control characters such as the newlines in
- * PEM keys, so its bytes differ from what clients sign; that is why this encoder exists.
+ * Our own code, because it must match Go's output byte for byte and no package does: RFC 8785
+ * (the `canonicalize` package) escapes control characters such as the newlines in PEM keys, and
+ * `@tufjs/canonical-json` sorts keys by UTF-16 code units (JS's default order), which differs
+ * from Go's byte order for keys outside the Basic Multilingual Plane; either way the bytes would
+ * differ from what clients sign.
  */
 
 export class CanonicalJsonError extends Error {
