@@ -11,8 +11,8 @@
  * Our own code, because it must match Go's output byte for byte and no package does: RFC 8785
  * (the `canonicalize` package) escapes control characters such as the newlines in PEM keys, and
  * `@tufjs/canonical-json` sorts keys by UTF-16 code units (JS's default order), which differs
- * from Go's byte order for keys outside the Basic Multilingual Plane; either way the bytes would
- * differ from what clients sign.
+ * from Go's UTF-8 byte order when keys hold characters outside the Basic Multilingual Plane
+ * beside ones from U+E000 up; either way the bytes would differ from what clients sign.
  */
 
 export class CanonicalJsonError extends Error {
