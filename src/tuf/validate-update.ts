@@ -6,7 +6,10 @@
  */
 import { allowedByDelegation } from './delegation-paths.js';
 import { badHierarchy, badRoot, badSnapshot, badTargets, invalid, OldVersionError } from './errors.js';
-import { buildSnapshot, buildTimestamp, signDocument, type ServerSigningKey } from './generate.js';
+import { buildSnapshot, signDocument, type ServerSigningKey } from './generate.js';
+import { heldKeysFor, nextTimestamp } from './resign.js';
+
+export { heldKeysFor } from './resign.js';
 import { checkHashes } from './hashes.js';
 import type { VerifierKey } from './keys.js';
 import {
@@ -125,8 +128,7 @@ export function validateUpdate(
   const timestampKeys = heldKeysFor('timestamp', root, serverKeys);
   if (!timestampKeys) throw badRoot('no  timestamp keys exist on the server');
   usedServerKeys.push(...timestampKeys.map((k) => k.keyId));
-  const timestampVersion = (state.latestVersions.get('timestamp') ?? 0) + 1;
-  const timestamp = signDocument(buildTimestamp(snapshotBytes, timestampVersion, opts.nowMs + opts.timestampExpiryMs), timestampKeys);
+  const timestamp = nextTimestamp(snapshotBytes, state.latestVersions.get('timestamp') ?? 0, timestampKeys, opts.nowMs + opts.timestampExpiryMs);
 
   const files: NewFile[] = [];
   if (uploadedRoot) files.push({ role: 'root', version: uploadedRoot.version, bytes: uploadedRoot.bytes });
@@ -135,7 +137,7 @@ export function validateUpdate(
     files.push({ role, version: file.version, bytes: file.bytes });
   }
   files.push({ role: 'snapshot', version: versionOf(snapshotBytes), bytes: snapshotBytes });
-  files.push({ role: 'timestamp', version: timestampVersion, bytes: timestamp });
+  files.push(timestamp);
   checkVersions(files, state.latestVersions);
   return { files, usedServerKeys };
 }
@@ -318,13 +320,4 @@ function generateSnapshot(
   }
   const version = Math.max(state.latestVersions.get('snapshot') ?? 0, state.snapshot?.version ?? 0) + 1;
   return signDocument(buildSnapshot(previousMeta?.ok ? previousMeta.value.meta : null, changed, version, opts.nowMs + opts.snapshotExpiryMs), keys);
-}
-
-/** The server keys the root lists for `role`, if they meet its threshold. */
-export function heldKeysFor(role: 'snapshot' | 'timestamp', root: RootSigned, serverKeys: readonly ServerSigningKey[]): ServerSigningKey[] | null {
-  const entry = root.roles[role];
-  if (!entry) return null;
-  const listed = new Set(entry.keyids);
-  const held = serverKeys.filter((k) => k.role === role && listed.has(k.keyId));
-  return held.length >= entry.threshold ? held : null;
 }
