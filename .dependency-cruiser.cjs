@@ -14,6 +14,13 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/tuf/' },
     },
     {
+      name: 'tuf-core-below-the-dialect',
+      comment: 'src/tuf/core (canonical JSON, keys, signatures, hashes, time, certificate reading) knows nothing of Notary v1: src/tuf/notary builds on it.',
+      severity: 'error',
+      from: { path: '^src/tuf/core/' },
+      to: { path: '^src/tuf/', pathNot: '^src/tuf/core/' },
+    },
+    {
       name: 'storage-below-everything-but-tuf',
       comment: 'src/storage writes the SQL; it may use src/tuf and nothing else of Signet.',
       severity: 'error',
@@ -51,10 +58,10 @@ module.exports = {
     {
       name: 'no-circular',
       comment:
-        'Cycles hide which part depends on which. Two are known and left for the trust-core split: ' +
-        'keys.ts and x509.ts call each other, and source.ts loads mysql-source.ts on demand.',
+        'Cycles hide which part depends on which. One is known and left for the import rework: ' +
+        'source.ts loads mysql-source.ts on demand, which reuses its types.',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/tuf/(keys|x509)\\.ts$|^src/import/(source|mysql-source)\\.ts$' },
+      from: { path: '^src/', pathNot: '^src/import/(source|mysql-source)\\.ts$' },
       to: { circular: true },
     },
   ],

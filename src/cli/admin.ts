@@ -17,8 +17,8 @@ import { currentChain, loadRepositoryState, reachableTargetsRoles } from '../ser
 import { rotateServerKey } from '../service/server-keys.js';
 import type { ServiceContext } from '../service/context.js';
 import { keysOfRepository } from '../storage/server-key-store.js';
-import { readSigned, rootSchema } from '../tuf/metadata.js';
-import { parseRfc3339 } from '../tuf/time.js';
+import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
+import { parseRfc3339 } from '../tuf/core/time.js';
 import { parseCommand, UsageError, type Args, type CommandSpec } from './args.js';
 import { REKEY_USAGE, rekeyCommand } from './rekey.js';
 

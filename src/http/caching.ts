@@ -1,6 +1,6 @@
 /** Cache headers of successful metadata reads (notary's `utils/http.go` cache config). */
 import type { Response } from 'express';
-import { formatLastModified } from '../tuf/time.js';
+import { formatLastModified } from '../tuf/core/time.js';
 
 export interface CachePolicy {
   currentMaxAge: number;

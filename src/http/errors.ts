@@ -3,8 +3,8 @@
  * HTTP status and verbatim message, and a mapping from Signet's failures to them.
  */
 import type { Response } from 'express';
-import { MalformedMetadataError } from '../tuf/metadata.js';
-import { OldVersionError, ValidationError } from '../tuf/errors.js';
+import { MalformedMetadataError } from '../tuf/notary/metadata.js';
+import { OldVersionError, ValidationError } from '../tuf/notary/errors.js';
 import { InvalidParametersError, InvalidRoleError, NoFilenameError, NotFoundError } from '../service/errors.js';
 import { MultipartError } from './multipart.js';
 

@@ -9,7 +9,7 @@ import { requiredAccess } from '../auth/access.js';
 import type { TokenAuthenticator } from '../auth/token-auth.js';
 import type { ServiceContext } from '../service/context.js';
 import { peekMetadata } from '../service/read-metadata.js';
-import { formatLastModified } from '../tuf/time.js';
+import { formatLastModified } from '../tuf/core/time.js';
 import type { CachePolicy } from './caching.js';
 import { requestInfo } from './observe.js';
 import { gunProblem, matchRoute } from './paths.js';

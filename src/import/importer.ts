@@ -12,7 +12,7 @@
  * - The changefeed is copied last, in notary's id order with notary's times; into an empty
  *   changefeed the change IDs are kept, so changefeed readers can resume where they were.
  */
-import { VerifierKeyCache } from '../tuf/role-keys.js';
+import { VerifierKeyCache } from '../tuf/notary/role-keys.js';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ServiceContext } from '../service/context.js';
 import { keyAssociatedData } from '../signing/key-service.js';
@@ -21,8 +21,8 @@ import { appendAudit } from '../storage/audit-store.js';
 import { notifyChange } from '../storage/change-notifier.js';
 import { lockRepository } from '../storage/metadata-store.js';
 import type { Schema } from '../storage/schema.js';
-import { tufKeyId } from '../tuf/keys.js';
-import { readSigned, rootSchema, parseSignedFile } from '../tuf/metadata.js';
+import { tufKeyId } from '../tuf/core/keys.js';
+import { readSigned, rootSchema, parseSignedFile } from '../tuf/notary/metadata.js';
 import { JweDecryptionError, JweError, decryptPbes2Jwe } from './jwe.js';
 import { PrivateKeyError, notaryPrivateKeyToPkcs8 } from './private-key.js';
 import type { ServerSource, SignerSource, SourceKey, SourceKeyInfo } from './source.js';

@@ -13,7 +13,7 @@
  *
  * Pure: no I/O.
  */
-import { sha256Hex } from '../tuf/hashes.js';
+import { sha256Hex } from '../tuf/core/hashes.js';
 import {
   parseSignedFile,
   readSigned,
@@ -24,10 +24,10 @@ import {
   type RootSigned,
   type SignedFile,
   type TargetsSigned,
-} from '../tuf/metadata.js';
-import { compareRoleDepth, isDelegationRole, isValidRole, parentRole } from '../tuf/roles.js';
-import { meetsThreshold } from '../tuf/signatures.js';
-import { delegationKeys, rootKeys, rootRoleKeys, VerifierKeyCache, type RoleKeys } from '../tuf/role-keys.js';
+} from '../tuf/notary/metadata.js';
+import { compareRoleDepth, isDelegationRole, isValidRole, parentRole } from '../tuf/notary/roles.js';
+import { meetsThreshold } from '../tuf/core/signatures.js';
+import { delegationKeys, rootKeys, rootRoleKeys, VerifierKeyCache, type RoleKeys } from '../tuf/notary/role-keys.js';
 import type { SourceFileRow } from './source.js';
 
 export type Verdict = 'verified' | 'unverified' | 'refused';

@@ -11,9 +11,9 @@
  *   integrity fault and is left to `signet expiring`.
  */
 import { sql } from 'kysely';
-import { checkHashes, metaSha256Hex, sha256Hex } from '../tuf/hashes.js';
-import { parseSignedFile, type SignedFile } from '../tuf/metadata.js';
-import { TrustError, TrustedSet } from '../tuf/trusted-set.js';
+import { checkHashes, metaSha256Hex, sha256Hex } from '../tuf/core/hashes.js';
+import { parseSignedFile, type SignedFile } from '../tuf/notary/metadata.js';
+import { TrustError, TrustedSet } from '../tuf/notary/trusted-set.js';
 import type { ServiceContext } from './context.js';
 import { metaEntries } from './repository-state.js';
 

@@ -4,8 +4,8 @@
  * the key) well before they expire, and reports client-signed roles (root, targets, delegations)
  * that expire within a warning window, so that an admin re-signs them in time.
  */
-import { readSigned, rootSchema } from '../tuf/metadata.js';
-import { isTargetsRole } from '../tuf/roles.js';
+import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
+import { isTargetsRole } from '../tuf/notary/roles.js';
 import { keysOfRepository } from '../storage/server-key-store.js';
 import type { ServiceContext } from './context.js';
 import { refreshServerSigned } from './read-metadata.js';

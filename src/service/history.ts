@@ -3,7 +3,7 @@
  * version), the snapshot it named and the roles that snapshot listed. For forensics: every file
  * named here can be fetched by checksum.
  */
-import { metaSha256Hex } from '../tuf/hashes.js';
+import { metaSha256Hex } from '../tuf/core/hashes.js';
 import { fileByChecksum, fileByVersion, filesByChecksums, type StoredFileRow } from '../storage/metadata-store.js';
 import type { ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';

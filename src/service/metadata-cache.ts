@@ -2,7 +2,7 @@
  * Parsed metadata by content hash. A stored file never changes, so its parse can be reused by
  * every request and every process-local reader without invalidation; the map is bounded.
  */
-import { parseSignedFile, type SignedFile } from '../tuf/metadata.js';
+import { parseSignedFile, type SignedFile } from '../tuf/notary/metadata.js';
 import type { StoredFileRow } from '../storage/metadata-store.js';
 
 export class ParsedFileCache {

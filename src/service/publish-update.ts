@@ -1,8 +1,8 @@
 /** Publish an update: validate every uploaded role and store all of it, or none. */
-import { OldVersionError } from '../tuf/errors.js';
-import { parseSignedFile } from '../tuf/metadata.js';
-import { isDelegationRole, isValidRole, parentRole } from '../tuf/roles.js';
-import { validateUpdate } from '../tuf/validate-update.js';
+import { OldVersionError } from '../tuf/notary/errors.js';
+import { parseSignedFile } from '../tuf/notary/metadata.js';
+import { isDelegationRole, isValidRole, parentRole } from '../tuf/notary/roles.js';
+import { validateUpdate } from '../tuf/notary/validate-update.js';
 import { insertFiles } from '../storage/metadata-store.js';
 import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
 import { markKeysUsed } from '../storage/server-key-store.js';

@@ -3,9 +3,9 @@
  * snapshot re-signs them first when they have expired (notary's lazy regeneration), so a
  * repository nobody publishes to stays usable as long as the server holds its keys.
  */
-import { buildSnapshot, buildTimestamp, signDocument } from '../tuf/generate.js';
-import { readSigned, rootSchema } from '../tuf/metadata.js';
-import { heldKeysFor } from '../tuf/validate-update.js';
+import { buildSnapshot, buildTimestamp, signDocument } from '../tuf/notary/generate.js';
+import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
+import { heldKeysFor } from '../tuf/notary/validate-update.js';
 import { fileByChecksum, fileByVersion, insertFiles, latestVersions, type StoredFileRow } from '../storage/metadata-store.js';
 import { notifyChange } from '../storage/change-notifier.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';

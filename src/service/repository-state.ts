@@ -3,10 +3,10 @@
  * root and targets roles that snapshot lists (notary's TUFMetaStorage chain).
  */
 import type { Kysely, Transaction } from 'kysely';
-import { metaSha256Hex } from '../tuf/hashes.js';
-import type { SignedFile } from '../tuf/metadata.js';
-import { isTargetsRole } from '../tuf/roles.js';
-import type { RepositoryState } from '../tuf/validate-update.js';
+import { metaSha256Hex } from '../tuf/core/hashes.js';
+import type { SignedFile } from '../tuf/notary/metadata.js';
+import { isTargetsRole } from '../tuf/notary/roles.js';
+import type { RepositoryState } from '../tuf/notary/validate-update.js';
 import { fileByChecksum, filesByChecksums, latestFile, latestVersions, type StoredFileRow } from '../storage/metadata-store.js';
 import type { Schema } from '../storage/schema.js';
 import type { ParsedFileCache } from './metadata-cache.js';

@@ -2,7 +2,7 @@
  * The public halves of server-held keys (`GET|POST {timestamp,snapshot}.key`). Clients fetch a
  * key before they publish a root that lists it, so keys exist before the repository does.
  */
-import { readSigned, rootSchema } from '../tuf/metadata.js';
+import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
 import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
 import { keysOfRepository, type ServerKeyRole } from '../storage/server-key-store.js';
 import type { PublicServerKey } from '../signing/key-service.js';

@@ -4,7 +4,7 @@
  * leave the process and are never logged.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { ServerSigningKey } from '../tuf/generate.js';
+import type { ServerSigningKey } from '../tuf/notary/generate.js';
 import type { Schema } from '../storage/schema.js';
 import { insertKey, keysOfRepository, pendingKey, type ServerKeyRole, type ServerKeyRow } from '../storage/server-key-store.js';
 import { readSetting } from '../storage/store-settings.js';

@@ -4,9 +4,9 @@
  * method `ecdsa` (raw r‖s; public = SPKI DER), both base64 in metadata.
  */
 import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { tufKeyId } from '../tuf/keys.js';
-import type { ServerSigningKey } from '../tuf/generate.js';
-import type { SignatureEntry } from '../tuf/signatures.js';
+import { tufKeyId } from '../tuf/core/keys.js';
+import type { ServerSigningKey } from '../tuf/notary/generate.js';
+import type { SignatureEntry } from '../tuf/core/signatures.js';
 
 export type ServerKeyAlgorithm = 'ed25519' | 'ecdsa';
 

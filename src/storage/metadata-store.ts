@@ -1,6 +1,6 @@
 /** Queries on stored metadata files and the changefeed. */
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { sha256Hex } from '../tuf/hashes.js';
+import { sha256Hex } from '../tuf/core/hashes.js';
 import type { Schema } from './schema.js';
 
 type Db = Kysely<Schema> | Transaction<Schema>;

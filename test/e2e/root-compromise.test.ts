@@ -14,13 +14,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { tufKeyId } from '../../src/tuf/keys.js';
+import { tufKeyId } from '../../src/tuf/core/keys.js';
 import { postUpdate } from '../support/client.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { projectRoot } from '../support/paths.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
 import { certKey, selfSignedCertificate, signatureFor, signFile, snapshotDoc, targetFile, targetsDoc, rootDoc, type TestKey } from '../support/tuf-kit.js';
-import { canonicalJson } from '../../src/tuf/canonical-json.js';
+import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
 
 const haveNotary = spawnSync('sh', ['-c', 'command -v notary']).status === 0;
 // In CI the CLI is installed by .ci/run, so its absence is a failure there, not a skip.

@@ -32,8 +32,8 @@ import {
   type DelegationSpec,
   type TestKey,
 } from '../support/tuf-kit.js';
-import { canonicalJson } from '../../src/tuf/canonical-json.js';
-import { tufKeyId } from '../../src/tuf/keys.js';
+import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
+import { tufKeyId } from '../../src/tuf/core/keys.js';
 
 const TIGHT = { SIGNET_MAX_BODY_BYTES: '65536', SIGNET_MAX_PART_BYTES: '16384', SIGNET_MAX_PARTS: '50' };
 const ROOMY = { SIGNET_MAX_PARTS: '50' };

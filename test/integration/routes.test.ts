@@ -8,7 +8,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { canonicalJson } from '../../src/tuf/canonical-json.js';
+import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
 import { createRepository, fetchServerKey, postUpdate, type TestRepository } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { ecdsaKey, rootDoc, sha256Hex, signFile, targetFile, targetsDoc, type TestKey } from '../support/tuf-kit.js';

@@ -6,8 +6,8 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { selfSignedCertificate, type CertOptions } from '../../src/auth/self-signed-certificate.js';
 export { selfSignedCertificate, type CertOptions };
-import { canonicalJson } from '../../src/tuf/canonical-json.js';
-import { tufKeyId } from '../../src/tuf/keys.js';
+import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
+import { tufKeyId } from '../../src/tuf/core/keys.js';
 
 export type KitKeyType = 'ecdsa' | 'ecdsa-x509' | 'rsa' | 'rsa-x509' | 'ed25519';
 

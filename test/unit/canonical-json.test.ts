@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { canonicalJson, canonicalJsonString, CanonicalJsonError } from '../../src/tuf/canonical-json.js';
+import { canonicalJson, canonicalJsonString, CanonicalJsonError } from '../../src/tuf/core/canonical-json.js';
 import { notarySessionDir } from '../support/paths.js';
 
 test('object keys are sorted by byte order, so upper case comes before lower case', () => {

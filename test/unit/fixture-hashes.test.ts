@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { checkHashes, fileMeta } from '../../src/tuf/hashes.js';
+import { checkHashes, fileMeta } from '../../src/tuf/core/hashes.js';
 import { multipartBoundary, parseMultipart } from '../../src/http/multipart.js';
 import { notarySessionDir } from '../support/paths.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { constants, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { canonicalKeyId, KeyError, loadVerifierKey, tufKeyId } from '../../src/tuf/keys.js';
+import { canonicalKeyId, KeyError, loadVerifierKey, tufKeyId } from '../../src/tuf/core/keys.js';
 import { notarySessionDir } from '../support/paths.js';
 import { generateKey, makeCert } from '../support/openssl.js';
 

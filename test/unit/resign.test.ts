@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateServerKey, signingKey } from '../../src/signing/server-key.js';
-import { parseSignedFile, type RootSigned } from '../../src/tuf/metadata.js';
-import { planResign, type ResignInput } from '../../src/tuf/resign.js';
-import { rootRoleKeys, signatureCount } from '../../src/tuf/role-keys.js';
+import { parseSignedFile, type RootSigned } from '../../src/tuf/notary/metadata.js';
+import { planResign, type ResignInput } from '../../src/tuf/notary/resign.js';
+import { rootRoleKeys, signatureCount } from '../../src/tuf/notary/role-keys.js';
 import { metaOf, rootDoc, certKey, ecdsaKey, signFile, snapshotDoc, targetsDoc } from '../support/tuf-kit.js';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');

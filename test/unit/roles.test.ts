@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRoleDepth, isDelegationRole, isTargetsRole, isValidRole, parentRole } from '../../src/tuf/roles.js';
+import { compareRoleDepth, isDelegationRole, isTargetsRole, isValidRole, parentRole } from '../../src/tuf/notary/roles.js';
 
 test('the four base roles are valid', () => {
   for (const role of ['root', 'targets', 'snapshot', 'timestamp']) assert.ok(isValidRole(role), role);

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { canonicalJson } from '../../src/tuf/canonical-json.js';
-import { loadVerifierKey, type VerifierKey } from '../../src/tuf/keys.js';
-import { countValidSignatures, meetsThreshold, type SignatureEntry } from '../../src/tuf/signatures.js';
-import { loadRootCertificateKey } from '../../src/tuf/x509.js';
+import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
+import { loadVerifierKey, type VerifierKey } from '../../src/tuf/core/keys.js';
+import { countValidSignatures, meetsThreshold, type SignatureEntry } from '../../src/tuf/core/signatures.js';
+import { loadRootCertificateKey } from '../../src/tuf/notary/x509.js';
 import { notarySessionDir } from '../support/paths.js';
 import { generateKey, makeCert } from '../support/openssl.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatLastModified, formatRfc3339, parseRfc3339 } from '../../src/tuf/time.js';
+import { formatLastModified, formatRfc3339, parseRfc3339 } from '../../src/tuf/core/time.js';
 
 test('parseRfc3339 reads nanosecond fractions (truncated to milliseconds) and Z', () => {
   assert.equal(parseRfc3339('2116-07-03T23:08:08.447842546Z'), Date.UTC(2116, 6, 3, 23, 8, 8, 447));

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TrustError, TrustedSet, type TrustErrorCode } from '../../src/tuf/trusted-set.js';
+import { TrustError, TrustedSet, type TrustErrorCode } from '../../src/tuf/notary/trusted-set.js';
 import {
   certKey,
   ecdsaKey,

@@ -6,15 +6,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, createHash, createPublicKey, sign } from 'node:crypto';
-import { canonicalJson } from '../../src/tuf/canonical-json.js';
-import { OldVersionError, ValidationError, type ValidationErrorName } from '../../src/tuf/errors.js';
-import type { ServerSigningKey } from '../../src/tuf/generate.js';
-import { loadVerifierKey, tufKeyId } from '../../src/tuf/keys.js';
-import { parseSignedFile, type SignedFile } from '../../src/tuf/metadata.js';
-import { isTargetsRole } from '../../src/tuf/roles.js';
-import { meetsThreshold } from '../../src/tuf/signatures.js';
-import { parseRfc3339 } from '../../src/tuf/time.js';
-import { checkVersions, validateUpdate, type NewFile, type RepositoryState, type UpdateOptions, type UpdatePlan } from '../../src/tuf/validate-update.js';
+import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
+import { OldVersionError, ValidationError, type ValidationErrorName } from '../../src/tuf/notary/errors.js';
+import type { ServerSigningKey } from '../../src/tuf/notary/generate.js';
+import { loadVerifierKey, tufKeyId } from '../../src/tuf/core/keys.js';
+import { parseSignedFile, type SignedFile } from '../../src/tuf/notary/metadata.js';
+import { isTargetsRole } from '../../src/tuf/notary/roles.js';
+import { meetsThreshold } from '../../src/tuf/core/signatures.js';
+import { parseRfc3339 } from '../../src/tuf/core/time.js';
+import {
+  checkVersions,
+  validateUpdate,
+  type NewFile,
+  type RepositoryState,
+  type UpdateOptions,
+  type UpdatePlan,
+} from '../../src/tuf/notary/validate-update.js';
 import { generateServerKey, signingKey } from '../../src/signing/server-key.js';
 import {
   certKey,

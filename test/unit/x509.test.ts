@@ -3,15 +3,9 @@ import assert from 'node:assert/strict';
 import { sign, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tufKeyId } from '../../src/tuf/keys.js';
-import {
-  CertificateError,
-  encodeCertificatesPem,
-  loadRootCertificateKey,
-  parseCertificateBundle,
-  validateCertificate,
-  type Certificate,
-} from '../../src/tuf/x509.js';
+import { tufKeyId } from '../../src/tuf/core/keys.js';
+import { CertificateError, encodeCertificatesPem, parseCertificateBundle, type Certificate } from '../../src/tuf/core/certificates.js';
+import { loadRootCertificateKey, validateCertificate } from '../../src/tuf/notary/x509.js';
 import { notarySessionDir } from '../support/paths.js';
 import { makeCert } from '../support/openssl.js';
 

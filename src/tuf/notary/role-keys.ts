@@ -5,10 +5,11 @@
  * (no SHA-1, RSA ≥ 2048) without the expiry check; every other key is loaded as listed. A key
  * that cannot be loaded cannot sign: it is left out and the threshold count shows the effect.
  */
-import { loadVerifierKey, type VerifierKey } from './keys.js';
+import { loadVerifierKey, type VerifierKey } from '../core/keys.js';
 import type { MetadataKey, RootSigned } from './metadata.js';
-import { countValidSignatures, type SignatureEntry } from './signatures.js';
-import { loadRootCertificateKey, parseCertificateBundle, validateCertificate } from './x509.js';
+import { countValidSignatures, type SignatureEntry } from '../core/signatures.js';
+import { parseCertificateBundle } from '../core/certificates.js';
+import { loadRootCertificateKey, validateCertificate } from './x509.js';
 
 /**
  * Parsed public keys by (keytype, key ID, key material), bounded: a caller verifying many files

@@ -7,7 +7,8 @@
  */
 import { constants, createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { CertificateError, parseCertificateBundle } from './x509.js';
+import { decodeBase64 } from './base64.js';
+import { CertificateError, parseCertificateBundle } from './certificates.js';
 
 export const KEY_TYPES = ['ecdsa', 'ecdsa-x509', 'rsa', 'rsa-x509', 'ed25519'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -30,16 +31,6 @@ export interface VerifierKey {
   publicKey: KeyObject;
   /** Never throws: false for a bad signature or an unsupported method/keytype combination. */
   verify(method: string, message: Buffer, signature: Buffer): boolean;
-}
-
-/**
- * Strict standard base64 with padding (what Go's encoding/json expects for []byte), or null.
- * Buffer.from(…, 'base64') silently skips invalid characters, which must not pass for a key or a
- * signature.
- */
-export function decodeBase64(text: string): Buffer | null {
-  if (typeof text !== 'string' || text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
-  return Buffer.from(text, 'base64');
 }
 
 function sha256Hex(data: Buffer): string {

@@ -10,7 +10,7 @@
  * Pure: no I/O and no clock; the time is passed in. Fetching is the caller's business, so the
  * same rules serve the deploy gate, the client and the server's own checks.
  */
-import { checkHashes } from './hashes.js';
+import { checkHashes } from '../core/hashes.js';
 import {
   MalformedMetadataError,
   parseSignedFile,

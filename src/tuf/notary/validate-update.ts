@@ -10,8 +10,8 @@ import { buildSnapshot, signDocument, type ServerSigningKey } from './generate.j
 import { heldKeysFor, nextTimestamp } from './resign.js';
 
 export { heldKeysFor } from './resign.js';
-import { checkHashes } from './hashes.js';
-import type { VerifierKey } from './keys.js';
+import { checkHashes } from '../core/hashes.js';
+import type { VerifierKey } from '../core/keys.js';
 import {
   MAX_VERSION,
   readSigned,
@@ -24,7 +24,7 @@ import {
   type TargetsSigned,
 } from './metadata.js';
 import { BASE_ROLES, compareRoleDepth, isDelegationRole, isTargetsRole, parentRole } from './roles.js';
-import { meetsThreshold } from './signatures.js';
+import { meetsThreshold } from '../core/signatures.js';
 import { delegationKeys, rootKeys, rootRoleKeys } from './role-keys.js';
 
 /** What the repository currently holds (current = referenced by the current snapshot). */

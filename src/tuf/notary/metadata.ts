@@ -3,9 +3,9 @@
  * schemas of the four role types. Uploaded bytes are kept verbatim; parsing only reads them.
  */
 import { z } from 'zod';
-import { CanonicalJsonError, canonicalJson } from './canonical-json.js';
-import { parseRfc3339 } from './time.js';
-import type { SignatureEntry } from './signatures.js';
+import { CanonicalJsonError, canonicalJson } from '../core/canonical-json.js';
+import { parseRfc3339 } from '../core/time.js';
+import type { SignatureEntry } from '../core/signatures.js';
 
 /** The upload is not a readable metadata file (notary: 400 MALFORMED_JSON). */
 export class MalformedMetadataError extends Error {

@@ -1,7 +1,8 @@
 /**
  * Role signature thresholds (notary `tuf/signed/verify.go`, §2.8 of notary-protocol.md).
  */
-import { decodeBase64, type VerifierKey } from './keys.js';
+import { decodeBase64 } from './base64.js';
+import type { VerifierKey } from './keys.js';
 
 export interface SignatureEntry {
   keyid: string;

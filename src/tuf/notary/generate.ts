@@ -2,10 +2,10 @@
  * Documents the server writes itself: snapshot and timestamp, signed with server-held keys and
  * serialised exactly as notary does (`{"signed":<canonical>,"signatures":[…]}`).
  */
-import { canonicalJson } from './canonical-json.js';
-import { fileMeta, type FileMeta } from './hashes.js';
-import { formatRfc3339 } from './time.js';
-import type { SignatureEntry } from './signatures.js';
+import { canonicalJson } from '../core/canonical-json.js';
+import { fileMeta, type FileMeta } from '../core/hashes.js';
+import { formatRfc3339 } from '../core/time.js';
+import type { SignatureEntry } from '../core/signatures.js';
 
 /** A private key the server holds for one repository role (snapshot or timestamp). */
 export interface ServerSigningKey {
