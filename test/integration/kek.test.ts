@@ -5,48 +5,22 @@
  * a store whose keys ended up under two KEKs, and leaves everything as it was when refused.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRepository, postUpdate, type TestRepository } from '../support/client.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { projectRoot } from '../support/paths.js';
+import { runSignet } from '../support/cli.js';
 import { spawnServer } from '../support/server.js';
 import { signFile, targetsDoc } from '../support/tuf-kit.js';
 import { KeyEncryptionKey } from '../../src/signing/key-encryption.js';
 import { KeyService } from '../../src/signing/key-service.js';
 import { openDatabase } from '../../src/storage/database.js';
 
-const MAIN = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function signet(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { ...process.env, SIGNET_PORT: '0', SIGNET_LOG_LEVEL: 'error', SIGNET_EXPIRY_SCAN_INTERVAL: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+/** `signet` with the settings every case here shares. */
+const signet = (env: Record<string, string>, ...args: string[]) =>
+  runSignet(args, { SIGNET_PORT: '0', SIGNET_LOG_LEVEL: 'error', SIGNET_EXPIRY_SCAN_INTERVAL: '0', ...env });
 
 const kekHex = () => randomBytes(32).toString('hex');
 const fingerprint = (hex: string) => new KeyEncryptionKey(Buffer.from(hex, 'hex')).id;

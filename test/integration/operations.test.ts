@@ -9,7 +9,6 @@
  * (TEST_DATABASE_URL); the embedded store serves one process at a time.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -20,7 +19,7 @@ import request from 'supertest';
 import { startDevTokenService, type RunningTokenService } from '../../src/auth/dev-token-service.js';
 import { createRepository, fetchServerKey, postUpdate, type TestRepository } from '../support/client.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { projectRoot } from '../support/paths.js';
+import { runSignet, type CliResult } from '../support/cli.js';
 import { spawnServer, startTestServer, type ServerProcess, type TestServer } from '../support/server.js';
 import {
   certKey,
@@ -43,29 +42,11 @@ import { KeyEncryptionKey, loadKeyEncryptionKey } from '../../src/signing/key-en
 
 const PG = Boolean(process.env['TEST_DATABASE_URL']);
 const NEEDS_PG = PG ? false : 'needs TEST_DATABASE_URL: the embedded store serves one process at a time';
-const MAIN = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // ---- helpers ----
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `signet …` as its own process (never spawnSync: an in-process server must keep serving). */
-function signet(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const signet = (env: Record<string, string>, ...args: string[]) => runSignet(args, env);
 
 function json<T = unknown>(r: CliResult, what: string): T {
   try {

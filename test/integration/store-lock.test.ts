@@ -4,39 +4,24 @@
  * would have changed is changed. A lock left by a killed process is stale and taken over.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import request from 'supertest';
 import { createRepository } from '../support/client.js';
-import { projectRoot } from '../support/paths.js';
+import { runSignet } from '../support/cli.js';
 import { spawnServer, type ServerProcess } from '../support/server.js';
 import { LOCK_FILE } from '../../src/storage/store-lock.js';
 import { openDatabase } from '../../src/storage/database.js';
 
-const MAIN = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 const G = 'registry.example.com/lock/app';
 
 let dataDir: string;
 let env: Record<string, string>;
 let server: ServerProcess | null = null;
 
-function signet(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { ...process.env, ...env, DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const signet = (...args: string[]) => runSignet(args, { ...env, DATABASE_URL: '' });
 
 before(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'signet-lock-'));

@@ -1,30 +1,14 @@
 /** Running `signet` (import, check, …) as a separate process, as operators do, and reading results. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import pg from 'pg';
 import type { ImportReport } from '../../src/import/importer.js';
-import { projectRoot } from './paths.js';
+import { runSignet, type CliResult } from './cli.js';
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult };
 
 /** `signet ARGS` with only the given environment: the parent's NOTARY_SIGNER_* must not leak in. */
 export function signet(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
-      env: { PATH: process.env['PATH'] ?? '', SIGNET_LOG_LEVEL: 'error', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runSignet(args, { SIGNET_LOG_LEVEL: 'error', ...env }, { isolated: true });
 }
 
 /** The `--json` report of an import run. */
