@@ -1,18 +1,14 @@
 /**
- * Reading a notary deployment's databases: notary-server's `tuf_files` and `changefeed`
- * (migrations/server/postgresql) and notary-signer's `private_keys` (migrations/signer/postgresql).
- * MySQL sources (migrations/server/mysql, migrations/signer/mysql) are read by mysql-source.ts, behind the same interfaces.
- *
- * Each database is read inside one REPEATABLE READ, READ ONLY transaction, so the whole import
- * sees one consistent snapshot even if notary is still running. notary's `timestamp` columns
- * carry no zone; they are read in `timezone` (UTC unless told otherwise: notary's containers
- * run in UTC) and passed on as exact text, microseconds included.
+ * Reading a notary deployment's databases: notary-server's `tuf_files` and `changefeed` and
+ * notary-signer's `private_keys`, on Postgres or MySQL/MariaDB. The queries are written once,
+ * over kysely; what the two engines say differently (time columns, byte-wise name comparison,
+ * the read-only snapshot) is in source-engines.ts.
  */
-import pg from 'pg';
+import { sql } from 'kysely';
+import { bytes, mysqlEngine, postgresEngine, str, strOrNull, type Engine } from './source-engines.js';
+import { SourceError, checkSourceUrl, isMysqlUrl } from './source-url.js';
 
-export class SourceError extends Error {
-  override name = 'SourceError';
-}
+export { SourceError, sourceLabel } from './source-url.js';
 
 export interface SourceFileRow {
   id: number;
@@ -103,212 +99,90 @@ export interface SignerSource {
   close(): Promise<void>;
 }
 
-/** A MySQL source: `mysql://…` or notary's own go-sql-driver DSN `user:pass@tcp(host:port)/db`. */
-export function isMysqlUrl(url: string): boolean {
-  return /^mysql:\/\//i.test(url) || /^[^/]*@(tcp|unix)\(/.test(url);
-}
-
-export interface MysqlDsn {
-  user: string;
-  password?: string | undefined;
-  host?: string | undefined;
-  port?: number | undefined;
-  socketPath?: string | undefined;
-  database: string;
-}
-
-/**
- * `mysql://user:pass@host:port/db` or notary's own DSN (go-sql-driver/mysql):
- * `user:pass@tcp(host:port)/db?parseTime=True` or `user:pass@unix(/path/mysqld.sock)/db`.
- * Query parameters are ignored (times are read as text, see mysql-source.ts).
- */
-export function parseMysqlDsn(url: string, what: string): MysqlDsn {
-  const bad = (why: string) => new SourceError(`${what}: ${why}: expected mysql://user:password@host:port/database or user:password@tcp(host:port)/database`);
-  let dsn: MysqlDsn;
-  if (/^mysql:\/\//i.test(url)) {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw bad('not a URL');
-    }
-    dsn = {
-      user: decodeURIComponent(u.username),
-      password: u.password ? decodeURIComponent(u.password) : undefined,
-      host: u.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
-      port: u.port ? Number(u.port) : 3306,
-      database: decodeURIComponent(u.pathname.replace(/^\//, '')),
-    };
-  } else {
-    // The password may contain '@' and ':': the address is after the last '@' before '(tcp|unix)('.
-    const m = /^(.*)@(tcp|unix)\(([^)]*)\)\/([^?]*)(\?.*)?$/s.exec(url);
-    if (!m) throw bad('not a MySQL DSN');
-    const [, cred, net, addr, db] = m as unknown as [string, string, string, string, string];
-    const colon = cred.indexOf(':');
-    dsn = {
-      user: colon < 0 ? cred : cred.slice(0, colon),
-      password: colon < 0 ? undefined : cred.slice(colon + 1),
-      database: db,
-    };
-    if (net === 'unix') dsn.socketPath = addr;
-    else {
-      const hp = /^(?:\[([^\]]*)\]|([^:]*))(?::(\d+))?$/.exec(addr);
-      if (!hp) throw bad(`bad address ${JSON.stringify(addr)}`);
-      dsn.host = hp[1] ?? (hp[2] || '127.0.0.1');
-      dsn.port = hp[3] ? Number(hp[3]) : 3306;
-    }
-  }
-  if (!dsn.database) throw bad('no database name');
-  return dsn;
-}
-
-/** `host:port/database` of a source URL, for reports and the audit log: no user, no password. */
-export function sourceLabel(url: string): string {
-  if (isMysqlUrl(url)) {
-    try {
-      const d = parseMysqlDsn(url, 'source');
-      return `${d.socketPath ?? `${d.host}:${d.port}`}/${d.database}`;
-    } catch {
-      return 'mysql';
-    }
-  }
-  const u = new URL(url);
-  return `${u.host}${u.pathname}`;
-}
-
-/** Which databases `signet import` can read. */
-export function checkSourceUrl(url: string, what: string): void {
-  let parsed: URL;
-  if (isMysqlUrl(url)) return;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new SourceError(`${what}: not a URL: expected postgres://user@host:port/database or mysql://user@host:port/database`);
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new SourceError(`${what}: unsupported source ${parsed.protocol}// (only postgres:// and mysql:// notary databases can be imported)`);
-  }
-}
-
 /** Open notary-server's database: Postgres or MySQL, by the URL. */
 export async function openServerSource(url: string, timezone = 'UTC'): Promise<ServerSource> {
   checkSourceUrl(url, '--from');
-  if (isMysqlUrl(url)) return (await import('./mysql-source.js')).MysqlServerSource.open(url, timezone);
-  return NotaryServerSource.open(url, timezone);
+  const engine = isMysqlUrl(url) ? await mysqlEngine(url, '--from', timezone) : await postgresEngine(url, '--from', timezone);
+  try {
+    return new NotaryServerSource(engine, await inspectServerSchema((t) => engine.columns(t)));
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
 }
 
 /** Open notary-signer's database: Postgres or MySQL, by the URL. */
 export async function openSignerSource(url: string, timezone = 'UTC'): Promise<SignerSource> {
   checkSourceUrl(url, '--signer');
-  if (isMysqlUrl(url)) return (await import('./mysql-source.js')).MysqlSignerSource.open(url, timezone);
-  return NotarySignerSource.open(url, timezone);
-}
-
-// Exact text of a timestamp column in UTC: `timestamp` values are taken in the session zone.
-const utcText = (column: string) =>
-  `case when ${column} is null then null else to_char((${column})::timestamptz at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') end`;
-
-abstract class SourceDatabase {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  protected constructor(private readonly client: pg.Client) {}
-
-  /** One query at a time on the one connection (several repositories are read concurrently). */
-  protected query<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
-    const run = this.tail.then(() => this.client.query<R>(text, params));
-    this.tail = run.catch(() => {});
-    return run;
-  }
-
-  protected static async connect(url: string, what: string, timezone: string): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: url, application_name: 'signet-import' });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.query(`select set_config('TimeZone', $1, false)`, [timezone]);
-      await client.query('begin isolation level repeatable read, read only');
-    } catch (e) {
-      await client.end().catch(() => {});
-      throw new SourceError(`${what}: ${(e as Error).message}`);
-    }
-    return client;
-  }
-
-  protected async columns(table: string): Promise<Set<string>> {
-    const { rows } = await this.query<{ column_name: string }>(
-      `select column_name from information_schema.columns where table_name = $1 and table_schema = any (current_schemas(false))`,
-      [table],
-    );
-    return new Set(rows.map((r) => r.column_name));
-  }
-
-  async close(): Promise<void> {
-    await this.query('rollback').catch(() => {});
-    await this.client.end().catch(() => {});
+  const engine = isMysqlUrl(url) ? await mysqlEngine(url, '--signer', timezone) : await postgresEngine(url, '--signer', timezone);
+  try {
+    return new NotarySignerSource(engine, await inspectSignerSchema((t) => engine.columns(t)));
+  } catch (e) {
+    await engine.close();
+    throw e;
   }
 }
+
+const byName = (a: { gun: string }, b: { gun: string }) => (a.gun < b.gun ? -1 : a.gun > b.gun ? 1 : 0);
 
 /** notary-server's database. */
-export class NotaryServerSource extends SourceDatabase implements ServerSource {
-  private softDelete = false;
-  hasChangefeed = false;
+class NotaryServerSource implements ServerSource {
+  readonly hasChangefeed: boolean;
+  private readonly softDelete: boolean;
 
-  static async open(url: string, timezone = 'UTC'): Promise<NotaryServerSource> {
-    checkSourceUrl(url, '--from');
-    const source = new NotaryServerSource(await SourceDatabase.connect(url, '--from', timezone));
-    try {
-      ({ softDelete: source.softDelete, hasChangefeed: source.hasChangefeed } = await inspectServerSchema((t) => source.columns(t)));
-    } catch (e) {
-      await source.close();
-      throw e;
-    }
-    return source;
+  constructor(
+    private readonly engine: Engine,
+    schema: { softDelete: boolean; hasChangefeed: boolean },
+  ) {
+    this.softDelete = schema.softDelete;
+    this.hasChangefeed = schema.hasChangefeed;
   }
 
-  private get live(): string {
-    return this.softDelete ? 'deleted_at is null' : 'true';
+  /** Rows gorm shows (not soft-deleted), of one repository or all. */
+  private liveFiles(onlyGun?: string) {
+    let q = this.engine.db.selectFrom('tuf_files');
+    if (this.softDelete) q = q.where('deleted_at', 'is', null);
+    if (onlyGun !== undefined) q = q.where(this.engine.gunIs(onlyGun));
+    return q;
   }
 
   /** Repositories (GUNs) with their number of files, by name. */
   async repositories(onlyGun?: string): Promise<{ gun: string; files: number }[]> {
-    const { rows } = await this.query<{ gun: string; files: number }>(
-      `select gun, count(*)::int as files from tuf_files where ${this.live} and ($1::text is null or gun = $1) group by gun order by gun`,
-      [onlyGun ?? null],
-    );
-    return rows;
+    // MySQL groups byte for byte (its collation would merge names differing in case).
+    const grouped = this.engine.sortsRepositories
+      ? this.liveFiles(onlyGun)
+          .select([sql<string>`min(gun)`.as('gun'), (eb) => eb.fn.countAll().as('files')])
+          .groupBy(sql`cast(gun as binary)`)
+      : this.liveFiles(onlyGun)
+          .select(['gun', (eb) => eb.fn.countAll().as('files')])
+          .groupBy('gun')
+          .orderBy('gun');
+    const rows = (await grouped.execute()).map((r) => ({ gun: str(r.gun), files: Number(r.files) }));
+    return this.engine.sortsRepositories ? rows.sort(byName) : rows;
   }
 
   /** Rows gorm would never show (soft-deleted): not part of the deployment, only counted. */
   async softDeletedRows(onlyGun?: string): Promise<number> {
     if (!this.softDelete) return 0;
-    const { rows } = await this.query<{ n: number }>(
-      `select count(*)::int as n from tuf_files where deleted_at is not null and ($1::text is null or gun = $1)`,
-      [onlyGun ?? null],
-    );
-    return rows[0]!.n;
+    let q = this.engine.db.selectFrom('tuf_files').where('deleted_at', 'is not', null);
+    if (onlyGun !== undefined) q = q.where(this.engine.gunIs(onlyGun));
+    const row = await q.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   /** Every file of a repository in insertion order (notary inserts root, targets…, snapshot, timestamp). */
   async files(gun: string): Promise<SourceFileRow[]> {
-    const { rows } = await this.query<{
-      id: number;
-      role: string;
-      version: number;
-      sha256: string | null;
-      data: Buffer;
-      created_at: string | null;
-    }>(
-      `select id, role, version, sha256, data, ${utcText('created_at')} as created_at
-         from tuf_files where gun = $1 and ${this.live} order by id`,
-      [gun],
-    );
+    const rows = await this.liveFiles(gun)
+      .select(['id', 'role', 'version', 'sha256', 'data', this.engine.timeText('created_at').as('created_at')])
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({
       id: Number(r.id),
-      role: r.role,
-      version: r.version,
-      sha256: r.sha256,
-      data: r.data,
-      createdAt: r.created_at,
+      role: str(r.role),
+      version: Number(r.version),
+      sha256: strOrNull(r.sha256),
+      data: bytes(r.data),
+      createdAt: this.engine.readTime(r.created_at),
     }));
   }
 
@@ -317,103 +191,92 @@ export class NotaryServerSource extends SourceDatabase implements ServerSource {
     if (!this.hasChangefeed) return;
     let after = -1;
     for (;;) {
-      const { rows } = await this.query<{
-        id: number;
-        created_at: string | null;
-        gun: string;
-        version: number;
-        sha256: string | null;
-        category: string | null;
-      }>(
-        `select id, ${utcText('created_at')} as created_at, gun, version, sha256, category from changefeed
-          where id > $1 and ($2::text is null or gun = $2) order by id limit $3`,
-        [after, onlyGun ?? null, pageSize],
-      );
+      let q = this.engine.db
+        .selectFrom('changefeed')
+        .select(['id', this.engine.timeText('created_at').as('created_at'), 'gun', 'version', 'sha256', 'category'])
+        .where('id', '>', after);
+      if (onlyGun !== undefined) q = q.where(this.engine.gunIs(onlyGun));
+      const rows = await q.orderBy('id').limit(pageSize).execute();
       if (rows.length === 0) return;
       after = Number(rows[rows.length - 1]!.id);
       yield rows.map((r) => ({
         id: Number(r.id),
-        createdAt: r.created_at,
-        gun: r.gun,
-        version: r.version,
-        sha256: (r.sha256 ?? '').trim(),
-        category: r.category ?? 'update',
+        createdAt: this.engine.readTime(r.created_at),
+        gun: str(r.gun),
+        version: Number(r.version),
+        sha256: (strOrNull(r.sha256) ?? '').trim(),
+        category: strOrNull(r.category) ?? 'update',
       }));
     }
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
   }
 }
 
 /** notary-signer's database. */
-export class NotarySignerSource extends SourceDatabase implements SignerSource {
-  private softDelete = false;
+class NotarySignerSource implements SignerSource {
+  private readonly softDelete: boolean;
 
-  static async open(url: string, timezone = 'UTC'): Promise<NotarySignerSource> {
-    checkSourceUrl(url, '--signer');
-    const source = new NotarySignerSource(await SourceDatabase.connect(url, '--signer', timezone));
-    try {
-      ({ softDelete: source.softDelete } = await inspectSignerSchema((t) => source.columns(t)));
-    } catch (e) {
-      await source.close();
-      throw e;
-    }
-    return source;
+  constructor(
+    private readonly engine: Engine,
+    schema: { softDelete: boolean },
+  ) {
+    this.softDelete = schema.softDelete;
   }
 
   /** Every key's description (no key material), in id order. */
   async keyInfos(onlyGun?: string): Promise<SourceKeyInfo[]> {
-    const { rows } = await this.query<{
-      id: number;
-      key_id: string;
-      algorithm: string;
-      passphrase_alias: string;
-      gun: string;
-      role: string;
-    }>(
-      `select id, key_id, algorithm, passphrase_alias, gun, role from private_keys
-        where ${this.softDelete ? 'deleted_at is null' : 'true'} and ($1::text is null or gun = $1) order by id`,
-      [onlyGun ?? null],
-    );
+    let q = this.engine.db.selectFrom('private_keys').select(['id', 'key_id', 'algorithm', 'passphrase_alias', 'gun', 'role']);
+    if (this.softDelete) q = q.where('deleted_at', 'is', null);
+    if (onlyGun !== undefined) q = q.where(this.engine.gunIs(onlyGun));
+    const rows = await q.orderBy('id').execute();
     return rows.map((r) => ({
       id: Number(r.id),
-      keyId: r.key_id.trim(),
-      algorithm: r.algorithm,
-      alias: r.passphrase_alias,
-      gun: r.gun,
-      role: r.role,
+      keyId: str(r.key_id).trim(),
+      algorithm: str(r.algorithm),
+      alias: str(r.passphrase_alias),
+      gun: str(r.gun),
+      role: str(r.role),
     }));
   }
 
   /** The full rows, key material included, of the given row ids. */
   async keys(ids: number[]): Promise<SourceKey[]> {
     if (ids.length === 0) return [];
-    const { rows } = await this.query<{
-      id: number;
-      key_id: string;
-      algorithm: string;
-      passphrase_alias: string;
-      gun: string;
-      role: string;
-      public: Buffer;
-      private: Buffer;
-      created_at: string | null;
-      last_used: string | null;
-    }>(
-      `select id, key_id, algorithm, passphrase_alias, gun, role, public, private,
-              ${utcText('created_at')} as created_at, ${utcText('last_used')} as last_used
-         from private_keys where id = any ($1::int[]) order by id`,
-      [ids],
-    );
+    const rows = await this.engine.db
+      .selectFrom('private_keys')
+      .select([
+        'id',
+        'key_id',
+        'algorithm',
+        'passphrase_alias',
+        'gun',
+        'role',
+        'public',
+        'private',
+        this.engine.timeText('created_at').as('created_at'),
+        this.engine.timeText('last_used').as('last_used'),
+      ])
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute();
     return rows.map((r) => ({
       id: Number(r.id),
-      keyId: r.key_id.trim(),
-      algorithm: r.algorithm,
-      alias: r.passphrase_alias,
-      gun: r.gun,
-      role: r.role,
-      publicBytes: r.public,
-      privateJwe: r.private.toString('latin1'),
-      createdAt: r.created_at,
-      lastUsed: r.last_used,
+      keyId: str(r.key_id).trim(),
+      algorithm: str(r.algorithm),
+      alias: str(r.passphrase_alias),
+      gun: str(r.gun),
+      role: str(r.role),
+      publicBytes: bytes(r.public),
+      privateJwe: bytes(r.private).toString('latin1'),
+      createdAt: this.engine.readTime(r.created_at),
+      lastUsed: this.engine.readTime(r.last_used),
     }));
+  }
+
+  close(): Promise<void> {
+    return this.engine.close();
   }
 }
