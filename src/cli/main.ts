@@ -14,7 +14,7 @@ import { configReference } from './config-reference.js';
 import { formatConfig, showConfig } from './config-show.js';
 import { isWorker, runPrimary } from './cluster.js';
 import { exitWithError } from './failure.js';
-import { importCommand } from '../import/command.js';
+import { importCommand } from './import-command.js';
 
 const USAGE = `usage: signet <command> [options]      (signet <command> --help describes one)
 

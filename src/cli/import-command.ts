@@ -3,13 +3,13 @@
  * (or --json) on stdout, and the exit code (0 all imported, 1 something refused, in conflict or
  * not importable, 2 usage or configuration error).
  */
-import { parseCommand, UsageError, usageMessage, type CommandSpec } from '../cli/args.js';
+import { parseCommand, UsageError, usageMessage, type CommandSpec } from './args.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { openServices } from '../server.js';
 import { loadKeyEncryptionKey } from '../signing/key-encryption.js';
-import { passphraseEnvName, runImport, type ImportProgress, type ImportReport } from './importer.js';
-import { SourceError, openServerSource, openSignerSource, sourceLabel, type ServerSource, type SignerSource } from './source.js';
+import { passphraseEnvName, runImport, type ImportProgress, type ImportReport } from '../import/importer.js';
+import { SourceError, openServerSource, openSignerSource, sourceLabel, type ServerSource, type SignerSource } from '../import/source.js';
 
 export const IMPORT_USAGE = `usage: signet import --from postgres://…/notaryserver [--signer postgres://…/notarysigner]
                      (or mysql://user:password@host:port/notaryserver, or notary's user:password@tcp(host:port)/db)
