@@ -9,8 +9,10 @@
  * run in UTC) and passed on as exact text, microseconds included.
  */
 import pg from 'pg';
+import { SignetError } from '../tuf/signet-error.js';
 
-export class SourceError extends Error {
+export class SourceError extends SignetError {
+  readonly code = 'IMPORT_SOURCE';
   override name = 'SourceError';
 }
 

@@ -11,8 +11,10 @@
  * RFC 8785 (the `canonicalize` package) escapes control characters such as the newlines in
  * PEM keys, so its bytes differ from what clients sign; that is why this encoder exists.
  */
+import { SignetError } from './signet-error.js';
 
-export class CanonicalJsonError extends Error {
+export class CanonicalJsonError extends SignetError {
+  readonly code = 'CANONICAL_JSON';
   override name = 'CanonicalJsonError';
 }
 

@@ -6,9 +6,11 @@ import { z } from 'zod';
 import { CanonicalJsonError, canonicalJson } from './canonical-json.js';
 import { parseRfc3339 } from './time.js';
 import type { SignatureEntry } from './signatures.js';
+import { SignetError } from './signet-error.js';
 
 /** The upload is not a readable metadata file (notary: 400 MALFORMED_JSON). */
-export class MalformedMetadataError extends Error {
+export class MalformedMetadataError extends SignetError {
+  readonly code = 'MALFORMED_METADATA';
   override name = 'MalformedMetadataError';
 }
 
