@@ -21,6 +21,7 @@ const optionalText = z
 
 export { databaseUrlProblem, redactUrl } from './storage/database-url.js';
 import { databaseUrlProblem, redactUrl } from './storage/database-url.js';
+import { SignetError } from './tuf/core/signet-error.js';
 
 const KEK_EXPECTED = '32 bytes as 64 hex characters or base64';
 
@@ -141,7 +142,8 @@ export function gunPrefixes(text: string | undefined): string[] {
     .filter(Boolean);
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends SignetError {
+  readonly code = 'CONFIG';
   override name = 'ConfigError';
 }
 

@@ -3,8 +3,10 @@
  * base64url. Only asymmetric algorithms exist here: a trust server never shares a secret.
  */
 import { constants, createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { SignetError } from '../tuf/core/signet-error.js';
 
-export class TokenFormatError extends Error {
+export class TokenFormatError extends SignetError {
+  readonly code = 'TOKEN_FORMAT';
   override name = 'TokenFormatError';
 }
 

@@ -8,6 +8,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { scopeOf, type Access } from './access.js';
+import { SignetError } from '../tuf/core/signet-error.js';
 import { libtrustKeyId, parseJws, TokenFormatError, verifyJws, type ParsedJws } from './jws.js';
 
 export interface TokenAuthOptions {
@@ -32,7 +33,9 @@ const claimsSchema = z.looseObject({
   access: z.array(z.looseObject({ type: z.string(), name: z.string(), actions: z.array(z.string()) })).nullish(),
 });
 
-class InvalidToken extends Error {}
+class InvalidToken extends SignetError {
+  readonly code = 'TOKEN_INVALID';
+}
 
 export function loadCertificateBundle(pem: string): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];

@@ -7,9 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SignetError } from '../tuf/core/signet-error.js';
 
 /** A mistake in the command line; `command` names the command whose --help to point to. */
-export class UsageError extends Error {
+export class UsageError extends SignetError {
+  readonly code = 'USAGE';
   override name = 'UsageError';
   constructor(
     message: string,

@@ -1,12 +1,13 @@
 /**
  * Notary's error envelope (docker/distribution errcode): one registry of codes, each with its
- * HTTP status and verbatim message, and a mapping from Signet's failures to them.
+ * HTTP status and verbatim message, and one table from Signet's error codes to them.
  */
 import type { Response } from 'express';
-import { MalformedMetadataError } from '../tuf/notary/metadata.js';
-import { OldVersionError, ValidationError } from '../tuf/notary/errors.js';
-import { InvalidParametersError, InvalidRoleError, NoFilenameError, NotFoundError } from '../service/errors.js';
-import { MultipartError } from './multipart.js';
+import type { MalformedMetadataError } from '../tuf/notary/metadata.js';
+import type { OldVersionError, ValidationError } from '../tuf/notary/errors.js';
+import { SignetError } from '../tuf/core/signet-error.js';
+import type { InvalidParametersError, InvalidRoleError, NoFilenameError, NotFoundError } from '../service/errors.js';
+import type { MultipartErrorCode } from './multipart.js';
 
 export const ERROR_CODES = {
   NO_FILENAME: [400, 'No file/role name provided.'],
@@ -91,33 +92,54 @@ export function sendError(res: Response, error: HttpError): void {
   res.status(error.status).set('Content-Type', 'application/json; charset=utf-8').set('Cache-Control', 'no-store').send(errorBody(error));
 }
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57014', '57P01', '57P02', '57P03']);
-
-/** True for failures that mean "the database is unreachable right now". */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; message?: string } | null;
-  if (!e) return false;
-  if (e.code && (CONNECTION_ERRORS.has(e.code) || e.code.startsWith('08'))) return true;
-  const msg = e.message ?? '';
-  return /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/i.test(
-    msg,
-  );
+/** How one Signet error code reaches the client: notary's code, and the `detail` to send. */
+export interface NotaryMapping<E extends SignetError = SignetError> {
+  notary: ErrorCode;
+  detail?: (error: E) => unknown;
 }
+
+const message = (e: Error) => e.message;
+
+/** The codes a request can fail with on purpose; each must have an entry below. */
+export type RequestErrorCode =
+  | NotFoundError['code']
+  | ValidationError['code']
+  | OldVersionError['code']
+  | MalformedMetadataError['code']
+  | InvalidRoleError['code']
+  | NoFilenameError['code']
+  | InvalidParametersError['code']
+  | MultipartErrorCode
+  // src/storage's StorageUnavailableError: http may not import storage, only know its code.
+  | 'STORAGE_UNAVAILABLE';
+
+/**
+ * Signet error code → notary's envelope: the one place that decides what a client sees. A code
+ * that is not here (a key, trust or configuration failure inside a request) is unexpected: it
+ * is logged and answered as UNKNOWN, or UPDATING on an update, as notary does.
+ */
+export const NOTARY_ERRORS: { readonly [C in RequestErrorCode]: NotaryMapping } = {
+  NOT_FOUND: { notary: 'METADATA_NOT_FOUND' },
+  VALIDATION: { notary: 'INVALID_UPDATE', detail: (e) => (e as ValidationError).toDetail() },
+  OLD_VERSION: { notary: 'VERSION', detail: message },
+  MALFORMED_METADATA: { notary: 'MALFORMED_JSON', detail: message },
+  INVALID_ROLE: { notary: 'INVALID_ROLE', detail: (e) => (e as InvalidRoleError).role },
+  // Raised by the multipart parser (a part without a filename) and by publish (an empty one).
+  NO_FILENAME: { notary: 'NO_FILENAME', detail: message },
+  INVALID_PARAMETERS: { notary: 'INVALID_PARAMETERS', detail: message },
+  MALFORMED_UPLOAD: { notary: 'MALFORMED_UPLOAD', detail: message },
+  TOO_MANY_PARTS: { notary: 'MALFORMED_UPLOAD', detail: message },
+  PART_TOO_LARGE: { notary: 'TOO_LARGE', detail: message },
+  STORAGE_UNAVAILABLE: { notary: 'UNAVAILABLE', detail: () => 'the database is unreachable' },
+};
+
+const mappings: ReadonlyMap<string, NotaryMapping> = new Map(Object.entries(NOTARY_ERRORS));
 
 /** Map any failure to the error clients should see; null means "unexpected: log it". */
 export function toHttpError(error: unknown): HttpError | null {
+  // An answer already decided by the HTTP layer itself (a guard, the body reader).
   if (error instanceof HttpError) return error;
-  if (error instanceof NotFoundError) return new HttpError('METADATA_NOT_FOUND');
-  if (error instanceof ValidationError) return new HttpError('INVALID_UPDATE', error.toDetail());
-  if (error instanceof OldVersionError) return new HttpError('VERSION', error.message);
-  if (error instanceof MalformedMetadataError) return new HttpError('MALFORMED_JSON', error.message);
-  if (error instanceof InvalidRoleError) return new HttpError('INVALID_ROLE', error.role);
-  if (error instanceof NoFilenameError) return new HttpError('NO_FILENAME', error.message);
-  if (error instanceof InvalidParametersError) return new HttpError('INVALID_PARAMETERS', error.message);
-  if (error instanceof MultipartError) {
-    if (error.code === 'NO_FILENAME') return new HttpError('NO_FILENAME', error.message);
-    return new HttpError(error.code === 'PART_TOO_LARGE' ? 'TOO_LARGE' : 'MALFORMED_UPLOAD', error.message);
-  }
-  if (isDatabaseUnavailable(error)) return new HttpError('UNAVAILABLE', 'the database is unreachable');
-  return null;
+  if (!(error instanceof SignetError)) return null;
+  const mapping = mappings.get(error.code);
+  return mapping ? new HttpError(mapping.notary, mapping.detail?.(error)) : null;
 }

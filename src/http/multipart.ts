@@ -11,10 +11,11 @@
 // Deliberately not done: Content-Transfer-Encoding (Go silently decodes quoted-printable; no
 // Notary client sends it and we must keep exact bytes) and RFC 2231 parameter continuations
 // (`filename*0=`), which no Notary client emits.
+import { SignetError } from '../tuf/core/signet-error.js';
 
 export type MultipartErrorCode = 'MALFORMED_UPLOAD' | 'NO_FILENAME' | 'TOO_MANY_PARTS' | 'PART_TOO_LARGE';
 
-export class MultipartError extends Error {
+export class MultipartError extends SignetError {
   constructor(
     public readonly code: MultipartErrorCode,
     message: string,

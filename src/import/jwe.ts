@@ -10,16 +10,19 @@
  */
 import { createDecipheriv, pbkdf2 } from 'node:crypto';
 import { promisify } from 'node:util';
+import { SignetError } from '../tuf/core/signet-error.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
-export class JweError extends Error {
+export class JweError extends SignetError {
+  readonly code: 'JWE' | 'JWE_DECRYPTION' = 'JWE';
   override name = 'JweError';
 }
 
 /** The passphrase does not open the key (or the token was altered). */
 export class JweDecryptionError extends JweError {
   override name = 'JweDecryptionError';
+  override readonly code = 'JWE_DECRYPTION';
 }
 
 const KEY_MANAGEMENT: Record<string, { digest: string; kekBytes: number; wrap: string }> = {

@@ -8,8 +8,10 @@
  * The public key is recomputed from the private one, so a row whose halves disagree is caught.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { SignetError } from '../tuf/core/signet-error.js';
 
-export class PrivateKeyError extends Error {
+export class PrivateKeyError extends SignetError {
+  readonly code = 'IMPORT_PRIVATE_KEY';
   override name = 'PrivateKeyError';
 }
 

@@ -1,6 +1,8 @@
 /** Where a notary deployment's databases are: Postgres URLs, MySQL URLs and notary's own MySQL DSNs. */
+import { SignetError } from '../tuf/core/signet-error.js';
 
-export class SourceError extends Error {
+export class SourceError extends SignetError {
+  readonly code = 'IMPORT_SOURCE';
   override name = 'SourceError';
 }
 

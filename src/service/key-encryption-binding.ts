@@ -9,8 +9,9 @@ import type { KeyEncryptionKey } from '../signing/key-encryption.js';
 import type { Schema } from '../storage/schema.js';
 import { keysPerKek } from '../storage/server-key-store.js';
 import { initSetting, readSetting } from '../storage/store-settings.js';
+import { SignetError } from '../tuf/core/signet-error.js';
 
-export class KeyEncryptionKeyMismatchError extends Error {
+export class KeyEncryptionKeyMismatchError extends SignetError {
   override name = 'KeyEncryptionKeyMismatchError';
   readonly code = 'KEK_MISMATCH';
 }

@@ -10,6 +10,7 @@ import { allKeysForUpdate, replaceEncryptedKey } from '../storage/server-key-sto
 import { readSetting, writeSetting } from '../storage/store-settings.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from '../signing/key-encryption.js';
 import { keyAssociatedData } from '../signing/key-service.js';
+import { SignetError } from '../tuf/core/signet-error.js';
 
 export interface RekeyReport {
   keys: number;
@@ -19,7 +20,7 @@ export interface RekeyReport {
   kekId: string;
 }
 
-export class RekeyError extends Error {
+export class RekeyError extends SignetError {
   override name = 'RekeyError';
   readonly code = 'REKEY_REFUSED';
 }

@@ -6,11 +6,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SignetError } from '../tuf/core/signet-error.js';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-export class KeyEncryptionError extends Error {
+export class KeyEncryptionError extends SignetError {
+  readonly code = 'KEY_ENCRYPTION';
   override name = 'KeyEncryptionError';
 }
 

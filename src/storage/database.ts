@@ -11,6 +11,8 @@ import { redactUrl } from './database-url.js';
 import { PGlitePool } from './pglite-pool.js';
 import { lockDataDir, type StoreLock } from './store-lock.js';
 import type { Schema } from './schema.js';
+import { SignetError } from '../tuf/core/signet-error.js';
+import { StorageUnavailableError, withStorageErrors } from './errors.js';
 
 export interface DatabaseOptions {
   /** postgres://… ; when absent the embedded store under `dataDir` is used. */
@@ -43,13 +45,13 @@ const stderrLog: StartupLog = {
  * The data directory cannot be used (it cannot be created, is not a directory, or is not
  * writable): a configuration mistake, which the command line reports as one (exit 2).
  */
-export class DataDirError extends Error {
+export class DataDirError extends SignetError {
   override name = 'DataDirError';
   readonly code = 'DATA_DIR_UNUSABLE';
 }
 
 /** The database could not be reached (after retrying): the message names DATABASE_URL, password hidden. */
-export class DatabaseUnavailableError extends Error {
+export class DatabaseUnavailableError extends StorageUnavailableError {
   override name = 'DatabaseUnavailableError';
 }
 
@@ -192,7 +194,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       }
     };
   }
-  const db = new Kysely<Schema>({ dialect });
+  // Every query's failure goes through storageError: callers see StorageUnavailableError, not pg codes.
+  const db = new Kysely<Schema>({ dialect: withStorageErrors(dialect) });
   return {
     db,
     kind,

@@ -8,6 +8,7 @@
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SignetError } from '../tuf/core/signet-error.js';
 
 export const LOCK_FILE = 'signet.lock';
 
@@ -21,7 +22,7 @@ interface LockRecord {
   url?: string;
 }
 
-export class StoreLockedError extends Error {
+export class StoreLockedError extends SignetError {
   override name = 'StoreLockedError';
   readonly code = 'STORE_LOCKED';
 }

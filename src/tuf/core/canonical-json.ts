@@ -14,8 +14,10 @@
  * from Go's UTF-8 byte order when keys hold characters outside the Basic Multilingual Plane
  * beside ones from U+E000 up; either way the bytes would differ from what clients sign.
  */
+import { SignetError } from './signet-error.js';
 
-export class CanonicalJsonError extends Error {
+export class CanonicalJsonError extends SignetError {
+  readonly code = 'CANONICAL_JSON';
   override name = 'CanonicalJsonError';
 }
 

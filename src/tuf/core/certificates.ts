@@ -10,8 +10,10 @@
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { decodeBase64 } from './base64.js';
+import { SignetError } from './signet-error.js';
 
-export class CertificateError extends Error {
+export class CertificateError extends SignetError {
+  readonly code = 'CERTIFICATE_INVALID';
   override name = 'CertificateError';
 }
 

@@ -9,12 +9,14 @@ import { constants, createHash, createPublicKey, verify as cryptoVerify, type Ke
 import { canonicalJson } from './canonical-json.js';
 import { decodeBase64 } from './base64.js';
 import { CertificateError, parseCertificateBundle } from './certificates.js';
+import { SignetError } from './signet-error.js';
 
 export const KEY_TYPES = ['ecdsa', 'ecdsa-x509', 'rsa', 'rsa-x509', 'ed25519'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
 /** Unsupported or invalid key material. */
-export class KeyError extends Error {
+export class KeyError extends SignetError {
+  readonly code = 'KEY_INVALID';
   override name = 'KeyError';
 }
 

@@ -2,10 +2,12 @@
  * Validation failures of an update, shaped as notary's `SerializableError` so that clients can
  * show the reason: `{"Name":"ErrBadRoot","Error":{"Msg":"…"}}`.
  */
+import { SignetError } from '../core/signet-error.js';
 
 export type ValidationErrorName = 'ErrValidation' | 'ErrBadHierarchy' | 'ErrBadRoot' | 'ErrBadTargets' | 'ErrBadSnapshot';
 
-export class ValidationError extends Error {
+export class ValidationError extends SignetError {
+  readonly code = 'VALIDATION';
   override name = 'ValidationError';
   constructor(
     readonly kind: ValidationErrorName,
@@ -29,6 +31,7 @@ export const invalid = (msg: string) => new ValidationError('ErrValidation', msg
 export const badHierarchy = (missing: string, msg: string) => new ValidationError('ErrBadHierarchy', msg, missing);
 
 /** A role's version is not above every stored version of it (notary's `ErrOldVersion`). */
-export class OldVersionError extends Error {
+export class OldVersionError extends SignetError {
+  readonly code = 'OLD_VERSION';
   override name = 'OldVersionError';
 }

@@ -6,9 +6,11 @@ import { z } from 'zod';
 import { CanonicalJsonError, canonicalJson } from '../core/canonical-json.js';
 import { parseRfc3339 } from '../core/time.js';
 import type { SignatureEntry } from '../core/signatures.js';
+import { SignetError } from '../core/signet-error.js';
 
 /** The upload is not a readable metadata file (notary: 400 MALFORMED_JSON). */
-export class MalformedMetadataError extends Error {
+export class MalformedMetadataError extends SignetError {
+  readonly code = 'MALFORMED_METADATA';
   override name = 'MalformedMetadataError';
 }
 

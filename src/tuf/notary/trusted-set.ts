@@ -29,6 +29,7 @@ import {
 import { delegationKeys, rootKeys, rootRoleKeys, signatureCount, type RoleKeys } from './role-keys.js';
 import { isDelegationRole, parentRole } from './roles.js';
 import { allowedByDelegation } from './delegation-paths.js';
+import { SignetError } from '../core/signet-error.js';
 
 /** Why the trusted set refused a file. Codes are stable: clients and the gate report them. */
 export type TrustErrorCode =
@@ -42,7 +43,7 @@ export type TrustErrorCode =
   | 'NOT_DELEGATED' // no delegation names this role
   | 'ORDER'; // a file loaded before the one that vouches for it
 
-export class TrustError extends Error {
+export class TrustError extends SignetError {
   override name = 'TrustError';
   constructor(
     readonly code: TrustErrorCode,
