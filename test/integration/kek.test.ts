@@ -18,6 +18,7 @@ import { signFile, targetsDoc } from '../support/tuf-kit.js';
 import { KeyEncryptionKey } from '../../src/signing/key-encryption.js';
 import { KeyService } from '../../src/signing/key-service.js';
 import { openDatabase } from '../../src/storage/database.js';
+import { Stores } from '../../src/storage/stores.js';
 
 const MAIN = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -138,8 +139,8 @@ describe('the store records its key-encryption key', () => {
     const db = await openDatabase({ url: database.url, dataDir: dir });
     try {
       await db.db.deleteFrom('store_settings').execute();
-      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(db.db, 'registry.example.com/kek/two', 'timestamp');
-      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(db.db, 'registry.example.com/kek/two', 'snapshot');
+      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(new Stores(db.db), 'registry.example.com/kek/two', 'timestamp');
+      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(new Stores(db.db), 'registry.example.com/kek/two', 'snapshot');
     } finally {
       await db.close();
     }
