@@ -32,7 +32,7 @@ export class Stores {
   }
 
   /** Run `work` in one transaction with stores bound to it: committed if it returns, rolled back if it throws. */
-  transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) throw new Error('these stores are already bound to a transaction');
     return (this.db as Kysely<Schema>).transaction().execute((trx) => work(this.inTransaction(trx)));
   }
