@@ -1,5 +1,4 @@
 /** Assemble a running Signet: database (migrated), keys, services, HTTP(S) listener. */
-import { sql } from 'kysely';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +16,7 @@ import { bindKeyEncryptionKey } from './service/key-encryption-binding.js';
 import { listenForChanges, type ChangeListener } from './storage/change-notifier.js';
 import { openDatabase, prepareDataDir, type Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
+import { Stores } from './storage/stores.js';
 import { loadTlsFiles, loadTokenRootBundle } from './startup-files.js';
 
 export interface RunningServer {
@@ -40,7 +40,7 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
   try {
     const applied = await migrate(database);
     if (applied.length > 0) logger.info('migrations applied', { applied });
-    await bindKeyEncryptionKey(database.db, kek);
+    await bindKeyEncryptionKey(new Stores(database.db), kek);
     const keys = new KeyService(kek, config.SIGNET_KEY_ALGORITHM);
     const context = createContext(database, keys, {
       snapshotMs: config.SIGNET_SNAPSHOT_EXPIRY * 1000,
@@ -70,15 +70,7 @@ const SCAN_LOCK = 0x5167_6e66;
 async function withScanLock<T>(context: ServiceContext, work: () => Promise<T>): Promise<T | null> {
   // The embedded store has one process (and one connection, which the lock would hold).
   if (context.database.kind === 'pglite') return work();
-  return context.database.db.connection().execute(async (conn) => {
-    const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as ok`.execute(conn);
-    if (!got.rows[0]?.ok) return null;
-    try {
-      return await work();
-    } finally {
-      await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn);
-    }
-  });
+  return context.stores.tryExclusive(SCAN_LOCK, work);
 }
 
 /**

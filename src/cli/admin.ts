@@ -16,7 +16,6 @@ import { NotFoundError } from '../service/errors.js';
 import { currentChain, loadRepositoryState, reachableTargetsRoles } from '../service/repository-state.js';
 import { rotateServerKey } from '../service/server-keys.js';
 import type { ServiceContext } from '../service/context.js';
-import { keysOfRepository } from '../storage/server-key-store.js';
 import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
 import { parseRfc3339 } from '../tuf/core/time.js';
 import { parseCommand, UsageError, type Args, type CommandSpec } from './args.js';
@@ -214,20 +213,14 @@ function checkUsage(a: Parsed): void {
 }
 
 async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config: Config): Promise<number> {
-  const db = ctx.database.db;
+  const { metadata, serverKeys } = ctx.stores;
   const { sub } = a;
   // Parsing has checked that the positionals each command needs are there.
   const [first, second] = a.args.positionals as [string, string];
   switch (command) {
     case 'repos': {
       if (sub === 'list') {
-        const rows = await db
-          .selectFrom('tuf_files')
-          .select(['gun', (eb) => eb.fn.countAll<string>().as('files'), (eb) => eb.fn.max('created_at').as('changed')])
-          .groupBy('gun')
-          .orderBy('gun')
-          .execute();
-        const repos = rows.map((r) => ({ gun: r.gun, files: Number(r.files), lastChange: new Date(r.changed as unknown as string).toISOString() }));
+        const repos = (await metadata.repositorySummaries()).map((r) => ({ gun: r.gun, files: r.files, lastChange: r.lastChange.toISOString() }));
         print(a, repos, () => {
           for (const r of repos) console.log(`${r.gun}\t${r.files} files\tlast change ${r.lastChange}`);
           console.log(`${repos.length} repositories`);
@@ -236,8 +229,8 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
       }
       if (sub === 'show') {
         const gun = first;
-        const state = await loadRepositoryState(db, ctx.cache, gun);
-        const chain = await currentChain(db, ctx.cache, gun);
+        const state = await loadRepositoryState(metadata, ctx.cache, gun);
+        const chain = await currentChain(metadata, ctx.cache, gun);
         if (!chain || !state.root) {
           console.error(`no repository ${gun}`);
           return 1;
@@ -250,7 +243,7 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
         }));
         const root = readSigned(rootSchema, state.root);
         const listed = new Set(root.ok ? [...(root.value.roles['timestamp']?.keyids ?? []), ...(root.value.roles['snapshot']?.keyids ?? [])] : []);
-        const keys = (await keysOfRepository(db, gun)).map((k) => ({
+        const keys = (await serverKeys.ofRepository(gun)).map((k) => ({
           keyId: k.keyId,
           role: k.role,
           keytype: k.keytype,
@@ -285,15 +278,13 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
     case 'keys': {
       if (sub === 'list') {
         const gun = a.args.string('gun');
-        let q = db.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'keytype', 'created_at', 'last_used']).orderBy('gun').orderBy('created_at');
-        if (gun) q = q.where('gun', '=', gun);
-        const keys = (await q.execute()).map((k) => ({
-          keyId: k.key_id.trim(),
+        const keys = (await serverKeys.list(gun)).map((k) => ({
+          keyId: k.keyId,
           gun: k.gun,
           role: k.role,
           keytype: k.keytype,
-          created: k.created_at.toISOString(),
-          lastUsed: k.last_used?.toISOString() ?? null,
+          created: k.createdAt.toISOString(),
+          lastUsed: k.lastUsed?.toISOString() ?? null,
         }));
         print(a, keys, () => {
           for (const k of keys) console.log(`${k.gun}\t${k.role}\t${k.keyId}\t${k.keytype}\t${k.lastUsed ? 'used' : 'pending'}`);

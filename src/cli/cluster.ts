@@ -10,6 +10,7 @@ import { checkStartupFiles } from '../server.js';
 import { loadKeyEncryptionKey } from '../signing/key-encryption.js';
 import { openDatabase, prepareDataDir } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
+import { Stores } from '../storage/stores.js';
 import { bindKeyEncryptionKey } from '../service/key-encryption-binding.js';
 
 export async function runPrimary(config: Config, logger: Logger, workers: number): Promise<void> {
@@ -27,7 +28,7 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
     await migrate(database);
     // Create the key-encryption key file (if used) before workers race to, and refuse a KEK
     // that is not the store's here, once, rather than in every worker.
-    await bindKeyEncryptionKey(database.db, loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR));
+    await bindKeyEncryptionKey(new Stores(database.db), loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR));
   } finally {
     await database.close();
   }

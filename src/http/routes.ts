@@ -130,7 +130,7 @@ export const ROUTES: { readonly [K in Kind]: RouteRunner } = {
       const problems: Record<string, string> = {};
       try {
         await ctx.database.ping();
-        const keys = await ctx.keys.accessProblem(ctx.database.db);
+        const keys = await ctx.keys.accessProblem(ctx.stores.serverKeys);
         if (keys) problems['Key access'] = keys;
       } catch (e) {
         problems['DB operational'] = (e as Error).message;

@@ -13,22 +13,16 @@
  *   changefeed the change IDs are kept, so changefeed readers can resume where they were.
  */
 import { VerifierKeyCache } from '../tuf/notary/role-keys.js';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { ServiceContext } from '../service/context.js';
+import { withRepositoryLock, type ServiceContext } from '../service/context.js';
 import { keyAssociatedData } from '../signing/key-service.js';
 import type { KeyEncryptionKey } from '../signing/key-encryption.js';
-import { appendAudit } from '../storage/audit-store.js';
-import { notifyChange } from '../storage/change-notifier.js';
-import { lockRepository } from '../storage/metadata-store.js';
-import type { Schema } from '../storage/schema.js';
+import type { Stores } from '../storage/stores.js';
 import { tufKeyId } from '../tuf/core/keys.js';
 import { readSigned, rootSchema, parseSignedFile } from '../tuf/notary/metadata.js';
 import { JweDecryptionError, JweError, decryptPbes2Jwe } from './jwe.js';
 import { PrivateKeyError, notaryPrivateKeyToPkcs8 } from './private-key.js';
 import type { ServerSource, SignerSource, SourceKey, SourceKeyInfo } from './source.js';
 import { checkRepositoryFiles, type CheckedFile } from './verify.js';
-
-type Db = Kysely<Schema> | Transaction<Schema>;
 
 export interface ImportOptions {
   server: ServerSource;
@@ -106,8 +100,6 @@ export function passphraseEnvName(alias: string): string {
 
 const SERVER_KEY_ROLES = new Set(['timestamp', 'snapshot']);
 const CHANGE_CATEGORIES = new Set(['update', 'deletion']);
-const INSERT_ROWS = 500;
-const INSERT_BYTES = 8 * 1024 * 1024;
 /** Written for a null notary time, so that re-runs recognise the row. */
 const UNKNOWN_TIME = '1970-01-01T00:00:00.000000Z';
 
@@ -136,7 +128,7 @@ class Rollback extends Error {}
 
 export async function runImport(options: ImportOptions, target: ImportTarget): Promise<ImportReport> {
   const started = Date.now();
-  const db = target.ctx.database.db;
+  const { ctx } = target;
   const report: ImportReport = {
     dryRun: options.dryRun,
     repositories: { total: 0, imported: 0, upToDate: 0, conflicted: 0 },
@@ -164,10 +156,7 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   const keysByGun = new Map<string, SourceKeyInfo[]>();
   const keyGuns = new Set(keyInfos.filter((k) => SERVER_KEY_ROLES.has(k.role)).map((k) => k.gun));
   const missing = new Map<string, number>();
-  const alreadyHeld = await heldKeys(
-    db,
-    keyInfos.map((k) => k.keyId),
-  );
+  const alreadyHeld = new Map((await ctx.stores.serverKeys.byIds(keyInfos.map((k) => k.keyId))).map((k) => [k.keyId, k]));
   for (const info of keyInfos) {
     if (!SERVER_KEY_ROLES.has(info.role)) {
       report.keys.skippedRole++;
@@ -206,10 +195,10 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
     const rows = await options.server.files(gun);
     // Files Signet already holds need no checking (re-runs, resumed imports); writeRepository
     // makes sure they are still there once it holds the repository lock.
-    const present = useHints ? await presentFiles(db, gun) : new Map<string, string>();
+    const present = useHints ? await presentFiles(ctx.stores, gun) : new Map<string, string>();
     const checked = checkRepositoryFiles(gun, rows, {
       present: (role, version, sha) => present.get(`${role}\u0000${version}`) === sha,
-      nowMs: target.ctx.now(),
+      nowMs: ctx.now(),
       keyCache,
     });
     const keys = options.signer ? await prepareKeys(options.signer, keysByGun.get(gun) ?? [], options, target, report) : [];
@@ -225,9 +214,9 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
       const gun = guns[taken++]!;
       let outcome: Outcome;
       try {
-        outcome = await writeRepository(db, await prepare(gun), options, report);
+        outcome = await writeRepository(ctx, await prepare(gun), options, report);
         // A file taken as present vanished meanwhile (repository deleted?): check everything.
-        if (outcome === 'retry') outcome = await writeRepository(db, await prepare(gun, false), options, report);
+        if (outcome === 'retry') outcome = await writeRepository(ctx, await prepare(gun, false), options, report);
         if (outcome === 'retry') throw new Error('files vanished twice while importing');
       } catch (e) {
         stopped = true; // the other workers finish their repository and stop
@@ -256,7 +245,7 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   for (const list of [report.refused, report.unverified, report.conflicts, report.keyProblems]) list.sort(byGun);
   report.withoutTimestampKey.sort();
 
-  await importChangefeed(db, options, report, conflicted);
+  await importChangefeed(ctx.stores, options, report, conflicted);
   if (!options.signer) {
     report.notes.push(
       'no --signer given: server-held keys were not imported; publishing to an imported repository needs its timestamp key (or `notary key rotate GUN timestamp -r`)',
@@ -265,20 +254,6 @@ export async function runImport(options: ImportOptions, target: ImportTarget): P
   report.elapsedMs = Date.now() - started;
   report.filesPerSecond = report.elapsedMs > 0 ? Math.round((report.files.source / report.elapsedMs) * 1000) : 0;
   return report;
-}
-
-/** Keys Signet already holds among `keyIds`. */
-async function heldKeys(db: Db, keyIds: readonly string[]): Promise<Map<string, { gun: string; role: string }>> {
-  const out = new Map<string, { gun: string; role: string }>();
-  for (let i = 0; i < keyIds.length; i += 5000) {
-    const rows = await db
-      .selectFrom('server_keys')
-      .select(['key_id', 'gun', 'role'])
-      .where('key_id', 'in', keyIds.slice(i, i + 5000))
-      .execute();
-    for (const r of rows) out.set(r.key_id.trim(), { gun: r.gun, role: r.role });
-  }
-  return out;
 }
 
 function problemOf(info: SourceKeyInfo): Omit<KeyProblem, 'reason'> {
@@ -366,18 +341,17 @@ function convertKey(row: SourceKey, plaintext: Buffer, target: ImportTarget): Pr
 
 type Outcome = 'imported' | 'up-to-date' | 'conflict' | 'retry';
 
-async function presentFiles(db: Db, gun: string): Promise<Map<string, string>> {
-  const rows = await db.selectFrom('tuf_files').select(['role', 'version', 'sha256']).where('gun', '=', gun).execute();
-  return new Map(rows.map((r) => [`${r.role}\u0000${r.version}`, r.sha256.trim()]));
+async function presentFiles(stores: Stores, gun: string): Promise<Map<string, string>> {
+  return new Map((await stores.metadata.checksumsOf(gun)).map((r) => [`${r.role}\u0000${r.version}`, r.sha256]));
 }
 
-async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: ImportOptions, report: ImportReport): Promise<Outcome> {
+async function writeRepository(ctx: ServiceContext, prepared: Prepared, options: ImportOptions, report: ImportReport): Promise<Outcome> {
   const { gun } = prepared;
   const { dryRun } = options;
   const accepted = prepared.checked.filter((c) => c.verdict !== 'refused');
 
-  const work = async (trx: Db): Promise<{ outcome: Outcome; wrote: boolean }> => {
-    const existing = await presentFiles(trx, gun);
+  const work = async (stores: Stores): Promise<{ outcome: Outcome; wrote: boolean }> => {
+    const existing = await presentFiles(stores, gun);
     const fresh: CheckedFile[] = [];
     const conflicts: FileProblem[] = [];
     let already = 0;
@@ -403,15 +377,12 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
     report.files.existing += already;
 
     const keyIds = prepared.keys.map((k) => k.keyId);
-    const heldRows = keyIds.length
-      ? await trx.selectFrom('server_keys').select(['key_id', 'gun', 'role', 'public_key']).where('key_id', 'in', keyIds).execute()
-      : [];
-    const held = new Map(heldRows.map((r) => [r.key_id.trim(), r]));
+    const held = new Map((keyIds.length ? await stores.serverKeys.byIds(keyIds) : []).map((k) => [k.keyId, k]));
     const newKeys: PreparedKey[] = [];
     for (const k of prepared.keys) {
       const h = held.get(k.keyId);
       if (!h) newKeys.push(k);
-      else if (h.gun === k.gun && h.role === k.role && h.public_key === k.publicKey) report.keys.existing++;
+      else if (h.gun === k.gun && h.role === k.role && h.publicKey === k.publicKey) report.keys.existing++;
       else {
         report.keys.failed++;
         report.conflicts.push({
@@ -426,42 +397,25 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
     }
 
     if (!dryRun) {
-      for (const chunk of chunks(fresh)) {
-        await trx
-          .insertInto('tuf_files')
-          .values(
-            chunk.map((c) => ({
-              gun,
-              role: c.row.role,
-              version: c.row.version,
-              sha256: c.sha256,
-              data: c.row.data,
-              ...(c.row.createdAt ? { created_at: sql<Date>`${c.row.createdAt}::timestamptz` } : {}),
-            })),
-          )
-          .execute();
-      }
-      if (newKeys.length) {
-        await trx
-          .insertInto('server_keys')
-          .values(
-            newKeys.map((k) => ({
-              key_id: k.keyId,
-              gun: k.gun,
-              role: k.role,
-              keytype: k.keytype,
-              public_key: k.publicKey,
-              private_key: k.sealed,
-              kek_id: k.kekId,
-              ...(k.createdAt ? { created_at: sql<Date>`${k.createdAt}::timestamptz` } : {}),
-              last_used: k.lastUsed ? sql<Date>`${k.lastUsed}::timestamptz` : null,
-            })),
-          )
-          .execute();
-      }
+      await stores.metadata.insertImported(
+        gun,
+        fresh.map((c) => ({ role: c.row.role, version: c.row.version, sha256: c.sha256, data: c.row.data, createdAt: c.row.createdAt })),
+      );
+      await stores.serverKeys.insertImported(
+        newKeys.map((k) => ({
+          keyId: k.keyId,
+          gun: k.gun,
+          role: k.role,
+          keytype: k.keytype,
+          publicKey: k.publicKey,
+          privateKey: k.sealed,
+          kekId: k.kekId,
+          createdAt: k.createdAt,
+          lastUsed: k.lastUsed,
+        })),
+      );
       if (fresh.length + newKeys.length > 0) {
-        await appendAudit(
-          trx,
+        await stores.audit.append(
           gun,
           'import',
           { subject: 'signet import' },
@@ -478,7 +432,7 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
 
     // Will Signet be able to sign this repository's next timestamp?
     if (prepared.timestampKeyIds && prepared.timestampKeyIds.length > 0) {
-      const heldIds = new Set((await trx.selectFrom('server_keys').select('key_id').where('gun', '=', gun).execute()).map((r) => r.key_id.trim()));
+      const heldIds = new Set((await stores.serverKeys.list(gun)).map((k) => k.keyId));
       for (const k of newKeys) heldIds.add(k.keyId);
       if (!prepared.timestampKeyIds.some((id) => heldIds.has(id))) report.withoutTimestampKey.push(gun);
     }
@@ -495,41 +449,37 @@ async function writeRepository(db: Kysely<Schema>, prepared: Prepared, options: 
     report.files.refused += prepared.checked.length - accepted.length;
     report.files.unverified += prepared.checked.filter((c) => c.verdict === 'unverified').length;
   };
-  if (dryRun) return (await work(db)).outcome;
-  return db.transaction().execute(async (trx) => {
-    await lockRepository(trx, gun);
-    const result = await work(trx);
-    if (result.wrote) await notifyChange(trx, gun);
-    return result.outcome;
-  });
-}
-
-function* chunks(files: readonly CheckedFile[]): Generator<CheckedFile[]> {
-  let chunk: CheckedFile[] = [];
-  let bytes = 0;
-  for (const f of files) {
-    if (chunk.length > 0 && (chunk.length >= INSERT_ROWS || bytes + f.row.data.length > INSERT_BYTES)) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(f);
-    bytes += f.row.data.length;
+  // A dry run reads without the lock, as it writes nothing.
+  if (dryRun) return (await work(ctx.stores)).outcome;
+  // The lock publishing takes (with its in-process queue); the change is announced, and dropped
+  // from this process's cache, only when something was written.
+  let wrote = false;
+  try {
+    return await withRepositoryLock(
+      ctx,
+      gun,
+      async (stores) => {
+        const result = await work(stores);
+        wrote = result.wrote;
+        if (wrote) await stores.metadata.announceChange(gun);
+        return result.outcome;
+      },
+      { changesMetadata: false },
+    );
+  } finally {
+    if (wrote) ctx.current.invalidate(gun);
   }
-  if (chunk.length > 0) yield chunk;
 }
 
 /**
  * Copy the changefeed in notary's id order, skipping records already present (same repository,
  * version, checksum, category and time). Records of conflicted repositories are left out.
  */
-async function importChangefeed(db: Kysely<Schema>, options: ImportOptions, report: ImportReport, conflicted: ReadonlySet<string>): Promise<void> {
+async function importChangefeed(stores: Stores, options: ImportOptions, report: ImportReport, conflicted: ReadonlySet<string>): Promise<void> {
   if (!options.server.hasChangefeed) return;
-  const run = async (trx: Transaction<Schema>) => {
-    if (!options.dryRun) await sql`lock table changefeed in exclusive mode`.execute(trx);
-    await sql`create temp table signet_import_changefeed (
-      src_id bigint primary key, created_at timestamptz not null, gun varchar(255) not null,
-      version integer not null, sha256 varchar(64) not null, category varchar(20) not null) on commit drop`.execute(trx);
+  const run = async ({ changefeed }: Stores) => {
+    if (!options.dryRun) await changefeed.lockForImport();
+    await changefeed.startStaging();
     for await (const page of options.server.changes(options.gun)) {
       report.changefeed.source += page.length;
       const rows = page.filter((c) => {
@@ -537,41 +487,18 @@ async function importChangefeed(db: Kysely<Schema>, options: ImportOptions, repo
         if (!keep) report.changefeed.skipped++;
         return keep;
       });
-      for (let i = 0; i < rows.length; i += 2000) {
-        const values = rows
-          .slice(i, i + 2000)
-          .map((c) => sql`(${c.id}, ${c.createdAt ?? UNKNOWN_TIME}::timestamptz, ${c.gun}, ${c.version}, ${c.sha256}, ${c.category})`);
-        await sql`insert into signet_import_changefeed values ${sql.join(values)}`.execute(trx);
-      }
+      await changefeed.stage(rows.map((c) => ({ ...c, createdAt: c.createdAt ?? UNKNOWN_TIME })));
     }
-    await sql`analyze signet_import_changefeed`.execute(trx);
-    const removed = await sql`delete from signet_import_changefeed s where exists (
-        select 1 from changefeed c where c.gun = s.gun and c.version = s.version and c.sha256 = s.sha256
-          and c.category = s.category and c.created_at = s.created_at)`.execute(trx);
-    report.changefeed.existing = Number(removed.numAffectedRows ?? 0n);
-    const span = (
-      await sql<{ n: number; lo: string | null; hi: string | null }>`
-        select count(*)::int as n, min(src_id)::text as lo, max(src_id)::text as hi from signet_import_changefeed`.execute(trx)
-    ).rows[0]!;
-    if (span.n === 0) return;
-    report.changefeed.imported = span.n;
-    const seq = (await sql<{ seq: string }>`select pg_get_serial_sequence('changefeed', 'id') as seq`.execute(trx)).rows[0]!.seq;
-    const state = (await sql<{ last_value: string; is_called: boolean }>`select last_value::text, is_called from ${sql.raw(seq)}`.execute(trx)).rows[0]!;
-    const maxId = (await sql<{ m: string }>`select coalesce(max(id), 0)::text as m from changefeed`.execute(trx)).rows[0]!.m;
-    const used = Math.max(Number(state.last_value) - (state.is_called ? 0 : 1), Number(maxId));
-    report.changefeed.idsPreserved = Number(span.lo) > used;
+    report.changefeed.existing = await changefeed.dropStagedDuplicates();
+    const span = await changefeed.stagedSpan();
+    if (span.count === 0) return;
+    report.changefeed.imported = span.count;
+    report.changefeed.idsPreserved = Number(span.lowestId) > (await changefeed.highestIdUsed());
     if (options.dryRun) return;
-    if (report.changefeed.idsPreserved) {
-      await sql`insert into changefeed (id, created_at, gun, version, sha256, category)
-        select src_id, created_at, gun, version, sha256, category from signet_import_changefeed order by src_id`.execute(trx);
-      await sql`select setval(${seq}::regclass, ${span.hi}::bigint)`.execute(trx);
-    } else {
-      await sql`insert into changefeed (created_at, gun, version, sha256, category)
-        select created_at, gun, version, sha256, category from signet_import_changefeed order by src_id`.execute(trx);
-    }
+    await changefeed.appendStaged(report.changefeed.idsPreserved, span.highestId!);
   };
   try {
-    await db.transaction().execute(async (trx) => {
+    await stores.transaction(async (trx) => {
       await run(trx);
       if (options.dryRun) throw new Rollback();
     });

@@ -4,7 +4,7 @@
  * command lines give it.
  */
 import { z } from 'zod';
-import { readAudit, type AuditQuery, type AuditRecord } from '../storage/audit-store.js';
+import type { AuditQuery, AuditRecord } from '../storage/audit-store.js';
 import type { ServiceContext } from './context.js';
 
 export type { Actor, AuditQuery, AuditRecord } from '../storage/audit-store.js';
@@ -21,5 +21,5 @@ export const auditQuerySchema = z.object({
 
 /** The audit trail, newest first. */
 export function readAuditTrail(ctx: ServiceContext, query: AuditQuery): Promise<AuditRecord[]> {
-  return readAudit(ctx.database.db, query);
+  return ctx.stores.audit.read(query);
 }

@@ -1,5 +1,5 @@
 /** Read the changefeed with notary's parameter rules. */
-import { changes, type ChangeRecord } from '../storage/metadata-store.js';
+import type { ChangeRecord } from '../storage/changefeed-store.js';
 import type { ServiceContext } from './context.js';
 import { InvalidParametersError } from './errors.js';
 
@@ -41,6 +41,6 @@ export async function readChangefeed(
     problems.push(`invalid change_id parameter: ${JSON.stringify(changeIdParam)} (expected an integer: a record ID, 0 for the oldest, -1 for the newest)`);
   if (problems.length > 0 || records === null || changeId === null) throw new InvalidParametersError(problems.join('; '));
   const size = records === 0 ? DEFAULT_PAGE_SIZE : Math.sign(records) * Math.min(Math.abs(records), MAX_PAGE_SIZE);
-  const page = await changes(ctx.database.db, gun, changeId, size);
+  const page = await ctx.stores.changefeed.page(gun, changeId, size);
   return { count: page.length, records: page.length > 0 ? page : null };
 }

@@ -10,10 +10,10 @@
  *   targets reaches, each signed by its role's keys (the trusted set). Expiry is not an
  *   integrity fault and is left to `signet expiring`.
  */
-import { sql } from 'kysely';
 import { checkHashes, metaSha256Hex, sha256Hex } from '../tuf/core/hashes.js';
 import { parseSignedFile, type SignedFile } from '../tuf/notary/metadata.js';
 import { TrustError, TrustedSet } from '../tuf/notary/trusted-set.js';
+import type { StoredFileRow } from '../storage/metadata-store.js';
 import type { ServiceContext } from './context.js';
 import { metaEntries } from './repository-state.js';
 
@@ -31,16 +31,9 @@ export interface CheckReport {
   problems: CheckProblem[];
 }
 
-interface Row {
-  role: string;
-  version: number;
-  sha256: string;
-  data: Buffer;
-}
-
 export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise<CheckReport> {
-  const db = ctx.database.db;
-  const guns = onlyGun ? [onlyGun] : (await db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
+  const metadata = ctx.stores.metadata;
+  const guns = onlyGun ? [onlyGun] : await metadata.repositories();
   const report: CheckReport = { repositories: 0, rows: 0, errors: 0, warnings: 0, problems: [] };
   const add = (gun: string, severity: CheckProblem['severity'], message: string) => {
     report.problems.push({ gun, severity, message });
@@ -48,11 +41,7 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
   };
 
   for (const gun of guns) {
-    const rows = (await sql<Row>`select role, version, sha256, data from tuf_files where gun = ${gun} order by role, version`.execute(db)).rows.map((r) => ({
-      ...r,
-      sha256: r.sha256.trim(),
-      data: Buffer.from(r.data),
-    }));
+    const rows = await metadata.allOf(gun);
     if (rows.length === 0) {
       // Asked about by name: "0 errors" would read as "that repository is sound".
       if (onlyGun !== undefined) add(gun, 'error', 'no such repository: nothing is stored under this name');
@@ -60,8 +49,8 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
     }
     report.repositories++;
     report.rows += rows.length;
-    const bySha = new Map<string, Row>();
-    const parsed = new Map<Row, SignedFile>();
+    const bySha = new Map<string, StoredFileRow>();
+    const parsed = new Map<StoredFileRow, SignedFile>();
     for (const row of rows) {
       const label = `${row.role} v${row.version}`;
       if (sha256Hex(row.data) !== row.sha256) add(gun, 'error', `${label}: stored sha256 does not match its bytes`);
@@ -124,7 +113,7 @@ export async function checkStore(ctx: ServiceContext, onlyGun?: string): Promise
  * Walk the current metadata as a client does, from the oldest stored root. Returns why it is
  * refused, or null. Files missing along the way are reported by the checks above.
  */
-function verifyAsClient(gun: string, rows: readonly Row[], bySha: ReadonlyMap<string, Row>, nowMs: number): TrustError | null {
+function verifyAsClient(gun: string, rows: readonly StoredFileRow[], bySha: ReadonlyMap<string, StoredFileRow>, nowMs: number): TrustError | null {
   const roots = rows.filter((r) => r.role === 'root');
   const timestamp = rows.filter((r) => r.role === 'timestamp').at(-1);
   if (roots.length === 0 || !timestamp) return null;

@@ -1,12 +1,10 @@
-/** What every use case needs: the database, the server's keys, parsed-file cache, clock. */
-import type { Transaction } from 'kysely';
+/** What every use case needs: the stores, the server's keys, caches, clock — one set per context. */
 import type { Database } from '../storage/database.js';
-import type { Schema } from '../storage/schema.js';
+import { Stores } from '../storage/stores.js';
 import type { KeyService } from '../signing/key-service.js';
-import { notifyChange } from '../storage/change-notifier.js';
-import { lockRepository } from '../storage/metadata-store.js';
 import { Metrics } from '../observability/metrics.js';
 import { CurrentMetadataCache } from './current-cache.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { ParsedFileCache } from './metadata-cache.js';
 
 export interface Expiries {
@@ -15,11 +13,20 @@ export interface Expiries {
 }
 
 export interface ServiceContext {
+  /** The open database, for what is about the connection itself: its kind, ping, close. Queries go through `stores`. */
   database: Database;
+  stores: Stores;
   keys: KeyService;
   cache: ParsedFileCache;
   /** Current metadata by repository; see CurrentMetadataCache for when it is trusted. */
   current: CurrentMetadataCache;
+  /**
+   * Writers of one repository queue here, in this process, before they take a database
+   * connection: a burst of updates to one hot repository then holds one pooled connection at a
+   * time instead of exhausting the pool while waiting on the database lock, which stays the
+   * guard between processes.
+   */
+  writers: KeyedMutex;
   expiries: Expiries;
   metrics: Metrics;
   now: () => number;
@@ -30,46 +37,36 @@ export function createContext(database: Database, keys: KeyService, expiries: Ex
   // cache waits until change notifications are being received (see server.ts).
   const current = new CurrentMetadataCache(database.kind === 'pglite');
   const metrics = new Metrics(database.poolStats ? () => database.poolStats!() : undefined);
-  return { database, keys, cache: new ParsedFileCache(), current, expiries, metrics, now: Date.now };
-}
-
-/**
- * Writers of one repository queue here, in this process, before they take a database
- * connection: a burst of updates to one hot repository then holds one pooled connection at a
- * time instead of exhausting the pool while waiting on the database lock, which stays the
- * guard between processes.
- */
-const localQueues = new Map<string, Promise<void>>();
-
-async function queueFor(gun: string): Promise<() => void> {
-  const previous = localQueues.get(gun) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((resolve) => (release = resolve));
-  const tail = previous.then(() => mine);
-  localQueues.set(gun, tail);
-  await previous;
-  return () => {
-    release();
-    if (localQueues.get(gun) === tail) localQueues.delete(gun);
+  return {
+    database,
+    stores: new Stores(database.db),
+    keys,
+    cache: new ParsedFileCache(),
+    current,
+    writers: new KeyedMutex(),
+    expiries,
+    metrics,
+    now: Date.now,
   };
 }
 
 /**
- * Run `work` in one transaction holding the repository's write lock. Unless told it changes no
- * metadata, the change is announced to every process on commit and dropped from this one's cache.
+ * Run `work` in one transaction holding the repository's write lock, with stores bound to that
+ * transaction. Unless told it changes no metadata, the change is announced to every process on
+ * commit and dropped from this one's cache.
  */
 export async function withRepositoryLock<T>(
   ctx: ServiceContext,
   gun: string,
-  work: (trx: Transaction<Schema>) => Promise<T>,
+  work: (stores: Stores) => Promise<T>,
   { changesMetadata = true } = {},
 ): Promise<T> {
-  const leave = await queueFor(gun);
+  const leave = await ctx.writers.acquire(gun);
   try {
-    return await ctx.database.db.transaction().execute(async (trx) => {
-      await lockRepository(trx, gun);
-      const result = await work(trx);
-      if (changesMetadata) await notifyChange(trx, gun);
+    return await ctx.stores.transaction(async (stores) => {
+      await stores.metadata.lockRepository(gun);
+      const result = await work(stores);
+      if (changesMetadata) await stores.metadata.announceChange(gun);
       return result;
     });
   } finally {

@@ -6,7 +6,6 @@
  */
 import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
 import { isTargetsRole } from '../tuf/notary/roles.js';
-import { keysOfRepository } from '../storage/server-key-store.js';
 import type { ServiceContext } from './context.js';
 import { refreshServerSigned } from './read-metadata.js';
 import { currentChain, loadRepositoryState } from './repository-state.js';
@@ -30,15 +29,15 @@ export async function scanExpiry(
   ctx: ServiceContext,
   opts: { windowMs: number; resignBeforeMs?: number; gun?: string; pauseEvery?: number },
 ): Promise<ExpiryScan> {
-  const db = ctx.database.db;
-  const guns = opts.gun ? [opts.gun] : (await db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
+  const { metadata, serverKeys } = ctx.stores;
+  const guns = opts.gun ? [opts.gun] : await metadata.repositories();
   const now = ctx.now();
   const result: ExpiryScan = { repositories: 0, expiring: [], resigned: [] };
   let seen = 0;
   for (const gun of guns) {
     // A background scan is low priority: it yields the process (and the database) to requests.
     if (opts.pauseEvery && ++seen % opts.pauseEvery === 0) await new Promise((r) => setTimeout(r, 10));
-    const state = await loadRepositoryState(db, ctx.cache, gun);
+    const state = await loadRepositoryState(metadata, ctx.cache, gun);
     if (!state.root) continue;
     result.repositories++;
     for (const file of [state.root, ...state.targets.values()]) {
@@ -48,7 +47,7 @@ export async function scanExpiry(
     }
     let snapshot = state.snapshot;
     if (opts.resignBeforeMs !== undefined) {
-      const chain = await currentChain(db, ctx.cache, gun);
+      const chain = await currentChain(metadata, ctx.cache, gun);
       const horizon = now + opts.resignBeforeMs;
       if (chain && (chain.timestamp.file.isExpired(horizon) || chain.snapshot?.file.isExpired(horizon))) {
         const refreshed = await refreshServerSigned(ctx, gun, opts.resignBeforeMs);
@@ -59,7 +58,7 @@ export async function scanExpiry(
     // A snapshot whose key the client holds needs the owner too; the server re-signs its own.
     const root = readSigned(rootSchema, state.root);
     const snapshotKeyIds = new Set(root.ok ? (root.value.roles['snapshot']?.keyids ?? []) : []);
-    const serverHoldsSnapshot = (await keysOfRepository(db, gun)).some((k) => k.role === 'snapshot' && snapshotKeyIds.has(k.keyId));
+    const serverHoldsSnapshot = (await serverKeys.ofRepository(gun)).some((k) => k.role === 'snapshot' && snapshotKeyIds.has(k.keyId));
     if (snapshot && !serverHoldsSnapshot && snapshot.expiresMs < now + opts.windowMs) {
       result.expiring.push({ gun, role: 'snapshot', version: snapshot.version, expires: snapshot.signed.expires, expired: snapshot.expiresMs < now });
     }

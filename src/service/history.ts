@@ -4,7 +4,7 @@
  * named here can be fetched by checksum.
  */
 import { metaSha256Hex } from '../tuf/core/hashes.js';
-import { fileByChecksum, fileByVersion, filesByChecksums, type StoredFileRow } from '../storage/metadata-store.js';
+import type { StoredFileRow } from '../storage/metadata-store.js';
 import type { ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
 import { metaEntries } from './repository-state.js';
@@ -31,30 +31,18 @@ export async function repositoryAsOf(
   gun: string,
   point: { at?: Date | undefined; timestampVersion?: number | undefined },
 ): Promise<RepositoryAt> {
-  const db = ctx.database.db;
-  let ts: StoredFileRow | null;
-  if (point.timestampVersion !== undefined) {
-    ts = await fileByVersion(db, gun, 'timestamp', point.timestampVersion);
-  } else {
-    const at = point.at ?? new Date();
-    const row = await db
-      .selectFrom('tuf_files')
-      .select(['role', 'version', 'sha256', 'data', 'created_at'])
-      .where('gun', '=', gun)
-      .where('role', '=', 'timestamp')
-      .where('created_at', '<=', at)
-      .orderBy('version', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    ts = row ? { role: row.role, version: row.version, sha256: row.sha256, data: Buffer.from(row.data), createdAt: row.created_at } : null;
-  }
+  const metadata = ctx.stores.metadata;
+  const ts =
+    point.timestampVersion !== undefined
+      ? await metadata.byVersion(gun, 'timestamp', point.timestampVersion)
+      : await metadata.latestAsOf(gun, 'timestamp', point.at ?? new Date());
   if (!ts) throw new NotFoundError(`no timestamp of ${gun} at that point`);
   const describe = (row: StoredFileRow): HistoryFile => {
     const file = ctx.cache.parse(row);
     return {
       role: row.role,
       version: row.version,
-      sha256: row.sha256.trim(),
+      sha256: row.sha256,
       length: row.data.length,
       expires: file.signed.expires,
       storedAt: row.createdAt.toISOString(),
@@ -62,7 +50,7 @@ export async function repositoryAsOf(
   };
   const tsFile = ctx.cache.parse(ts);
   const snapSha = metaSha256Hex(metaEntries(tsFile)['snapshot']?.hashes);
-  const snap = snapSha ? await fileByChecksum(db, gun, 'snapshot', snapSha) : null;
+  const snap = snapSha ? await metadata.byChecksum(gun, 'snapshot', snapSha) : null;
   const roles: HistoryFile[] = [];
   if (snap) {
     const wanted = new Map<string, string>();
@@ -70,8 +58,8 @@ export async function repositoryAsOf(
       const sha = metaSha256Hex(entry.hashes);
       if (sha) wanted.set(role, sha);
     }
-    for (const row of await filesByChecksums(db, gun, [...new Set(wanted.values())])) {
-      if (wanted.get(row.role) === row.sha256.trim()) roles.push(describe(row));
+    for (const row of await metadata.byChecksums(gun, [...new Set(wanted.values())])) {
+      if (wanted.get(row.role) === row.sha256) roles.push(describe(row));
     }
     roles.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
   }

@@ -4,11 +4,8 @@
  * another KEK would otherwise start, answer 500 to every publish (it cannot decrypt the keys),
  * and create new repositories' keys under its own KEK, leaving the store under two.
  */
-import type { Kysely } from 'kysely';
 import type { KeyEncryptionKey } from '../signing/key-encryption.js';
-import type { Schema } from '../storage/schema.js';
-import { keysPerKek } from '../storage/server-key-store.js';
-import { initSetting, readSetting } from '../storage/store-settings.js';
+import type { Stores } from '../storage/stores.js';
 import { SignetError } from '../tuf/core/signet-error.js';
 
 export class KeyEncryptionKeyMismatchError extends SignetError {
@@ -22,9 +19,9 @@ const describeCounts = (counts: Map<string, number>) => [...counts].map(([id, n]
  * Record the store's KEK on first use (the one its existing keys are under, else the configured
  * one), then refuse unless the configured KEK is it and every server key is under it.
  */
-export async function bindKeyEncryptionKey(db: Kysely<Schema>, kek: KeyEncryptionKey): Promise<void> {
-  const counts = await keysPerKek(db);
-  let recorded = await readSetting(db, 'kek_id');
+export async function bindKeyEncryptionKey(stores: Stores, kek: KeyEncryptionKey): Promise<void> {
+  const counts = await stores.serverKeys.countPerKek();
+  let recorded = await stores.settings.read('kek_id');
   if (recorded === null) {
     if (counts.size > 1) {
       throw new KeyEncryptionKeyMismatchError(
@@ -33,7 +30,7 @@ export async function bindKeyEncryptionKey(db: Kysely<Schema>, kek: KeyEncryptio
       );
     }
     // A store from before the fingerprint was recorded adopts the KEK its keys are under.
-    recorded = await initSetting(db, 'kek_id', counts.size === 1 ? [...counts.keys()][0]! : kek.id);
+    recorded = await stores.settings.init('kek_id', counts.size === 1 ? [...counts.keys()][0]! : kek.id);
   }
   if (recorded !== kek.id) {
     throw new KeyEncryptionKeyMismatchError(

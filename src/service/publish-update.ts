@@ -3,9 +3,7 @@ import { OldVersionError } from '../tuf/notary/errors.js';
 import { parseSignedFile } from '../tuf/notary/metadata.js';
 import { isDelegationRole, isValidRole, parentRole } from '../tuf/notary/roles.js';
 import { validateUpdate } from '../tuf/notary/validate-update.js';
-import { insertFiles } from '../storage/metadata-store.js';
-import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
-import { markKeysUsed } from '../storage/server-key-store.js';
+import { SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { InvalidRoleError, NoFilenameError } from './errors.js';
 import { loadRepositoryState } from './repository-state.js';
@@ -38,9 +36,9 @@ export async function publishUpdate(ctx: ServiceContext, gun: string, parts: rea
     if (!isValidRole(role)) throw new InvalidRoleError(role);
     return parseSignedFile(role, part.data);
   });
-  return withRepositoryLock(ctx, gun, async (trx) => {
-    const state = await loadRepositoryState(trx, ctx.cache, gun, ancestorsOf(files.map((f) => f.role)));
-    const serverKeys = await ctx.keys.signingKeys(trx, gun);
+  return withRepositoryLock(ctx, gun, async (stores) => {
+    const state = await loadRepositoryState(stores.metadata, ctx.cache, gun, ancestorsOf(files.map((f) => f.role)));
+    const serverKeys = await ctx.keys.signingKeys(stores, gun);
     const plan = validateUpdate(files, state, serverKeys, {
       gun,
       nowMs: ctx.now(),
@@ -48,14 +46,14 @@ export async function publishUpdate(ctx: ServiceContext, gun: string, parts: rea
       timestampExpiryMs: ctx.expiries.timestampMs,
     });
     try {
-      await insertFiles(trx, gun, plan.files);
+      await stores.metadata.insert(gun, plan.files);
     } catch (e) {
       // The lock makes this unreachable between Signet processes; kept for foreign writers.
       if ((e as { code?: string }).code === '23505') throw new OldVersionError('a version was stored concurrently');
       throw e;
     }
-    await markKeysUsed(trx, plan.usedServerKeys);
-    await appendAudit(trx, gun, 'update', actor, { roles: plan.files.map((f) => ({ role: f.role, version: f.version })) });
+    await stores.serverKeys.markUsed(plan.usedServerKeys);
+    await stores.audit.append(gun, 'update', actor, { roles: plan.files.map((f) => ({ role: f.role, version: f.version })) });
     ctx.metrics.signatures.inc({ role: 'timestamp' });
     if (!files.some((f) => f.role === 'snapshot')) ctx.metrics.signatures.inc({ role: 'snapshot' });
     return { stored: plan.files.map((f) => ({ role: f.role, version: f.version })) };

@@ -6,8 +6,7 @@
 import { buildSnapshot, buildTimestamp, signDocument } from '../tuf/notary/generate.js';
 import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
 import { heldKeysFor } from '../tuf/notary/validate-update.js';
-import { fileByChecksum, fileByVersion, insertFiles, latestVersions, type StoredFileRow } from '../storage/metadata-store.js';
-import { notifyChange } from '../storage/change-notifier.js';
+import type { StoredFileRow } from '../storage/metadata-store.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
 import { currentChain, loadRepositoryState, metaEntries, roleInSnapshot, type CurrentChain } from './repository-state.js';
@@ -23,12 +22,12 @@ export async function readByChecksum(ctx: ServiceContext, gun: string, role: str
   // Only sha256 is indexed; 96/128-hex checksums (sha384/sha512) can never be found, as in notary.
   if (sha256.length !== 64) throw notFound();
   const hex = sha256.toLowerCase();
-  return immutableRow(ctx, gun, `c:${role}:${hex}`, () => fileByChecksum(ctx.database.db, gun, role, hex));
+  return immutableRow(ctx, gun, `c:${role}:${hex}`, () => ctx.stores.metadata.byChecksum(gun, role, hex));
 }
 
 export async function readByVersion(ctx: ServiceContext, gun: string, role: string, version: number): Promise<MetadataResponse> {
   if (!Number.isSafeInteger(version) || version < 1 || version > 2 ** 31 - 1) throw notFound();
-  return immutableRow(ctx, gun, `v:${role}:${version}`, () => fileByVersion(ctx.database.db, gun, role, version));
+  return immutableRow(ctx, gun, `v:${role}:${version}`, () => ctx.stores.metadata.byVersion(gun, role, version));
 }
 
 /** A stored row never changes; only deleting its repository removes it (which invalidates). */
@@ -49,7 +48,7 @@ async function cachedChain(ctx: ServiceContext, gun: string): Promise<CurrentCha
   ctx.metrics.cache.inc({ result: hit !== undefined ? 'hit' : 'miss' });
   if (hit !== undefined) return hit;
   const version = ctx.current.version(gun);
-  const chain = await currentChain(ctx.database.db, ctx.cache, gun);
+  const chain = await currentChain(ctx.stores.metadata, ctx.cache, gun);
   ctx.current.storeChain(gun, version, chain);
   return chain;
 }
@@ -60,7 +59,7 @@ export async function readCurrent(ctx: ServiceContext, gun: string, role: string
   if (row === undefined) {
     const version = ctx.current.version(gun);
     const chain = await cachedChain(ctx, gun);
-    row = chain?.snapshot ? await roleInSnapshot(ctx.database.db, gun, chain.snapshot.file, role) : null;
+    row = chain?.snapshot ? await roleInSnapshot(ctx.stores.metadata, gun, chain.snapshot.file, role) : null;
     ctx.current.storeRole(gun, version, role, row);
   }
   if (!row) throw notFound();
@@ -88,17 +87,17 @@ export async function refreshServerSigned(ctx: ServiceContext, gun: string, hori
   const chain = await withRepositoryLock(
     ctx,
     gun,
-    async (trx) => {
-      const chain = await currentChain(trx, ctx.cache, gun);
+    async (stores) => {
+      const chain = await currentChain(stores.metadata, ctx.cache, gun);
       // Files expiring within the horizon count as expired: the expiry watch re-signs ahead of time.
       const now = ctx.now() + horizonMs;
       if (!chain?.snapshot) return chain;
       if (!chain.timestamp.file.isExpired(now) && !chain.snapshot.file.isExpired(now)) return chain;
-      const state = await loadRepositoryState(trx, ctx.cache, gun);
+      const state = await loadRepositoryState(stores.metadata, ctx.cache, gun);
       const root = state.root ? readSigned(rootSchema, state.root) : null;
       if (!root?.ok) return chain;
-      const keys = await ctx.keys.signingKeys(trx, gun);
-      const versions = await latestVersions(trx, gun);
+      const keys = await ctx.keys.signingKeys(stores, gun);
+      const versions = await stores.metadata.latestVersions(gun);
       const files: { role: string; version: number; bytes: Buffer }[] = [];
 
       let snapshotBytes = chain.snapshot.row.data;
@@ -120,10 +119,10 @@ export async function refreshServerSigned(ctx: ServiceContext, gun: string, hori
         bytes: signDocument(buildTimestamp(snapshotBytes, version, ctx.now() + ctx.expiries.timestampMs), timestampKeys),
       });
       ctx.metrics.signatures.inc({ role: 'timestamp' });
-      await insertFiles(trx, gun, files);
-      await notifyChange(trx, gun);
+      await stores.metadata.insert(gun, files);
+      await stores.metadata.announceChange(gun);
       wrote = true;
-      return currentChain(trx, ctx.cache, gun);
+      return currentChain(stores.metadata, ctx.cache, gun);
     },
     { changesMetadata: false },
   );

@@ -4,10 +4,9 @@
  * new KEK are checked and left, so a run that was interrupted, or a store whose keys ended up
  * under two KEKs, is finished by running it again with the keys it needs.
  */
-import { SYSTEM_ACTOR, appendAudit } from '../storage/audit-store.js';
+import { SYSTEM_ACTOR } from '../storage/audit-store.js';
 import type { Database } from '../storage/database.js';
-import { allKeysForUpdate, replaceEncryptedKey } from '../storage/server-key-store.js';
-import { readSetting, writeSetting } from '../storage/store-settings.js';
+import { Stores } from '../storage/stores.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from '../signing/key-encryption.js';
 import { keyAssociatedData } from '../signing/key-service.js';
 import { SignetError } from '../tuf/core/signet-error.js';
@@ -32,10 +31,10 @@ export async function rekeyServerKeys(
   const { next } = options;
   const known = new Map<string, KeyEncryptionKey>();
   for (const k of [options.current, ...(options.old ?? []), next]) known.set(k.id, k);
-  return database.db.transaction().execute(async (trx) => {
+  return new Stores(database.db).transaction(async ({ serverKeys, settings, audit }) => {
     // Row locks: a process creating a key meanwhile waits, then sees the new fingerprint.
-    const previous = await readSetting(trx, 'kek_id', 'update');
-    const rows = await allKeysForUpdate(trx);
+    const previous = await settings.read('kek_id', 'update');
+    const rows = await serverKeys.allForUpdate();
     const missing = new Map<string, number>();
     for (const row of rows) if (!known.has(row.kekId)) missing.set(row.kekId, (missing.get(row.kekId) ?? 0) + 1);
     if (missing.size > 0) {
@@ -61,20 +60,20 @@ export async function rekeyServerKeys(
         }
         const sealed = next.encrypt(plain, associated);
         if (!next.decrypt(sealed, associated).equals(plain)) throw new KeyEncryptionError('re-encryption did not round-trip');
-        await replaceEncryptedKey(trx, row.keyId, sealed, next.id);
+        await serverKeys.replaceEncrypted(row.keyId, sealed, next.id);
         reencrypted++;
       } finally {
         plain.fill(0);
       }
     }
     // Verify what will be committed: every stored key opens under the new KEK.
-    for (const row of await allKeysForUpdate(trx)) {
+    for (const row of await serverKeys.allForUpdate()) {
       if (row.kekId !== next.id) throw new RekeyError(`server key ${row.keyId} is still under fingerprint ${row.kekId}; nothing was changed`);
       next.decrypt(row.privateKey, keyAssociatedData(row)).fill(0);
     }
-    await writeSetting(trx, 'kek_id', next.id);
+    await settings.write('kek_id', next.id);
     const report: RekeyReport = { keys: rows.length, reencrypted, alreadyUnderNewKey: already, previousKekId: previous, kekId: next.id };
-    await appendAudit(trx, '', 'rekey', { subject: options.subject ?? SYSTEM_ACTOR.subject }, report);
+    await audit.append('', 'rekey', { subject: options.subject ?? SYSTEM_ACTOR.subject }, report);
     return report;
   });
 }

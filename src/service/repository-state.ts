@@ -2,16 +2,12 @@
  * What a repository currently is: the current timestamp, the snapshot it references, and the
  * root and targets roles that snapshot lists (notary's TUFMetaStorage chain).
  */
-import type { Kysely, Transaction } from 'kysely';
 import { metaSha256Hex } from '../tuf/core/hashes.js';
 import type { SignedFile } from '../tuf/notary/metadata.js';
 import { isTargetsRole } from '../tuf/notary/roles.js';
 import type { RepositoryState } from '../tuf/notary/validate-update.js';
-import { fileByChecksum, filesByChecksums, latestFile, latestVersions, type StoredFileRow } from '../storage/metadata-store.js';
-import type { Schema } from '../storage/schema.js';
+import type { MetadataStore, StoredFileRow } from '../storage/metadata-store.js';
 import type { ParsedFileCache } from './metadata-cache.js';
-
-type Db = Kysely<Schema> | Transaction<Schema>;
 
 export interface CurrentChain {
   timestamp: { row: StoredFileRow; file: SignedFile };
@@ -26,25 +22,25 @@ export function metaEntries(file: SignedFile): MetaEntries {
 }
 
 /** The current timestamp and the snapshot it references, or null for an unknown repository. */
-export async function currentChain(db: Db, cache: ParsedFileCache, gun: string): Promise<CurrentChain | null> {
-  const tsRow = await latestFile(db, gun, 'timestamp');
+export async function currentChain(metadata: MetadataStore, cache: ParsedFileCache, gun: string): Promise<CurrentChain | null> {
+  const tsRow = await metadata.latest(gun, 'timestamp');
   if (!tsRow) return null;
   const timestamp = { row: tsRow, file: cache.parse(tsRow) };
   const snapshotSha = metaSha256Hex(metaEntries(timestamp.file)['snapshot']?.hashes);
-  const snapRow = snapshotSha ? await fileByChecksum(db, gun, 'snapshot', snapshotSha) : null;
+  const snapRow = snapshotSha ? await metadata.byChecksum(gun, 'snapshot', snapshotSha) : null;
   return { timestamp, snapshot: snapRow ? { row: snapRow, file: cache.parse(snapRow) } : null };
 }
 
 /** The stored file a snapshot lists for `role` (root, targets, delegations). */
-export async function roleInSnapshot(db: Db, gun: string, snapshot: SignedFile, role: string): Promise<StoredFileRow | null> {
+export async function roleInSnapshot(metadata: MetadataStore, gun: string, snapshot: SignedFile, role: string): Promise<StoredFileRow | null> {
   const sha = metaSha256Hex(metaEntries(snapshot)[role]?.hashes);
-  return sha ? fileByChecksum(db, gun, role, sha) : null;
+  return sha ? metadata.byChecksum(gun, role, sha) : null;
 }
 
 /** The stored file the current snapshot lists for `role` (root, targets, delegations). */
-export async function currentRoleFile(db: Db, cache: ParsedFileCache, gun: string, role: string): Promise<StoredFileRow | null> {
-  const chain = await currentChain(db, cache, gun);
-  return chain?.snapshot ? roleInSnapshot(db, gun, chain.snapshot.file, role) : null;
+export async function currentRoleFile(metadata: MetadataStore, cache: ParsedFileCache, gun: string, role: string): Promise<StoredFileRow | null> {
+  const chain = await currentChain(metadata, cache, gun);
+  return chain?.snapshot ? roleInSnapshot(metadata, gun, chain.snapshot.file, role) : null;
 }
 
 /**
@@ -52,9 +48,9 @@ export async function currentRoleFile(db: Db, cache: ParsedFileCache, gun: strin
  * always read): an update needs only the parents of the delegations it uploads, and skipping
  * the rest keeps a large targets file from being read back and parsed on every update.
  */
-export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: string, roles?: ReadonlySet<string>): Promise<RepositoryState> {
-  const versions = await latestVersions(db, gun);
-  const chain = await currentChain(db, cache, gun);
+export async function loadRepositoryState(metadata: MetadataStore, cache: ParsedFileCache, gun: string, roles?: ReadonlySet<string>): Promise<RepositoryState> {
+  const versions = await metadata.latestVersions(gun);
+  const chain = await currentChain(metadata, cache, gun);
   const state = { root: null as SignedFile | null, snapshot: null as SignedFile | null, targets: new Map<string, SignedFile>(), latestVersions: versions };
   if (!chain?.snapshot) return state;
   state.snapshot = chain.snapshot.file;
@@ -63,7 +59,7 @@ export async function loadRepositoryState(db: Db, cache: ParsedFileCache, gun: s
     const sha = metaSha256Hex(entry.hashes);
     if (sha && (role === 'root' || (isTargetsRole(role) && (!roles || roles.has(role))))) wanted.set(role, sha);
   }
-  for (const row of await filesByChecksums(db, gun, [...new Set(wanted.values())])) {
+  for (const row of await metadata.byChecksums(gun, [...new Set(wanted.values())])) {
     if (wanted.get(row.role) !== row.sha256) continue;
     const file = cache.parse(row);
     if (row.role === 'root') state.root = file;

@@ -3,8 +3,8 @@
  * key before they publish a root that lists it, so keys exist before the repository does.
  */
 import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
-import { appendAudit, SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
-import { keysOfRepository, type ServerKeyRole } from '../storage/server-key-store.js';
+import { SYSTEM_ACTOR, type Actor } from '../storage/audit-store.js';
+import type { ServerKeyRole } from '../storage/server-key-store.js';
 import type { PublicServerKey } from '../signing/key-service.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
@@ -15,15 +15,15 @@ export function getServerKey(ctx: ServiceContext, gun: string, role: ServerKeyRo
   return withRepositoryLock(
     ctx,
     gun,
-    async (trx) => {
-      const rootRow = await currentRoleFile(trx, ctx.cache, gun, 'root');
+    async (stores) => {
+      const rootRow = await currentRoleFile(stores.metadata, ctx.cache, gun, 'root');
       if (rootRow) {
         const root = readSigned(rootSchema, ctx.cache.parse(rootRow));
         const listed = new Set(root.ok ? (root.value.roles[role]?.keyids ?? []) : []);
-        const held = (await keysOfRepository(trx, gun)).find((k) => k.role === role && listed.has(k.keyId));
+        const held = (await stores.serverKeys.ofRepository(gun)).find((k) => k.role === role && listed.has(k.keyId));
         if (held) return held;
       }
-      return ctx.keys.pendingOrCreate(trx, gun, role);
+      return ctx.keys.pendingOrCreate(stores, gun, role);
     },
     { changesMetadata: false },
   );
@@ -45,13 +45,12 @@ export function rotateServerKey(
   return withRepositoryLock(
     ctx,
     gun,
-    async (trx) => {
+    async (stores) => {
       if (opts.existingOnly) {
-        const stored = await trx.selectFrom('tuf_files').select('gun').where('gun', '=', gun).limit(1).executeTakeFirst();
-        if (!stored) throw new NotFoundError(`no repository ${gun}`);
+        if (!(await stores.metadata.exists(gun))) throw new NotFoundError(`no repository ${gun}`);
       }
-      const key = await ctx.keys.pendingOrCreate(trx, gun, role);
-      await appendAudit(trx, gun, 'rotate_key', actor, { role, keyId: key.keyId });
+      const key = await ctx.keys.pendingOrCreate(stores, gun, role);
+      await stores.audit.append(gun, 'rotate_key', actor, { role, keyId: key.keyId });
       return key;
     },
     { changesMetadata: false },

@@ -3,15 +3,11 @@
  * decrypts private keys for signing. Decrypted keys are cached in memory by key ID; they never
  * leave the process and are never logged.
  */
-import type { Kysely, Transaction } from 'kysely';
 import type { ServerSigningKey } from '../tuf/notary/generate.js';
-import type { Schema } from '../storage/schema.js';
-import { insertKey, keysOfRepository, pendingKey, type ServerKeyRole, type ServerKeyRow } from '../storage/server-key-store.js';
-import { readSetting } from '../storage/store-settings.js';
+import type { ServerKeyRole, ServerKeyRow, ServerKeyStore } from '../storage/server-key-store.js';
+import type { Stores } from '../storage/stores.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from './key-encryption.js';
 import { generateServerKey, signingKey, type ServerKeyAlgorithm } from './server-key.js';
-
-type Db = Kysely<Schema> | Transaction<Schema>;
 
 export interface PublicServerKey {
   keyId: string;
@@ -33,51 +29,45 @@ export class KeyService {
   ) {}
 
   /** Create and persist a new key for (gun, role). */
-  async create(db: Db, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+  async create(stores: Stores, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
     // After `signet keys rekey` the store is under another KEK: a process still holding the old
     // one must not add a key under it (the share lock waits for a rekey in progress).
-    const storeKek = await readSetting(db, 'kek_id', 'share');
+    const storeKek = await stores.settings.read('kek_id', 'share');
     if (storeKek !== null && storeKek !== this.kek.id) {
       throw new KeyEncryptionError(`the store's key-encryption key is now fingerprint ${storeKek} (re-keyed): restart this process with that key`);
     }
     const key = generateServerKey(this.algorithm);
     const row = { keyId: key.keyId, gun, role, keytype: key.keytype, publicKey: key.publicKey };
-    await insertKey(db, { ...row, privateKey: this.kek.encrypt(key.privateDer, keyAssociatedData(row)), kekId: this.kek.id });
+    await stores.serverKeys.insert({ ...row, privateKey: this.kek.encrypt(key.privateDer, keyAssociatedData(row)), kekId: this.kek.id });
     key.privateDer.fill(0);
     return row;
   }
 
   /** An unused key for (gun, role) if one is pending, else a new one. */
-  async pendingOrCreate(db: Db, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
-    return (await pendingKey(db, gun, role)) ?? this.create(db, gun, role);
+  async pendingOrCreate(stores: Stores, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
+    return (await stores.serverKeys.pending(gun, role)) ?? this.create(stores, gun, role);
   }
 
   /** Every key the server holds for a repository, ready to sign. */
-  async signingKeys(db: Db, gun: string): Promise<ServerSigningKey[]> {
-    const rows = await keysOfRepository(db, gun);
+  async signingKeys(stores: Stores, gun: string): Promise<ServerSigningKey[]> {
+    const rows = await stores.serverKeys.ofRepository(gun);
     return rows.map((row) => this.signer(row));
   }
 
-  async publicKeys(db: Db, gun: string): Promise<ServerKeyRow[]> {
-    return keysOfRepository(db, gun);
+  async publicKeys(stores: Stores, gun: string): Promise<ServerKeyRow[]> {
+    return stores.serverKeys.ofRepository(gun);
   }
 
   /**
    * Whether stored keys can be used: one key is decrypted as a probe. Null when fine (or no key
    * exists yet), else the reason.
    */
-  async accessProblem(db: Db): Promise<string | null> {
-    const row = await db
-      .selectFrom('server_keys')
-      .select(['key_id', 'gun', 'role', 'kek_id', 'private_key'])
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+  async accessProblem(serverKeys: ServerKeyStore): Promise<string | null> {
+    const row = await serverKeys.newest();
     if (!row) return null;
-    if (row.kek_id !== this.kek.id) return `keys are encrypted under another key-encryption key (${row.kek_id})`;
+    if (row.kekId !== this.kek.id) return `keys are encrypted under another key-encryption key (${row.kekId})`;
     try {
-      const p = row.private_key;
-      this.kek.decrypt(Buffer.isBuffer(p) ? p : Buffer.from(p), keyAssociatedData({ keyId: row.key_id.trim(), gun: row.gun, role: row.role })).fill(0);
+      this.kek.decrypt(row.privateKey, keyAssociatedData(row)).fill(0);
       return null;
     } catch (e) {
       return (e as Error).message;

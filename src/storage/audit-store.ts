@@ -1,8 +1,5 @@
 /** The audit trail: appended in the transaction of each change, read by time and repository. */
-import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from './schema.js';
-
-type Db = Kysely<Schema> | Transaction<Schema>;
+import type { Db } from './db.js';
 
 /** Who asked for a change, as the HTTP layer knows it. */
 export interface Actor {
@@ -24,13 +21,6 @@ export interface AuditRecord {
 
 export const SYSTEM_ACTOR: Actor = { subject: 'signet' };
 
-export async function appendAudit(db: Db, gun: string, action: string, actor: Actor, detail: object): Promise<void> {
-  await db
-    .insertInto('audit_log')
-    .values({ gun, action, subject: actor.subject, address: actor.address ?? null, request_id: actor.requestId ?? null, detail: JSON.stringify(detail) })
-    .execute();
-}
-
 export interface AuditQuery {
   gun?: string | undefined;
   since?: Date | undefined;
@@ -38,21 +28,32 @@ export interface AuditQuery {
   limit: number;
 }
 
-/** Newest first. */
-export async function readAudit(db: Db, q: AuditQuery): Promise<AuditRecord[]> {
-  let query = db.selectFrom('audit_log').select(['id', 'created_at', 'gun', 'action', 'subject', 'address', 'request_id', 'detail']);
-  if (q.gun !== undefined) query = query.where('gun', '=', q.gun);
-  if (q.since) query = query.where('created_at', '>=', q.since);
-  if (q.until) query = query.where('created_at', '<', q.until);
-  const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
-  return rows.map((r) => ({
-    id: String(r.id),
-    time: r.created_at.toISOString(),
-    gun: r.gun,
-    action: r.action,
-    subject: r.subject,
-    address: r.address,
-    requestId: r.request_id,
-    detail: typeof r.detail === 'string' ? JSON.parse(r.detail) : r.detail,
-  }));
+export class AuditStore {
+  constructor(private readonly db: Db) {}
+
+  async append(gun: string, action: string, actor: Actor, detail: object): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({ gun, action, subject: actor.subject, address: actor.address ?? null, request_id: actor.requestId ?? null, detail: JSON.stringify(detail) })
+      .execute();
+  }
+
+  /** Newest first. */
+  async read(q: AuditQuery): Promise<AuditRecord[]> {
+    let query = this.db.selectFrom('audit_log').select(['id', 'created_at', 'gun', 'action', 'subject', 'address', 'request_id', 'detail']);
+    if (q.gun !== undefined) query = query.where('gun', '=', q.gun);
+    if (q.since) query = query.where('created_at', '>=', q.since);
+    if (q.until) query = query.where('created_at', '<', q.until);
+    const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({
+      id: String(r.id),
+      time: r.created_at.toISOString(),
+      gun: r.gun,
+      action: r.action,
+      subject: r.subject,
+      address: r.address,
+      requestId: r.request_id,
+      detail: typeof r.detail === 'string' ? JSON.parse(r.detail) : r.detail,
+    }));
+  }
 }

@@ -1,9 +1,11 @@
-/** Queries on stored metadata files and the changefeed. */
-import { sql, type Kysely, type Transaction } from 'kysely';
+/**
+ * Stored metadata files (`tuf_files`) and the changefeed records written with them, plus the
+ * repository write lock that serialises their writers.
+ */
+import { sql } from 'kysely';
 import { sha256Hex } from '../tuf/core/hashes.js';
-import type { Schema } from './schema.js';
-
-type Db = Kysely<Schema> | Transaction<Schema>;
+import { notifyChange } from './change-notifier.js';
+import { fixedWidth, requireTransaction, toBuffer, type Db } from './db.js';
 
 export interface StoredFileRow {
   role: string;
@@ -13,135 +15,206 @@ export interface StoredFileRow {
   createdAt: Date;
 }
 
-export interface ChangeRecord {
-  ID: string;
-  CreatedAt: string;
-  GUN: string;
-  Version: number;
-  SHA256: string;
-  Category: 'update' | 'deletion';
+/** A file being imported with the checksum and storage time its source recorded. */
+export interface ImportedFile {
+  role: string;
+  version: number;
+  sha256: string;
+  data: Buffer;
+  /** RFC 3339 text as the source gave it; null lets the database stamp the time. */
+  createdAt: string | null;
 }
 
-function toBuffer(data: Buffer | Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+export interface RepositorySummary {
+  gun: string;
+  files: number;
+  lastChange: Date;
 }
 
 function toRow(r: { role: string; version: number; sha256: string; data: Buffer | Uint8Array; created_at: Date }): StoredFileRow {
-  return { role: r.role, version: r.version, sha256: r.sha256, data: toBuffer(r.data), createdAt: r.created_at };
+  return { role: r.role, version: r.version, sha256: fixedWidth(r.sha256), data: toBuffer(r.data), createdAt: r.created_at };
 }
 
 const FILE_COLUMNS = ['role', 'version', 'sha256', 'data', 'created_at'] as const;
+// Bound one INSERT statement: rows (bind parameters) and bytes (the message to the server).
+const INSERT_ROWS = 500;
+const INSERT_BYTES = 8 * 1024 * 1024;
 
-/**
- * Serialise writers of one repository, across every process on the database, until the
- * transaction ends. hashtextextended gives a 64-bit key, so unrelated GUNs rarely share a lock.
- */
-export async function lockRepository(trx: Transaction<Schema>, gun: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtextextended(${gun}, 0))`.execute(trx);
+function* chunks<T extends { data: Buffer }>(files: readonly T[]): Generator<T[]> {
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (chunk.length > 0 && (chunk.length >= INSERT_ROWS || bytes + f.data.length > INSERT_BYTES)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(f);
+    bytes += f.data.length;
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
-export async function latestFile(db: Db, gun: string, role: string): Promise<StoredFileRow | null> {
-  const row = await db
-    .selectFrom('tuf_files')
-    .select(FILE_COLUMNS)
-    .where('gun', '=', gun)
-    .where('role', '=', role)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row ? toRow(row) : null;
-}
+export class MetadataStore {
+  constructor(private readonly db: Db) {}
 
-export async function fileByChecksum(db: Db, gun: string, role: string, sha256: string): Promise<StoredFileRow | null> {
-  const row = await db
-    .selectFrom('tuf_files')
-    .select(FILE_COLUMNS)
-    .where('gun', '=', gun)
-    .where('role', '=', role)
-    .where('sha256', '=', sha256)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row ? toRow(row) : null;
-}
+  /**
+   * Serialise writers of one repository, across every process on the database, until the
+   * transaction ends. hashtextextended gives a 64-bit key, so unrelated GUNs rarely share a lock.
+   */
+  async lockRepository(gun: string): Promise<void> {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${gun}, 0))`.execute(requireTransaction(this.db, 'the repository lock'));
+  }
 
-export async function fileByVersion(db: Db, gun: string, role: string, version: number): Promise<StoredFileRow | null> {
-  const row = await db
-    .selectFrom('tuf_files')
-    .select(FILE_COLUMNS)
-    .where('gun', '=', gun)
-    .where('role', '=', role)
-    .where('version', '=', version)
-    .executeTakeFirst();
-  return row ? toRow(row) : null;
-}
+  /** Tell every process on the database, when the transaction commits, that `gun` changed. */
+  async announceChange(gun: string): Promise<void> {
+    await notifyChange(requireTransaction(this.db, 'a change notification'), gun);
+  }
 
-/** Files of a repository by checksum, for loading the roles a snapshot lists. */
-export async function filesByChecksums(db: Db, gun: string, sha256s: string[]): Promise<StoredFileRow[]> {
-  if (sha256s.length === 0) return [];
-  const rows = await db.selectFrom('tuf_files').select(FILE_COLUMNS).where('gun', '=', gun).where('sha256', 'in', sha256s).execute();
-  return rows.map(toRow);
-}
+  async latest(gun: string, role: string): Promise<StoredFileRow | null> {
+    const row = await this.db
+      .selectFrom('tuf_files')
+      .select(FILE_COLUMNS)
+      .where('gun', '=', gun)
+      .where('role', '=', role)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRow(row) : null;
+  }
 
-export async function latestVersions(db: Db, gun: string): Promise<Map<string, number>> {
-  const rows = await db
-    .selectFrom('tuf_files')
-    .select(['role', (eb) => eb.fn.max('version').as('version')])
-    .where('gun', '=', gun)
-    .groupBy('role')
-    .execute();
-  return new Map(rows.map((r) => [r.role, Number(r.version)]));
-}
+  async byChecksum(gun: string, role: string, sha256: string): Promise<StoredFileRow | null> {
+    const row = await this.db
+      .selectFrom('tuf_files')
+      .select(FILE_COLUMNS)
+      .where('gun', '=', gun)
+      .where('role', '=', role)
+      .where('sha256', '=', sha256)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRow(row) : null;
+  }
 
-/** Insert new files; every stored timestamp also gets a changefeed record. */
-export async function insertFiles(trx: Transaction<Schema>, gun: string, files: readonly { role: string; version: number; bytes: Buffer }[]): Promise<void> {
-  if (files.length === 0) return;
-  await trx
-    .insertInto('tuf_files')
-    .values(files.map((f) => ({ gun, role: f.role, version: f.version, sha256: sha256Hex(f.bytes), data: f.bytes })))
-    .execute();
-  const timestamps = files.filter((f) => f.role === 'timestamp');
-  if (timestamps.length > 0) {
-    await trx
-      .insertInto('changefeed')
-      .values(timestamps.map((t) => ({ gun, version: t.version, sha256: sha256Hex(t.bytes), category: 'update' as const })))
+  async byVersion(gun: string, role: string, version: number): Promise<StoredFileRow | null> {
+    const row = await this.db
+      .selectFrom('tuf_files')
+      .select(FILE_COLUMNS)
+      .where('gun', '=', gun)
+      .where('role', '=', role)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    return row ? toRow(row) : null;
+  }
+
+  /** Files of a repository by checksum, for loading the roles a snapshot lists. */
+  async byChecksums(gun: string, sha256s: string[]): Promise<StoredFileRow[]> {
+    if (sha256s.length === 0) return [];
+    const rows = await this.db.selectFrom('tuf_files').select(FILE_COLUMNS).where('gun', '=', gun).where('sha256', 'in', sha256s).execute();
+    return rows.map(toRow);
+  }
+
+  /** The newest `role` file stored at or before `at`. */
+  async latestAsOf(gun: string, role: string, at: Date): Promise<StoredFileRow | null> {
+    const row = await this.db
+      .selectFrom('tuf_files')
+      .select(FILE_COLUMNS)
+      .where('gun', '=', gun)
+      .where('role', '=', role)
+      .where('created_at', '<=', at)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRow(row) : null;
+  }
+
+  /** Every stored file of a repository, by role then version. */
+  async allOf(gun: string): Promise<StoredFileRow[]> {
+    const rows = await this.db.selectFrom('tuf_files').select(FILE_COLUMNS).where('gun', '=', gun).orderBy('role').orderBy('version').execute();
+    return rows.map(toRow);
+  }
+
+  /** Role, version and checksum of every stored file of a repository, without the bytes. */
+  async checksumsOf(gun: string): Promise<{ role: string; version: number; sha256: string }[]> {
+    const rows = await this.db.selectFrom('tuf_files').select(['role', 'version', 'sha256']).where('gun', '=', gun).execute();
+    return rows.map((r) => ({ role: r.role, version: r.version, sha256: fixedWidth(r.sha256) }));
+  }
+
+  async latestVersions(gun: string): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('tuf_files')
+      .select(['role', (eb) => eb.fn.max('version').as('version')])
+      .where('gun', '=', gun)
+      .groupBy('role')
       .execute();
+    return new Map(rows.map((r) => [r.role, Number(r.version)]));
   }
-}
 
-/** Remove every file of a repository; records a deletion when anything existed. */
-export async function deleteRepositoryFiles(trx: Transaction<Schema>, gun: string): Promise<number> {
-  const result = await trx.deleteFrom('tuf_files').where('gun', '=', gun).executeTakeFirst();
-  const deleted = Number(result.numDeletedRows);
-  if (deleted > 0) {
-    await trx.insertInto('changefeed').values({ gun, version: 0, sha256: '', category: 'deletion' }).execute();
+  async exists(gun: string): Promise<boolean> {
+    return (await this.db.selectFrom('tuf_files').select('gun').where('gun', '=', gun).limit(1).executeTakeFirst()) !== undefined;
   }
-  return deleted;
-}
 
-/**
- * A page of the changefeed, oldest first (notary's `GetChanges`): from after `changeId`
- * forwards, or, for a negative change ID or record count, the page before it going backwards.
- */
-export async function changes(db: Db, gun: string | null, changeId: number, records: number): Promise<ChangeRecord[]> {
-  const reversed = changeId < 0 || records < 0;
-  const limit = Math.abs(records);
-  let query = db.selectFrom('changefeed').select(['id', 'created_at', 'gun', 'version', 'sha256', 'category']);
-  if (gun !== null) query = query.where('gun', '=', gun);
-  if (reversed) {
-    if (changeId > 0) query = query.where('id', '<', String(changeId));
-    query = query.orderBy('id', 'desc');
-  } else {
-    query = query.where('id', '>', String(changeId)).orderBy('id', 'asc');
+  /** Every repository with stored files, by name. */
+  async repositories(): Promise<string[]> {
+    return (await this.db.selectFrom('tuf_files').select('gun').distinct().orderBy('gun').execute()).map((r) => r.gun);
   }
-  const rows = await query.limit(limit).execute();
-  if (reversed) rows.reverse();
-  return rows.map((r) => ({
-    ID: String(r.id),
-    CreatedAt: r.created_at.toISOString(),
-    GUN: r.gun,
-    Version: r.version,
-    SHA256: r.sha256,
-    Category: r.category,
-  }));
+
+  /** Every repository with its number of stored files and the time of its newest one, by name. */
+  async repositorySummaries(): Promise<RepositorySummary[]> {
+    const rows = await this.db
+      .selectFrom('tuf_files')
+      .select(['gun', (eb) => eb.fn.countAll<string>().as('files'), (eb) => eb.fn.max('created_at').as('changed')])
+      .groupBy('gun')
+      .orderBy('gun')
+      .execute();
+    return rows.map((r) => ({ gun: r.gun, files: Number(r.files), lastChange: new Date(r.changed as unknown as string) }));
+  }
+
+  /** Insert new files; every stored timestamp also gets a changefeed record. */
+  async insert(gun: string, files: readonly { role: string; version: number; bytes: Buffer }[]): Promise<void> {
+    if (files.length === 0) return;
+    await this.db
+      .insertInto('tuf_files')
+      .values(files.map((f) => ({ gun, role: f.role, version: f.version, sha256: sha256Hex(f.bytes), data: f.bytes })))
+      .execute();
+    const timestamps = files.filter((f) => f.role === 'timestamp');
+    if (timestamps.length > 0) {
+      await this.db
+        .insertInto('changefeed')
+        .values(timestamps.map((t) => ({ gun, version: t.version, sha256: sha256Hex(t.bytes), category: 'update' as const })))
+        .execute();
+    }
+  }
+
+  /**
+   * Insert files copied from another server, with the times it recorded. No changefeed records:
+   * an import copies the source's changefeed as it was (ChangefeedStore).
+   */
+  async insertImported(gun: string, files: readonly ImportedFile[]): Promise<void> {
+    for (const chunk of chunks(files)) {
+      await this.db
+        .insertInto('tuf_files')
+        .values(
+          chunk.map((f) => ({
+            gun,
+            role: f.role,
+            version: f.version,
+            sha256: f.sha256,
+            data: f.data,
+            ...(f.createdAt ? { created_at: sql<Date>`${f.createdAt}::timestamptz` } : {}),
+          })),
+        )
+        .execute();
+    }
+  }
+
+  /** Remove every file of a repository; records a deletion when anything existed. */
+  async deleteRepository(gun: string): Promise<number> {
+    const result = await this.db.deleteFrom('tuf_files').where('gun', '=', gun).executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    if (deleted > 0) {
+      await this.db.insertInto('changefeed').values({ gun, version: 0, sha256: '', category: 'deletion' }).execute();
+    }
+    return deleted;
+  }
 }

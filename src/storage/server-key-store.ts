@@ -1,8 +1,7 @@
-/** Queries on server-held keys. Private parts stay encrypted here; decryption is signing's job. */
-import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from './schema.js';
+/** Server-held keys. Private parts stay encrypted here; decryption is signing's job. */
+import { sql } from 'kysely';
+import { fixedWidth, requireTransaction, toBuffer, type Db } from './db.js';
 
-type Db = Kysely<Schema> | Transaction<Schema>;
 export type ServerKeyRole = 'timestamp' | 'snapshot';
 
 export interface ServerKeyRow {
@@ -17,88 +16,153 @@ export interface ServerKeyRow {
   lastUsed: Date | null;
 }
 
-const COLUMNS = ['key_id', 'gun', 'role', 'keytype', 'public_key', 'private_key', 'kek_id', 'created_at', 'last_used'] as const;
+/** A key as listed: everything but its encrypted private part. */
+export type ServerKeyInfo = Omit<ServerKeyRow, 'privateKey' | 'kekId'>;
 
-function toRow(r: {
+/** A key copied from another server, sealed under this store's KEK, with the times it recorded. */
+export interface ImportedKey {
+  keyId: string;
+  gun: string;
+  role: ServerKeyRole;
+  keytype: string;
+  publicKey: string;
+  privateKey: Buffer;
+  kekId: string;
+  /** RFC 3339 text as the source gave it; null lets the database stamp the time. */
+  createdAt: string | null;
+  lastUsed: string | null;
+}
+
+const COLUMNS = ['key_id', 'gun', 'role', 'keytype', 'public_key', 'private_key', 'kek_id', 'created_at', 'last_used'] as const;
+const INFO_COLUMNS = ['key_id', 'gun', 'role', 'keytype', 'public_key', 'created_at', 'last_used'] as const;
+// Bind parameters per `key_id in (…)` lookup.
+const LOOKUP_IDS = 5000;
+
+interface InfoColumns {
   key_id: string;
   gun: string;
   role: ServerKeyRole;
   keytype: string;
   public_key: string;
-  private_key: Buffer | Uint8Array;
-  kek_id: string;
   created_at: Date;
   last_used: Date | null;
-}): ServerKeyRow {
-  const p = r.private_key;
-  return {
-    keyId: r.key_id.trim(),
-    gun: r.gun,
-    role: r.role,
-    keytype: r.keytype,
-    publicKey: r.public_key,
-    privateKey: Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength),
-    kekId: r.kek_id,
-    createdAt: r.created_at,
-    lastUsed: r.last_used,
-  };
 }
 
-export async function keysOfRepository(db: Db, gun: string): Promise<ServerKeyRow[]> {
-  const rows = await db.selectFrom('server_keys').select(COLUMNS).where('gun', '=', gun).orderBy('created_at').execute();
-  return rows.map(toRow);
+function toInfo(r: InfoColumns): ServerKeyInfo {
+  return { keyId: fixedWidth(r.key_id), gun: r.gun, role: r.role, keytype: r.keytype, publicKey: r.public_key, createdAt: r.created_at, lastUsed: r.last_used };
 }
 
-/** The newest key of (gun, role) that has never signed: handed out again instead of a new one. */
-export async function pendingKey(db: Db, gun: string, role: ServerKeyRole): Promise<ServerKeyRow | null> {
-  const row = await db
-    .selectFrom('server_keys')
-    .select(COLUMNS)
-    .where('gun', '=', gun)
-    .where('role', '=', role)
-    .where('last_used', 'is', null)
-    .orderBy('created_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row ? toRow(row) : null;
+function toRow(r: InfoColumns & { private_key: Buffer | Uint8Array; kek_id: string }): ServerKeyRow {
+  return { ...toInfo(r), privateKey: toBuffer(r.private_key), kekId: r.kek_id };
 }
 
-export async function insertKey(db: Db, key: Omit<ServerKeyRow, 'createdAt' | 'lastUsed'>): Promise<void> {
-  await db
-    .insertInto('server_keys')
-    .values({
-      key_id: key.keyId,
-      gun: key.gun,
-      role: key.role,
-      keytype: key.keytype,
-      public_key: key.publicKey,
-      private_key: key.privateKey,
-      kek_id: key.kekId,
-    })
-    .execute();
-}
+export class ServerKeyStore {
+  constructor(private readonly db: Db) {}
 
-export async function markKeysUsed(db: Db, keyIds: readonly string[]): Promise<void> {
-  if (keyIds.length === 0) return;
-  await db.updateTable('server_keys').set({ last_used: new Date() }).where('key_id', 'in', keyIds).where('last_used', 'is', null).execute();
-}
+  /** A repository's keys, oldest first. */
+  async ofRepository(gun: string): Promise<ServerKeyRow[]> {
+    const rows = await this.db.selectFrom('server_keys').select(COLUMNS).where('gun', '=', gun).orderBy('created_at').execute();
+    return rows.map(toRow);
+  }
 
-/** How many server keys are encrypted under each KEK (by fingerprint). */
-export async function keysPerKek(db: Db): Promise<Map<string, number>> {
-  const rows = await db
-    .selectFrom('server_keys')
-    .select(['kek_id', (eb) => eb.fn.countAll<string>().as('n')])
-    .groupBy('kek_id')
-    .execute();
-  return new Map(rows.map((r) => [r.kek_id, Number(r.n)]));
-}
+  /** Every key (or one repository's), by repository then age, without private parts. */
+  async list(gun?: string): Promise<ServerKeyInfo[]> {
+    let q = this.db.selectFrom('server_keys').select(INFO_COLUMNS).orderBy('gun').orderBy('created_at');
+    if (gun) q = q.where('gun', '=', gun);
+    return (await q.execute()).map(toInfo);
+  }
 
-/** Every server key, locked for re-encryption until the transaction ends. */
-export async function allKeysForUpdate(db: Transaction<Schema>): Promise<ServerKeyRow[]> {
-  const rows = await db.selectFrom('server_keys').select(COLUMNS).orderBy('key_id').forUpdate().execute();
-  return rows.map(toRow);
-}
+  /** The keys among `keyIds` that are held, without private parts. */
+  async byIds(keyIds: readonly string[]): Promise<ServerKeyInfo[]> {
+    const out: ServerKeyInfo[] = [];
+    for (let i = 0; i < keyIds.length; i += LOOKUP_IDS) {
+      const rows = await this.db
+        .selectFrom('server_keys')
+        .select(INFO_COLUMNS)
+        .where('key_id', 'in', keyIds.slice(i, i + LOOKUP_IDS))
+        .execute();
+      out.push(...rows.map(toInfo));
+    }
+    return out;
+  }
 
-export async function replaceEncryptedKey(db: Db, keyId: string, privateKey: Buffer, kekId: string): Promise<void> {
-  await db.updateTable('server_keys').set({ private_key: privateKey, kek_id: kekId }).where('key_id', '=', keyId).execute();
+  /** The most recently created key, if any. */
+  async newest(): Promise<ServerKeyRow | null> {
+    const row = await this.db.selectFrom('server_keys').select(COLUMNS).orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    return row ? toRow(row) : null;
+  }
+
+  /** The newest key of (gun, role) that has never signed: handed out again instead of a new one. */
+  async pending(gun: string, role: ServerKeyRole): Promise<ServerKeyRow | null> {
+    const row = await this.db
+      .selectFrom('server_keys')
+      .select(COLUMNS)
+      .where('gun', '=', gun)
+      .where('role', '=', role)
+      .where('last_used', 'is', null)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toRow(row) : null;
+  }
+
+  async insert(key: Omit<ServerKeyRow, 'createdAt' | 'lastUsed'>): Promise<void> {
+    await this.db
+      .insertInto('server_keys')
+      .values({
+        key_id: key.keyId,
+        gun: key.gun,
+        role: key.role,
+        keytype: key.keytype,
+        public_key: key.publicKey,
+        private_key: key.privateKey,
+        kek_id: key.kekId,
+      })
+      .execute();
+  }
+
+  async insertImported(keys: readonly ImportedKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.db
+      .insertInto('server_keys')
+      .values(
+        keys.map((k) => ({
+          key_id: k.keyId,
+          gun: k.gun,
+          role: k.role,
+          keytype: k.keytype,
+          public_key: k.publicKey,
+          private_key: k.privateKey,
+          kek_id: k.kekId,
+          ...(k.createdAt ? { created_at: sql<Date>`${k.createdAt}::timestamptz` } : {}),
+          last_used: k.lastUsed ? sql<Date>`${k.lastUsed}::timestamptz` : null,
+        })),
+      )
+      .execute();
+  }
+
+  async markUsed(keyIds: readonly string[]): Promise<void> {
+    if (keyIds.length === 0) return;
+    await this.db.updateTable('server_keys').set({ last_used: new Date() }).where('key_id', 'in', keyIds).where('last_used', 'is', null).execute();
+  }
+
+  /** How many server keys are encrypted under each KEK (by fingerprint). */
+  async countPerKek(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('server_keys')
+      .select(['kek_id', (eb) => eb.fn.countAll<string>().as('n')])
+      .groupBy('kek_id')
+      .execute();
+    return new Map(rows.map((r) => [r.kek_id, Number(r.n)]));
+  }
+
+  /** Every server key, locked for re-encryption until the transaction ends. */
+  async allForUpdate(): Promise<ServerKeyRow[]> {
+    const rows = await requireTransaction(this.db, 'locking server keys').selectFrom('server_keys').select(COLUMNS).orderBy('key_id').forUpdate().execute();
+    return rows.map(toRow);
+  }
+
+  async replaceEncrypted(keyId: string, privateKey: Buffer, kekId: string): Promise<void> {
+    await this.db.updateTable('server_keys').set({ private_key: privateKey, kek_id: kekId }).where('key_id', '=', keyId).execute();
+  }
 }

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { checkStore } from '../../src/service/check-store.js';
-import { insertFiles } from '../../src/storage/metadata-store.js';
 import { createRepository, postUpdate, type TestRepository } from '../support/client.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { certKey, ecdsaKey, metaOf, rootDoc, signFile, snapshotDoc, targetFile, targetsDoc, inDays } from '../support/tuf-kit.js';
@@ -52,7 +51,7 @@ test('a timestamp row written around Signet, signed by a key the root does not l
     .executeTakeFirstOrThrow();
   const snapshot = (JSON.parse(Buffer.from(current.data).toString()) as { signed: { meta: unknown } }).signed.meta;
   const forged = signFile({ _type: 'Timestamp', expires: inDays(14), meta: snapshot, version: current.version + 1 }, [ecdsaKey()]);
-  await db.transaction().execute((trx) => insertFiles(trx, plain.gun, [{ role: 'timestamp', version: current.version + 1, bytes: forged }]));
+  await server.context.stores.transaction((stores) => stores.metadata.insert(plain.gun, [{ role: 'timestamp', version: current.version + 1, bytes: forged }]));
   const errors = await errorsOf(plain.gun);
   assert.equal(errors.length, 1, errors.join('\n'));
   assert.match(errors[0]!, /does not verify as a client reads it: timestamp: 0 valid signatures from the root's timestamp keys, 1 needed \[THRESHOLD\]$/);
@@ -76,8 +75,8 @@ test('a root row not signed by the previous root is an error, even with every ha
     .execute();
   const ts = Number(versions.find((r) => r.role === 'timestamp')!.v) + 1;
   const timestamp = signFile({ _type: 'Timestamp', expires: inDays(14), meta: { snapshot: metaOf(snapshot) }, version: ts }, [timestampKey]);
-  await db.transaction().execute((trx) =>
-    insertFiles(trx, gun, [
+  await server.context.stores.transaction((stores) =>
+    stores.metadata.insert(gun, [
       { role: 'root', version: 2, bytes: root2 },
       { role: 'targets', version: 9, bytes: targets },
       { role: 'snapshot', version: 9, bytes: snapshot },

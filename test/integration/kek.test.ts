@@ -17,6 +17,7 @@ import { signFile, targetsDoc } from '../support/tuf-kit.js';
 import { KeyEncryptionKey } from '../../src/signing/key-encryption.js';
 import { KeyService } from '../../src/signing/key-service.js';
 import { openDatabase } from '../../src/storage/database.js';
+import { Stores } from '../../src/storage/stores.js';
 
 /** `signet` with the settings every case here shares. */
 const signet = (env: Record<string, string>, ...args: string[]) =>
@@ -112,8 +113,8 @@ describe('the store records its key-encryption key', () => {
     const db = await openDatabase({ url: database.url, dataDir: dir });
     try {
       await db.db.deleteFrom('store_settings').execute();
-      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(db.db, 'registry.example.com/kek/two', 'timestamp');
-      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(db.db, 'registry.example.com/kek/two', 'snapshot');
+      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(new Stores(db.db), 'registry.example.com/kek/two', 'timestamp');
+      await new KeyService(new KeyEncryptionKey(Buffer.from(B, 'hex')), 'ed25519').create(new Stores(db.db), 'registry.example.com/kek/two', 'snapshot');
     } finally {
       await db.close();
     }

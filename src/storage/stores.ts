@@ -1,0 +1,57 @@
+/**
+ * Every store over one handle: the database, or (from `transaction` / `inTransaction`) one
+ * transaction, so that what a use case writes through several stores commits or fails together.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import { AuditStore } from './audit-store.js';
+import { ChangefeedStore } from './changefeed-store.js';
+import type { Db } from './db.js';
+import { MetadataStore } from './metadata-store.js';
+import type { Schema } from './schema.js';
+import { ServerKeyStore } from './server-key-store.js';
+import { SettingsStore } from './store-settings.js';
+
+export class Stores {
+  readonly metadata: MetadataStore;
+  readonly changefeed: ChangefeedStore;
+  readonly serverKeys: ServerKeyStore;
+  readonly audit: AuditStore;
+  readonly settings: SettingsStore;
+
+  constructor(private readonly db: Db) {
+    this.metadata = new MetadataStore(db);
+    this.changefeed = new ChangefeedStore(db);
+    this.serverKeys = new ServerKeyStore(db);
+    this.audit = new AuditStore(db);
+    this.settings = new SettingsStore(db);
+  }
+
+  /** The same stores bound to an open transaction. */
+  inTransaction(trx: Transaction<Schema>): Stores {
+    return new Stores(trx);
+  }
+
+  /** Run `work` in one transaction with stores bound to it: committed if it returns, rolled back if it throws. */
+  async transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) throw new Error('these stores are already bound to a transaction');
+    return (this.db as Kysely<Schema>).transaction().execute((trx) => work(this.inTransaction(trx)));
+  }
+
+  /**
+   * Run `work` holding the database-wide advisory lock `key` on a connection of its own, or
+   * return null at once if another session holds it. The lock is a session lock: it guards work
+   * that spans many transactions (a background scan) and is released when `work` ends.
+   */
+  async tryExclusive<T>(key: number, work: () => Promise<T>): Promise<T | null> {
+    if (this.db.isTransaction) throw new Error('a session lock needs stores over the database, not a transaction');
+    return (this.db as Kysely<Schema>).connection().execute(async (conn) => {
+      const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${key}) as ok`.execute(conn);
+      if (!got.rows[0]?.ok) return null;
+      try {
+        return await work();
+      } finally {
+        await sql`select pg_advisory_unlock(${key})`.execute(conn);
+      }
+    });
+  }
+}
