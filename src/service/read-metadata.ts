@@ -3,13 +3,12 @@
  * snapshot re-signs them first when they have expired (notary's lazy regeneration), so a
  * repository nobody publishes to stays usable as long as the server holds its keys.
  */
-import { buildSnapshot, buildTimestamp, signDocument } from '../tuf/notary/generate.js';
 import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
-import { heldKeysFor } from '../tuf/notary/validate-update.js';
+import { planResign } from '../tuf/notary/resign.js';
 import type { StoredFileRow } from '../storage/metadata-store.js';
 import { withRepositoryLock, type ServiceContext } from './context.js';
 import { NotFoundError } from './errors.js';
-import { currentChain, loadRepositoryState, metaEntries, roleInSnapshot, type CurrentChain } from './repository-state.js';
+import { currentChain, loadRepositoryState, roleInSnapshot, type CurrentChain } from './repository-state.js';
 
 export interface MetadataResponse {
   data: Buffer;
@@ -96,29 +95,20 @@ export async function refreshServerSigned(ctx: ServiceContext, gun: string, hori
       const state = await loadRepositoryState(stores.metadata, ctx.cache, gun);
       const root = state.root ? readSigned(rootSchema, state.root) : null;
       if (!root?.ok) return chain;
-      const keys = await ctx.keys.signingKeys(stores, gun);
-      const versions = await stores.metadata.latestVersions(gun);
-      const files: { role: string; version: number; bytes: Buffer }[] = [];
-
-      let snapshotBytes = chain.snapshot.row.data;
-      const snapshotKeys = heldKeysFor('snapshot', root.value, keys);
-      if (chain.snapshot.file.isExpired(now) && snapshotKeys) {
-        const version = (versions.get('snapshot') ?? 0) + 1;
-        snapshotBytes = signDocument(buildSnapshot(metaEntries(chain.snapshot.file), new Map(), version, ctx.now() + ctx.expiries.snapshotMs), snapshotKeys);
-        files.push({ role: 'snapshot', version, bytes: snapshotBytes });
-        ctx.metrics.signatures.inc({ role: 'snapshot' });
-      }
-      if (files.length === 0 && !chain.timestamp.file.isExpired(now)) return chain;
-      const timestampKeys = heldKeysFor('timestamp', root.value, keys);
-      // Without the keys the stored files are served as they are; clients then report the expiry.
-      if (!timestampKeys) return chain;
-      const version = (versions.get('timestamp') ?? 0) + 1;
-      files.push({
-        role: 'timestamp',
-        version,
-        bytes: signDocument(buildTimestamp(snapshotBytes, version, ctx.now() + ctx.expiries.timestampMs), timestampKeys),
+      const files = planResign({
+        root: root.value,
+        timestamp: chain.timestamp.file,
+        snapshot: { file: chain.snapshot.file, bytes: chain.snapshot.row.data },
+        latestVersions: await stores.metadata.latestVersions(gun),
+        serverKeys: await ctx.keys.signingKeys(stores, gun),
+        nowMs: ctx.now(),
+        horizonMs,
+        expiries: ctx.expiries,
       });
-      ctx.metrics.signatures.inc({ role: 'timestamp' });
+      // Nothing due, or not the keys to do it: the stored files are served as they are, and
+      // clients then report the expiry.
+      if (files.length === 0) return chain;
+      for (const f of files) ctx.metrics.signatures.inc({ role: f.role });
       await stores.metadata.insert(gun, files);
       await stores.metadata.announceChange(gun);
       wrote = true;

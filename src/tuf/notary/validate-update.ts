@@ -9,7 +9,6 @@ import { badHierarchy, badRoot, badSnapshot, badTargets, invalid, OldVersionErro
 import { buildSnapshot, signDocument, type ServerSigningKey } from './generate.js';
 import { heldKeysFor, nextTimestamp } from './resign.js';
 
-export { heldKeysFor } from './resign.js';
 import { checkHashes } from '../core/hashes.js';
 import type { VerifierKey } from '../core/keys.js';
 import {
