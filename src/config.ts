@@ -134,6 +134,9 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 
+/** How the parts below name the settings they were given, in their messages. */
+export const SETTING_NAMES = { database: { url: 'DATABASE_URL', dataDir: 'SIGNET_DATA_DIR' }, kek: 'SIGNET_KEY_ENCRYPTION_KEY' } as const;
+
 /** The configured prefixes as a list (empty: every repository name is served). */
 export function gunPrefixes(text: string | undefined): string[] {
   return (text ?? '')

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, gunPrefixes, type Config } from './config.js';
+import { ConfigError, gunPrefixes, type Config, SETTING_NAMES } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
 import { scanExpiry, summarise } from './service/expiry.js';
@@ -28,10 +28,11 @@ export interface RunningServer {
 
 export async function openServices(config: Config, logger: Logger): Promise<{ database: Database; context: ServiceContext; listener: ChangeListener | null }> {
   // The data directory holds the generated key-encryption key as well as the embedded store.
-  if (!config.DATABASE_URL || !config.SIGNET_KEY_ENCRYPTION_KEY) prepareDataDir(config.SIGNET_DATA_DIR);
-  const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
+  if (!config.DATABASE_URL || !config.SIGNET_KEY_ENCRYPTION_KEY) prepareDataDir(config.SIGNET_DATA_DIR, SETTING_NAMES.database.dataDir);
+  const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR, SETTING_NAMES.kek);
   const database = await openDatabase({
     url: config.DATABASE_URL,
+    names: SETTING_NAMES.database,
     dataDir: config.SIGNET_DATA_DIR,
     poolSize: config.SIGNET_DB_POOL_SIZE,
     connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT,

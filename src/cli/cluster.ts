@@ -4,7 +4,7 @@
  * Workers share only the database: caches stay correct through change notifications.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { Config } from '../config.js';
+import { type Config, SETTING_NAMES } from '../config.js';
 import type { Logger } from '../log.js';
 import { checkStartupFiles } from '../server.js';
 import { loadKeyEncryptionKey } from '../signing/key-encryption.js';
@@ -16,9 +16,10 @@ import { bindKeyEncryptionKey } from '../service/key-encryption-binding.js';
 export async function runPrimary(config: Config, logger: Logger, workers: number): Promise<void> {
   // What would stop every worker is found here once, before anything is opened or forked.
   checkStartupFiles(config, logger);
-  if (!config.SIGNET_KEY_ENCRYPTION_KEY) prepareDataDir(config.SIGNET_DATA_DIR);
+  if (!config.SIGNET_KEY_ENCRYPTION_KEY) prepareDataDir(config.SIGNET_DATA_DIR, SETTING_NAMES.database.dataDir);
   const database = await openDatabase({
     url: config.DATABASE_URL,
+    names: SETTING_NAMES.database,
     dataDir: config.SIGNET_DATA_DIR,
     poolSize: 1,
     connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT,
@@ -28,7 +29,7 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
     await migrate(database);
     // Create the key-encryption key file (if used) before workers race to, and refuse a KEK
     // that is not the store's here, once, rather than in every worker.
-    await bindKeyEncryptionKey(new Stores(database.db), loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR));
+    await bindKeyEncryptionKey(new Stores(database.db), loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR, SETTING_NAMES.kek));
   } finally {
     await database.close();
   }

@@ -4,7 +4,7 @@
  * not importable, 2 usage or configuration error).
  */
 import { parseCommand, UsageError, usageMessage, type CommandSpec } from './args.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadConfig, SETTING_NAMES } from '../config.js';
 import { createLogger } from '../log.js';
 import { openServices } from '../server.js';
 import { loadKeyEncryptionKey } from '../signing/key-encryption.js';
@@ -174,7 +174,7 @@ export async function importCommand(args: readonly string[], env: NodeJS.Process
   try {
     const { database, context, listener } = await openServices(config, createLogger('error'));
     try {
-      const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
+      const kek = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR, SETTING_NAMES.kek);
       let last = 0;
       const report = await runImport(
         {

@@ -2,7 +2,7 @@
 /** The `signet` command: serve, migrate, check, config, the admin commands, import, dev-token-service. */
 import { writeFileSync } from 'node:fs';
 import { parseDevUser, startDevTokenService } from '../auth/dev-token-service.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, SETTING_NAMES } from '../config.js';
 import { checkStore } from '../service/check-store.js';
 import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
@@ -107,7 +107,12 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate': {
       if (!parseCommand(SPECS.migrate, rest)) return 0;
       const config = loadConfig();
-      const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR, connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT });
+      const database = await openDatabase({
+        url: config.DATABASE_URL,
+        dataDir: config.SIGNET_DATA_DIR,
+        connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT,
+        names: SETTING_NAMES.database,
+      });
       try {
         const applied = await migrate(database);
         console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');

@@ -5,7 +5,7 @@
  * that file is replaced after the database has committed.
  */
 import path from 'node:path';
-import type { Config } from '../config.js';
+import { type Config, SETTING_NAMES } from '../config.js';
 import type { Args } from './args.js';
 import { rekeyServerKeys } from '../service/rekey-server-keys.js';
 import { KEK_FILE, loadKeyEncryptionKey, readKeyEncryptionKeyFile, replaceKeyEncryptionKeyFile } from '../signing/key-encryption.js';
@@ -26,8 +26,13 @@ export async function rekeyCommand(config: Config, args: Args): Promise<number> 
   const values = { 'new-key-file': args.string('new-key-file')!, 'old-key-file': args.strings('old-key-file'), json: args.flag('json') };
   const next = readKeyEncryptionKeyFile(values['new-key-file']);
   const old = values['old-key-file'].map(readKeyEncryptionKeyFile);
-  const current = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR);
-  const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.SIGNET_DATA_DIR });
+  const current = loadKeyEncryptionKey(config.SIGNET_KEY_ENCRYPTION_KEY, config.SIGNET_DATA_DIR, SETTING_NAMES.kek);
+  const database = await openDatabase({
+    url: config.DATABASE_URL,
+    dataDir: config.SIGNET_DATA_DIR,
+    connectRetrySeconds: config.SIGNET_DB_CONNECT_TIMEOUT,
+    names: SETTING_NAMES.database,
+  });
   let report;
   try {
     await migrate(database);

@@ -70,12 +70,15 @@ export function parseKeyEncryptionKey(text: string): Buffer | null {
 
 export const KEK_FILE = 'signet-kek';
 
-/** The configured KEK, or the one in `<dataDir>/signet-kek`, created on first start. */
-export function loadKeyEncryptionKey(configured: string | undefined, dataDir: string): KeyEncryptionKey {
+/**
+ * The configured KEK, or the one in `<dataDir>/signet-kek`, created on first start. `setting`
+ * is what messages call the configured one (the caller's setting name).
+ */
+export function loadKeyEncryptionKey(configured: string | undefined, dataDir: string, setting = 'the configured key-encryption key'): KeyEncryptionKey {
   if (configured) {
     const key = parseKeyEncryptionKey(configured);
-    if (!key) throw new KeyEncryptionError('SIGNET_KEY_ENCRYPTION_KEY must be 32 bytes as 64 hex characters or base64');
-    return new KeyEncryptionKey(key, 'SIGNET_KEY_ENCRYPTION_KEY');
+    if (!key) throw new KeyEncryptionError(`${setting} must be 32 bytes as 64 hex characters or base64`);
+    return new KeyEncryptionKey(key, setting);
   }
   const file = path.join(dataDir, KEK_FILE);
   if (!existsSync(file)) {

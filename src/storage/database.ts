@@ -29,7 +29,17 @@ export interface DatabaseOptions {
   connectRetrySeconds?: number;
   /** Told of each failed connection attempt and of the slow first start of the embedded store; default: lines on stderr. */
   log?: StartupLog;
+  /** What messages call the URL and the data directory (the caller's setting names). */
+  names?: SettingNames;
 }
+
+/** How messages name the database URL and the data directory: storage knows no setting names. */
+export interface SettingNames {
+  url: string;
+  dataDir: string;
+}
+
+const DEFAULT_NAMES: SettingNames = { url: 'the database URL', dataDir: 'the data directory' };
 
 export interface StartupLog {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -57,10 +67,10 @@ export class DatabaseUnavailableError extends StorageUnavailableError {
 
 /**
  * Make sure `dir` exists (creating it and its parents) and can be written, or throw a
- * DataDirError naming SIGNET_DATA_DIR. Parents are created one by one: mkdirSync's recursive
+ * DataDirError naming it as `name`. Parents are created one by one: mkdirSync's recursive
  * mode never returns for some unwritable trees (under /proc, for one).
  */
-export function prepareDataDir(dir: string): void {
+export function prepareDataDir(dir: string, name = DEFAULT_NAMES.dataDir): void {
   const target = path.resolve(dir);
   const missing: string[] = [];
   for (let p = target; !existsSync(p); p = path.dirname(p)) {
@@ -71,17 +81,17 @@ export function prepareDataDir(dir: string): void {
     try {
       mkdirSync(p);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataDirError(`SIGNET_DATA_DIR ${dir} cannot be created: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataDirError(`${name} ${dir} cannot be created: ${(e as Error).message}`);
     }
   }
-  if (!statSync(target).isDirectory()) throw new DataDirError(`SIGNET_DATA_DIR ${dir} is not a directory`);
+  if (!statSync(target).isDirectory()) throw new DataDirError(`${name} ${dir} is not a directory`);
   // Only a real write tells: permission bits say nothing of read-only mounts, and root passes them.
   const probe = path.join(target, `.signet-write-test-${process.pid}`);
   try {
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (e) {
-    throw new DataDirError(`SIGNET_DATA_DIR ${dir} is not writable: ${(e as Error).message}`);
+    throw new DataDirError(`${name} ${dir} is not writable: ${(e as Error).message}`);
   }
 }
 
@@ -95,7 +105,7 @@ function reasonOf(error: unknown): string {
 // Wrong credentials or a missing database do not mend while we wait.
 const PERMANENT = new Set(['28P01', '28000', '3D000']);
 
-async function firstConnection(pool: pg.Pool, url: string, retrySeconds: number, log: StartupLog): Promise<void> {
+async function firstConnection(pool: pg.Pool, url: string, retrySeconds: number, log: StartupLog, name: string): Promise<void> {
   const shownUrl = redactUrl(url);
   const started = Date.now();
   const deadline = started + retrySeconds * 1000;
@@ -104,16 +114,16 @@ async function firstConnection(pool: pg.Pool, url: string, retrySeconds: number,
     try {
       const client = await pool.connect();
       client.release();
-      if (attempt > 1) log.info('connected to DATABASE_URL', { url: shownUrl, attempt });
+      if (attempt > 1) log.info(`connected to ${name}`, { url: shownUrl, attempt });
       return;
     } catch (e) {
       const reason = reasonOf(e);
       const left = deadline - Date.now();
       if (PERMANENT.has((e as { code?: string }).code ?? '') || left <= 0) {
         const tried = attempt > 1 ? ` (${attempt} attempts in ${Math.round((Date.now() - started) / 1000)} s)` : '';
-        throw new DatabaseUnavailableError(`cannot connect to DATABASE_URL ${shownUrl}: ${reason}${tried}`);
+        throw new DatabaseUnavailableError(`cannot connect to ${name} ${shownUrl}: ${reason}${tried}`);
       }
-      log.warn(`cannot connect to DATABASE_URL ${shownUrl} (attempt ${attempt}); retrying for up to ${Math.ceil(left / 1000)} s`, {
+      log.warn(`cannot connect to ${name} ${shownUrl} (attempt ${attempt}); retrying for up to ${Math.ceil(left / 1000)} s`, {
         url: shownUrl,
         attempt,
         error: reason,
@@ -158,7 +168,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pool.on('error', () => {});
     poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
     try {
-      await firstConnection(pool, options.url, options.connectRetrySeconds ?? 30, options.log ?? stderrLog);
+      await firstConnection(pool, options.url, options.connectRetrySeconds ?? 30, options.log ?? stderrLog, (options.names ?? DEFAULT_NAMES).url);
     } catch (e) {
       await pool.end().catch(() => {});
       throw e;
@@ -167,9 +177,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     kind = 'postgres';
     end = () => pool.end();
   } else {
-    prepareDataDir(options.dataDir);
+    const dataDirName = (options.names ?? DEFAULT_NAMES).dataDir;
+    prepareDataDir(options.dataDir, dataDirName);
     const dir = path.resolve(options.dataDir, 'pgdata');
-    prepareDataDir(dir);
+    prepareDataDir(dir, dataDirName);
     const owned = lockDataDir(options.dataDir);
     let pool: PGlitePool;
     try {

@@ -61,7 +61,7 @@ function describe(dataDir: string, owner: LockRecord): string {
   return (
     `the embedded store in ${dataDir} is in use by ${what}, PID ${owner.pid}, since ${owner.since}: ` +
     'only one process may open it at a time. Stop that process first, or make the change through ' +
-    "the running server's API (see docs/operations.md); a store shared by several processes needs DATABASE_URL"
+    "the running server's API (see docs/operations.md); a store shared by several processes needs a Postgres database"
   );
 }
 
