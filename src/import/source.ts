@@ -99,28 +99,32 @@ export interface SignerSource {
   close(): Promise<void>;
 }
 
-/** Open notary-server's database: Postgres or MySQL, by the URL. */
-export async function openServerSource(url: string, timezone = 'UTC'): Promise<ServerSource> {
-  checkSourceUrl(url, '--from');
-  const engine = isMysqlUrl(url) ? await mysqlEngine(url, '--from', timezone) : await postgresEngine(url, '--from', timezone);
+/** Connect to `url` on its engine, inspect the schema, and hand both to the source's class. */
+async function openSource<S, Schema>(
+  url: string,
+  what: '--from' | '--signer',
+  timezone: string,
+  inspect: (columns: (table: string) => Promise<Set<string>>) => Promise<Schema>,
+  make: (engine: Engine, schema: Schema) => S,
+): Promise<S> {
+  checkSourceUrl(url, what);
+  const engine = isMysqlUrl(url) ? await mysqlEngine(url, what, timezone) : await postgresEngine(url, what, timezone);
   try {
-    return new NotaryServerSource(engine, await inspectServerSchema((t) => engine.columns(t)));
+    return make(engine, await inspect((t) => engine.columns(t)));
   } catch (e) {
     await engine.close();
     throw e;
   }
 }
 
+/** Open notary-server's database: Postgres or MySQL, by the URL. */
+export function openServerSource(url: string, timezone = 'UTC'): Promise<ServerSource> {
+  return openSource(url, '--from', timezone, inspectServerSchema, (engine, schema) => new NotaryServerSource(engine, schema));
+}
+
 /** Open notary-signer's database: Postgres or MySQL, by the URL. */
-export async function openSignerSource(url: string, timezone = 'UTC'): Promise<SignerSource> {
-  checkSourceUrl(url, '--signer');
-  const engine = isMysqlUrl(url) ? await mysqlEngine(url, '--signer', timezone) : await postgresEngine(url, '--signer', timezone);
-  try {
-    return new NotarySignerSource(engine, await inspectSignerSchema((t) => engine.columns(t)));
-  } catch (e) {
-    await engine.close();
-    throw e;
-  }
+export function openSignerSource(url: string, timezone = 'UTC'): Promise<SignerSource> {
+  return openSource(url, '--signer', timezone, inspectSignerSchema, (engine, schema) => new NotarySignerSource(engine, schema));
 }
 
 const byName = (a: { gun: string }, b: { gun: string }) => (a.gun < b.gun ? -1 : a.gun > b.gun ? 1 : 0);

@@ -20,14 +20,7 @@ export interface ServerKeyRow {
 export type ServerKeyInfo = Omit<ServerKeyRow, 'privateKey' | 'kekId'>;
 
 /** A key copied from another server, sealed under this store's KEK, with the times it recorded. */
-export interface ImportedKey {
-  keyId: string;
-  gun: string;
-  role: ServerKeyRole;
-  keytype: string;
-  publicKey: string;
-  privateKey: Buffer;
-  kekId: string;
+export interface ImportedKey extends Omit<ServerKeyRow, 'createdAt' | 'lastUsed'> {
   /** RFC 3339 text as the source gave it; null lets the database stamp the time. */
   createdAt: string | null;
   lastUsed: string | null;

@@ -186,10 +186,29 @@ export const timestampSchema = z.looseObject({
 });
 export type TimestampSigned = z.infer<typeof timestampSchema>;
 
-/** Parse `signed` against a role schema; returns the data or a human reason. */
-export function readSigned<T>(schema: z.ZodType<T>, file: SignedFile): { ok: true; value: T } | { ok: false; reason: string } {
+type ReadResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/**
+ * Typed reads already made of a file, by schema. A stored file is parsed once (the service's
+ * parsed-file cache hands out the same SignedFile for the same bytes), so its role schema is
+ * checked once too, however many readers ask. Keyed weakly: a file no longer used takes its
+ * reads with it.
+ */
+const typedReads = new WeakMap<SignedFile, Map<z.ZodType<unknown>, ReadResult<unknown>>>();
+
+/** Parse `signed` against a role schema; returns the data or a human reason. Memoised per file. */
+export function readSigned<T>(schema: z.ZodType<T>, file: SignedFile): ReadResult<T> {
+  let reads = typedReads.get(file);
+  const known = reads?.get(schema);
+  if (known) return known as ReadResult<T>;
   const result = schema.safeParse(file.signed);
-  if (result.success) return { ok: true, value: result.data };
-  const issue = result.error.issues[0]!;
-  return { ok: false, reason: `${file.role}: ${issue.path.join('.') || 'signed'}: ${issue.message}` };
+  let read: ReadResult<T>;
+  if (result.success) read = { ok: true, value: result.data };
+  else {
+    const issue = result.error.issues[0]!;
+    read = { ok: false, reason: `${file.role}: ${issue.path.join('.') || 'signed'}: ${issue.message}` };
+  }
+  if (!reads) typedReads.set(file, (reads = new Map()));
+  reads.set(schema, read);
+  return read;
 }
