@@ -219,6 +219,11 @@ class NotaryServerSource implements ServerSource {
   }
 }
 
+/** A private_keys row's description; key_id is char(64) in notary's schema, hence the trim. */
+function keyInfoOf(r: { id: unknown; key_id: unknown; algorithm: unknown; passphrase_alias: unknown; gun: unknown; role: unknown }): SourceKeyInfo {
+  return { id: Number(r.id), keyId: str(r.key_id).trim(), algorithm: str(r.algorithm), alias: str(r.passphrase_alias), gun: str(r.gun), role: str(r.role) };
+}
+
 /** notary-signer's database. */
 class NotarySignerSource implements SignerSource {
   private readonly softDelete: boolean;
@@ -236,14 +241,7 @@ class NotarySignerSource implements SignerSource {
     if (this.softDelete) q = q.where('deleted_at', 'is', null);
     if (onlyGun !== undefined) q = q.where(this.engine.gunIs(onlyGun));
     const rows = await q.orderBy('id').execute();
-    return rows.map((r) => ({
-      id: Number(r.id),
-      keyId: str(r.key_id).trim(),
-      algorithm: str(r.algorithm),
-      alias: str(r.passphrase_alias),
-      gun: str(r.gun),
-      role: str(r.role),
-    }));
+    return rows.map(keyInfoOf);
   }
 
   /** The full rows, key material included, of the given row ids. */
@@ -267,12 +265,7 @@ class NotarySignerSource implements SignerSource {
       .orderBy('id')
       .execute();
     return rows.map((r) => ({
-      id: Number(r.id),
-      keyId: str(r.key_id).trim(),
-      algorithm: str(r.algorithm),
-      alias: str(r.passphrase_alias),
-      gun: str(r.gun),
-      role: str(r.role),
+      ...keyInfoOf(r),
       publicBytes: bytes(r.public),
       privateJwe: bytes(r.private).toString('latin1'),
       createdAt: this.engine.readTime(r.created_at),
