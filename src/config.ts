@@ -151,6 +151,14 @@ export class ConfigError extends SignetError {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return loadConfigWithSources(env).config;
+}
+
+/** Where a setting in effect came from. */
+export type ConfigSource = 'env' | 'file' | 'default';
+
+/** The configuration, with where each setting came from (for `signet config`). */
+export function loadConfigWithSources(env: NodeJS.ProcessEnv = process.env): { config: Config; sources: Record<string, ConfigSource> } {
   let fromFile: Record<string, unknown> = {};
   if (env.SIGNET_CONFIG) {
     try {
@@ -161,10 +169,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const problems: string[] = [];
   const input: Record<string, unknown> = {};
+  const sources: Record<string, ConfigSource> = {};
   for (const [key, schema] of Object.entries(configSchema.shape)) {
     // An empty variable means "not set", as shells and compose files often produce them.
     const fromEnv = env[key] === '' ? undefined : env[key];
     const value = fromEnv ?? fromFile[key];
+    sources[key] = value === undefined || value === '' ? 'default' : fromEnv !== undefined ? 'env' : 'file';
     if (value === undefined || value === '') continue;
     if (typeof value !== 'string' && typeof value !== 'number') {
       problems.push(`${key}: SIGNET_CONFIG gives a ${value === null ? 'null' : typeof value} (expected a string or a number)`);
@@ -179,7 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || 'config'}: ${issue.message}`);
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems.join('\n'));
-  return result.data;
+  return { config: result.data, sources };
 }
 
 /** The value as quoted in a message: secrets are never repeated. */

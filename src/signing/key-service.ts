@@ -54,10 +54,6 @@ export class KeyService {
     return rows.map((row) => this.signer(row));
   }
 
-  async publicKeys(stores: Stores, gun: string): Promise<ServerKeyRow[]> {
-    return stores.serverKeys.ofRepository(gun);
-  }
-
   /**
    * Whether stored keys can be used: one key is decrypted as a probe. Null when fine (or no key
    * exists yet), else the reason.

@@ -1,14 +1,15 @@
 /** Database URLs: which are usable, and how to show one without its password. */
 
-/** The URL with its password (if any) replaced, for messages and logs. */
+/** The URL with its password (in the URL or a `password` parameter) hidden, for messages and logs. */
 export function redactUrl(text: string): string {
   try {
     const url = new URL(text);
-    if (url.password) url.password = '***';
-    return url.toString();
+    if (url.password) url.password = 'REDACTED';
+    if (url.searchParams.has('password')) url.searchParams.set('password', 'REDACTED');
+    return url.toString().replaceAll('REDACTED', '***');
   } catch {
-    // Unparsable: still hide whatever sits between "user:" and "@".
-    return text.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+    // Unparsable: still hide whatever sits between "user:" and "@", and any `password=` value.
+    return text.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@').replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
   }
 }
 
