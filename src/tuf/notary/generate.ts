@@ -1,5 +1,6 @@
 /**
- * Documents the server writes itself: snapshot and timestamp, signed with server-held keys and
+ * Signed documents: the snapshot and timestamp the server writes with the keys it holds, and the
+ * files a client signs with its own keys, all
  * serialised exactly as notary does (`{"signed":<canonical>,"signatures":[…]}`).
  */
 import { canonicalJson } from '../core/canonical-json.js';
@@ -7,14 +8,19 @@ import { fileMeta, type FileMeta } from '../core/hashes.js';
 import { formatRfc3339 } from '../core/time.js';
 import type { SignatureEntry } from '../core/signatures.js';
 
-/** A private key the server holds for one repository role (snapshot or timestamp). */
-export interface ServerSigningKey {
-  readonly keyId: string;
-  readonly role: 'snapshot' | 'timestamp';
+/** Anything that signs a canonical message: a server-held key, or a client's key. */
+export interface DocumentSigner {
   sign(message: Buffer): SignatureEntry;
 }
 
-export function signDocument(signed: object, keys: readonly ServerSigningKey[]): Buffer {
+/** A private key the server holds for one repository role (snapshot or timestamp). */
+export interface ServerSigningKey extends DocumentSigner {
+  readonly keyId: string;
+  readonly role: 'snapshot' | 'timestamp';
+}
+
+/** `{"signed":<canonical JSON>,"signatures":[…]}`, signed by every key given, in order. */
+export function signDocument(signed: object, keys: readonly DocumentSigner[]): Buffer {
   const message = canonicalJson(signed);
   const signatures = keys.map((key) => {
     const s = key.sign(message);

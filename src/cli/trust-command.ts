@@ -1,0 +1,266 @@
+/**
+ * `signet trust …` and `signet verify`: docker trust's verbs over the client SDK
+ * (src/client/trust-client.ts), with `--json` everywhere and pipeline-friendly exit codes:
+ * 0 done, 1 refused or not verified, 2 a usage or configuration mistake. Errors are one line
+ * naming the problem, never a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { signetErrorCode } from '../tuf/core/signet-error.js';
+import { TrustClient, type TrustClientOptions } from '../client/trust-client.js';
+import { publicKeyPem } from '../client/keys/index.js';
+import { parseCommand, UsageError, usageMessage, type Args, type CommandSpec, type OptionSpec } from './args.js';
+import { ClientError } from '../client/errors.js';
+
+const COMMON_OPTIONS: Record<string, OptionSpec> = {
+  server: { type: 'string' },
+  tlscacert: { type: 'string' },
+  'trust-dir': { type: 'string' },
+  'registry-ca': { type: 'string' },
+  'insecure-registry': { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+};
+
+const COMMON_HELP = `common options:
+  --server URL            trust server (default $DOCKER_CONTENT_TRUST_SERVER, else https://<registry>)
+  --tlscacert FILE        CA bundle for the trust server (default $DOCKER_CONFIG/tls/<host:port>/ca.crt)
+  --trust-dir DIR         keys and trusted metadata (default $DOCKER_CONFIG/trust, ~/.docker/trust)
+  --registry-ca FILE      CA bundle for the registry (also $DOCKER_CONFIG/certs.d/<host>/ca.crt)
+  --insecure-registry H   reach registry H over plain http (loopback registries always may)
+  --json                  print the result as JSON
+Passphrases: DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE, DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE or
+NOTARY_{ROOT,TARGETS,SNAPSHOT,DELEGATION}_PASSPHRASE, else a prompt on a terminal.
+Exit status: 0 done, 1 refused or not verified, 2 usage or configuration error.`;
+
+const TRUST_USAGE = `usage: signet trust <command> [options]      (signet trust <command> --help describes one)
+
+Sign images and manage who may sign them, as docker trust does, against any Notary v1 server.
+
+commands:
+  key generate NAME [--dir DIR] [--type ecdsa|ed25519]   a signing key; writes DIR/NAME.pub
+  key load FILE --name NAME                              import a private key as signer NAME
+  key rotate REPO ROLE [--server-managed]                a new targets or snapshot key (or the server's)
+  signer add --key FILE... NAME REPO                     let NAME sign tags of REPO
+  signer remove [--force] NAME REPO                      stop NAME signing tags of REPO
+  sign IMAGE:TAG... [--signer NAME] [--digest D --size N] sign tags (digest from the registry)
+  revoke IMAGE[:TAG]                                     remove the signature of a tag (or all)
+  inspect [--pretty] IMAGE[:TAG]...                      keys and signatures (docker trust inspect's JSON)
+
+See also: signet verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]
+
+${COMMON_HELP}`;
+
+function spec(name: string, usage: string, options: Record<string, OptionSpec> = {}, positionals: string[] = []): CommandSpec {
+  return { name, usage: `${usage}\n\n${COMMON_HELP}`, options: { ...COMMON_OPTIONS, ...options }, positionals };
+}
+
+const SPECS = {
+  'key generate': spec('trust key generate', 'usage: signet trust key generate NAME [--dir DIR] [--type ecdsa|ed25519]\n\nGenerate a signing key for signer NAME (ECDSA P-256 by default), store it encrypted in the\ntrust directory, and write its public key to DIR/NAME.pub (default: the current directory).', { dir: { type: 'string' }, type: { type: 'string' } }, ['NAME']),
+  'key load': spec('trust key load', 'usage: signet trust key load FILE --name NAME\n\nImport a PEM private key (encrypted or not) as a key of signer NAME.', { name: { type: 'string' } }, ['FILE']),
+  'key rotate': spec('trust key rotate', 'usage: signet trust key rotate REPO ROLE [--server-managed]\n\nReplace the targets or snapshot key of REPO with a new key, or (--server-managed) hand the\nsnapshot or timestamp key to the trust server. Needs the root key.', { 'server-managed': { type: 'boolean' } }, ['REPO', 'ROLE']),
+  'signer add': spec('trust signer add', 'usage: signet trust signer add --key FILE... NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data.', { key: { type: 'string', multiple: true } }, ['NAME', 'REPO']),
+  'signer remove': spec('trust signer remove', 'usage: signet trust signer remove [--force] NAME REPO\n\nRemove signer NAME from REPO. --force also when NAME is the last signer of targets/releases.', { force: { type: 'boolean' } }, ['NAME', 'REPO']),
+  sign: spec('trust sign', 'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).', { signer: { type: 'string' }, digest: { type: 'string' }, size: { type: 'string' }, role: { type: 'string', multiple: true }, 'local-snapshot': { type: 'boolean' } }, ['IMAGE:TAG', '...?']),
+  revoke: spec('trust revoke', 'usage: signet trust revoke IMAGE[:TAG] [--yes]\n\nRemove the signature of TAG, or of every signed tag of IMAGE, from the roles you can sign.', { yes: { type: 'boolean', short: 'y' } }, ['IMAGE[:TAG]']),
+  inspect: spec('trust inspect', 'usage: signet trust inspect [--pretty] IMAGE[:TAG]...\n\nThe signed tags, signers and administrative keys of each image, as docker trust inspect prints\nthem (JSON, or tables with --pretty).', { pretty: { type: 'boolean' } }, ['IMAGE[:TAG]', '...?']),
+  verify: spec('verify', 'usage: signet verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]\n\nPrint the trusted digest of IMAGE:TAG (or the tag signed with DIGEST) and who signed it.\nWith --signer, those signers must have signed that digest (--threshold N: at least N of them).\nExit status 1, with the reason, when it is not trusted.', { signer: { type: 'string', multiple: true }, threshold: { type: 'string' } }, ['IMAGE']),
+} satisfies Record<string, CommandSpec>;
+
+/** Codes that are the user's mistake (exit 2); every other failure exits 1. */
+const MISTAKES = new Set(['USAGE', 'BAD_INPUT', 'BAD_REFERENCE', 'PASSPHRASE_REQUIRED', 'DOCKER_CONFIG', 'KEY_UNREADABLE']);
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ClientError('BAD_INPUT', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function clientFor(a: Args): TrustClient {
+  const options: TrustClientOptions = {};
+  const server = a.string('server');
+  if (server) options.server = server;
+  const ca = a.string('tlscacert');
+  if (ca) options.serverCa = readText(ca, 'CA file');
+  const registryCa = a.string('registry-ca');
+  if (registryCa) options.registryCa = readText(registryCa, 'CA file');
+  const dir = a.string('trust-dir');
+  if (dir) options.trustDir = dir;
+  const insecure = a.strings('insecure-registry');
+  if (insecure.length) options.insecureRegistries = insecure;
+  return new TrustClient(options);
+}
+
+/** Progress on a terminal only: CI logs stay clean. */
+function progress(total: number): (done: number, what: string) => void {
+  const show = total > 1 && process.stderr.isTTY && !process.env['CI'];
+  return (done, what) => {
+    if (!show) return;
+    process.stderr.write(`\r\x1b[K[${done}/${total}] ${what}`);
+    if (done === total) process.stderr.write('\r\x1b[K');
+  };
+}
+
+function print(a: Args, json: unknown, text: string): void {
+  if (a.flag('json')) console.log(JSON.stringify(json, null, 2));
+  else if (text) console.log(text);
+}
+
+async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): Promise<number> {
+  const p = a.positionals;
+  switch (command) {
+    case 'key generate': {
+      const name = p[0]!;
+      const type = a.string('type') ?? 'ecdsa';
+      if (type !== 'ecdsa' && type !== 'ed25519') throw new UsageError(`--type must be ecdsa or ed25519, got ${JSON.stringify(type)}`, 'trust key generate');
+      const key = await client.generateKey(name, type);
+      const file = path.join(a.string('dir') ?? '.', `${name}.pub`);
+      client.writePublicKey(file, publicKeyPem(key, name));
+      print(a, { name, keyId: key.keyId, type, publicKey: file }, `Generating key for ${name}...\nSuccessfully generated and loaded private key. Corresponding public key available: ${file}`);
+      return 0;
+    }
+    case 'key load': {
+      const name = a.string('name');
+      if (!name) throw new UsageError('--name NAME is needed', 'trust key load');
+      const file = p[0]!;
+      const key = await client.loadKey(readText(file, 'key file'), name, file);
+      print(a, { name, keyId: key.keyId, file }, `Loading key from "${file}"...\nSuccessfully imported key from ${file}`);
+      return 0;
+    }
+    case 'key rotate': {
+      const role = p[1]!;
+      if (role !== 'targets' && role !== 'snapshot' && role !== 'timestamp') throw new UsageError(`ROLE must be targets, snapshot or timestamp, got ${JSON.stringify(role)}`, 'trust key rotate');
+      const result = await client.rotateKey(p[0]!, role, { serverManaged: a.flag('server-managed') });
+      print(a, { repository: p[0], role, ...result }, `Successfully rotated ${role} key for repository ${p[0]}: new key ${result.keyId}`);
+      return 0;
+    }
+    case 'signer add': {
+      const files = a.strings('key');
+      if (files.length === 0) throw new UsageError('--key FILE is needed', 'trust signer add');
+      const [name, repo] = [p[0]!, p[1]!];
+      const result = await client.addSigner(
+        name,
+        repo,
+        files.map((f) => readText(f, 'public key file')),
+      );
+      print(a, { signer: name, repository: repo, ...result }, `${result.initialized ? `Initialized signed repository for ${repo}\n` : ''}Adding signer "${name}" to ${repo}...\nSuccessfully added signer: ${name} to ${repo}`);
+      return 0;
+    }
+    case 'signer remove': {
+      const [name, repo] = [p[0]!, p[1]!];
+      await client.removeSigner(name, repo, { force: a.flag('force') });
+      print(a, { signer: name, repository: repo, removed: true }, `Removing signer "${name}" from ${repo}...\nSuccessfully removed ${name} from ${repo}`);
+      return 0;
+    }
+    case 'sign': {
+      const digest = a.string('digest');
+      const sizeText = a.string('size');
+      if ((digest === undefined) !== (sizeText === undefined)) throw new UsageError('--digest and --size go together', 'trust sign');
+      if (digest && p.length > 1) throw new UsageError('--digest and --size sign one tag only', 'trust sign');
+      if (sizeText !== undefined && !/^\d{1,15}$/.test(sizeText)) throw new UsageError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`, 'trust sign');
+      const tick = progress(p.length);
+      const results = [];
+      for (const [i, image] of p.entries()) {
+        tick(i, image);
+        const signer = a.string('signer');
+        const roles = a.strings('role');
+        results.push(
+          await client.sign(image, {
+            ...(digest ? { target: { digest, length: Number(sizeText) } } : {}),
+            ...(signer ? { signer } : {}),
+            ...(roles.length ? { roles } : {}),
+            ...(a.flag('local-snapshot') ? { localSnapshot: true } : {}),
+          }),
+        );
+        tick(i + 1, image);
+      }
+      print(
+        a,
+        results,
+        results.map((r) => `${r.initialized ? `Finished initializing signed repository for ${r.name}:${r.tag}\n` : ''}Signing and pushing trust metadata for ${r.name}:${r.tag} (${r.digest}, ${r.length} bytes) into ${r.roles.join(', ')}\nSuccessfully signed ${r.name}:${r.tag}`).join('\n'),
+      );
+      return 0;
+    }
+    case 'revoke': {
+      const removed = await client.revoke(p[0]!);
+      print(a, removed, removed.length ? removed.map((r) => `Successfully deleted signature for ${p[0]!.replace(/:[^:/]+$/, '')}:${r.tag}`).join('\n') : `No signatures to revoke for ${p[0]}`);
+      return 0;
+    }
+    case 'inspect': {
+      const tick = progress(p.length);
+      if (a.flag('pretty')) {
+        const texts: string[] = [];
+        for (const [i, image] of p.entries()) {
+          tick(i, image);
+          texts.push(await client.inspect(image, true));
+          tick(i + 1, image);
+        }
+        process.stdout.write(texts.join('\n\n'));
+        return 0;
+      }
+      const repos = [];
+      for (const [i, image] of p.entries()) {
+        tick(i, image);
+        repos.push(await client.inspect(image));
+        tick(i + 1, image);
+      }
+      // docker prints its inspect JSON indented by four spaces.
+      console.log(JSON.stringify(repos, null, 4));
+      return 0;
+    }
+    case 'verify': {
+      const signers = a.strings('signer');
+      const thresholdText = a.string('threshold');
+      if (thresholdText !== undefined && (!/^\d+$/.test(thresholdText) || Number(thresholdText) < 1 || Number(thresholdText) > signers.length)) {
+        throw new UsageError(`--threshold must be between 1 and the number of --signer names (${signers.length}), got ${JSON.stringify(thresholdText)}`, 'verify');
+      }
+      const v = await client.verify(p[0]!, { signers, ...(thresholdText ? { threshold: Number(thresholdText) } : {}) });
+      print(a, { trusted: true, ...v }, `${v.name}:${v.tag} ${v.digest} signed by ${v.signers.join(', ')}`);
+      return 0;
+    }
+  }
+}
+
+function resolve(argv: string[]): { command: keyof typeof SPECS; rest: string[] } | null {
+  if (argv[0] === 'verify') return { command: 'verify', rest: argv.slice(1) };
+  const [, first, second] = argv;
+  if ((first === 'key' || first === 'signer') && second && !second.startsWith('-')) {
+    const name = `${first} ${second}`;
+    if (name in SPECS) return { command: name as keyof typeof SPECS, rest: argv.slice(3) };
+    throw new UsageError(`unknown command ${JSON.stringify(name)}`, `trust ${first}`);
+  }
+  if (first && first in SPECS && first !== 'verify') return { command: first as keyof typeof SPECS, rest: argv.slice(2) };
+  return null;
+}
+
+/** Runs `signet trust …` or `signet verify …`; returns the exit code. */
+export async function runTrustCommand(argv: string[]): Promise<number> {
+  const wantsJson = argv.includes('--json');
+  let client: TrustClient | undefined;
+  try {
+    const found = resolve(argv);
+    if (!found) {
+      const first = argv[1];
+      if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+        (first === undefined ? console.error : console.log)(TRUST_USAGE);
+        return first === undefined ? 2 : 0;
+      }
+      if (first === 'key' || first === 'signer') throw new UsageError(`${first} needs a subcommand`, 'trust');
+      throw new UsageError(`unknown command ${JSON.stringify(first)}`, 'trust');
+    }
+    const a = parseCommand(SPECS[found.command], found.rest);
+    if (!a) return 0;
+    client = clientFor(a);
+    return await run(found.command, a, client);
+  } catch (err) {
+    const code = signetErrorCode(err) ?? 'INTERNAL';
+    const message = err instanceof UsageError ? usageMessage(err) : `signet: ${err instanceof Error ? err.message : String(err)}`;
+    if (wantsJson) console.log(JSON.stringify({ error: { code, message } }, null, 2));
+    console.error(message);
+    return MISTAKES.has(code) ? 2 : 1;
+  } finally {
+    client?.close();
+  }
+}
+

@@ -1,0 +1,266 @@
+/**
+ * The SDK's entry point: `signet trust` and `signet verify` are thin shells over it. One
+ * TrustClient holds the settings docker trust takes from its environment (trust directory,
+ * trust server, CAs, credentials, passphrases) and opens a repository per image name.
+ *
+ *   const client = new TrustClient({ server: 'https://notary.example.com' });
+ *   await client.sign('registry.example.com/team/app:v1');          // digest from the registry
+ *   const v = await client.verify('registry.example.com/team/app:v1', { signers: ['ci', 'qa'] });
+ *   client.close();
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HttpClient } from '../net/http-client.js';
+import { parseImageReference, type ImageReference } from '../registry/reference.js';
+import { dockerConfigDir, DockerConfigCredentials, type CredentialSource } from '../registry/docker-config.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import { bearerAuthenticator } from '../registry/auth.js';
+import type { MetadataKey } from '../tuf/notary/metadata.js';
+import type { TrustedSet } from '../tuf/notary/trusted-set.js';
+import { ClientError } from './errors.js';
+import { KeyRing } from './key-ring.js';
+import {
+  decodePrivateKeyPem,
+  envPassphrases,
+  generateSigningKey,
+  KeyStore,
+  KeyStoreError,
+  parsePublicKeyPem,
+  withRole,
+  type ClientKeyType,
+  type KeyMaterial,
+  type PassphraseSource,
+  type SigningKey,
+} from './keys/index.js';
+import type { TrustPinning } from './pinning.js';
+import { checkSignerName, Publisher, type TargetRecord } from './publisher.js';
+import { NotaryRepository } from './repository.js';
+import { inspect, inspectPretty, verifyImage, type TrustRepo, type Verified, type VerifyPolicy } from './signed-state.js';
+import { TrustServer } from './trust-server.js';
+import { TrustStore, writeFileAtomic } from './trust-store.js';
+
+export const DOCKER_HUB_TRUST_SERVER = 'https://notary.docker.io';
+
+export interface TrustClientOptions {
+  /** Trust directory (keys in private/, cached metadata in tuf/); default `$DOCKER_CONFIG/trust`. */
+  trustDir?: string;
+  /** Trust server URL; default `$DOCKER_CONTENT_TRUST_SERVER`, else docker's rule for the registry. */
+  server?: string;
+  /** PEM CA bundle for the trust server; default `$DOCKER_CONFIG/tls/<host:port>/ca.crt` when present. */
+  serverCa?: string;
+  /** PEM CA bundle for registries (added to `$DOCKER_CONFIG/certs.d/<host>/ca.crt`). */
+  registryCa?: string;
+  /** Registries reached over plain http although not on loopback. */
+  insecureRegistries?: string[];
+  pinning?: TrustPinning;
+  passphrases?: PassphraseSource;
+  credentials?: CredentialSource;
+  env?: NodeJS.ProcessEnv;
+  /** The clock (ms since the epoch); tests fix it. */
+  now?: () => number;
+}
+
+export interface SignOptions {
+  /** The manifest digest and size, when known (else resolved from the registry). */
+  target?: TargetRecord;
+  /** Roles to sign into (default: docker's rule). */
+  roles?: string[];
+  /** Signer created when the repository is new (docker uses the registry user name). */
+  signer?: string;
+  /** For a new repository: keep the snapshot key locally instead of on the server. */
+  localSnapshot?: boolean;
+}
+
+export interface SignOutcome {
+  name: string;
+  tag: string;
+  digest: string;
+  length: number;
+  roles: string[];
+  initialized: boolean;
+}
+
+export class TrustClient {
+  readonly trustDir: string;
+  readonly keys: KeyStore;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly configDir: string;
+  private readonly credentials: CredentialSource;
+  private readonly passphrases: PassphraseSource;
+  private readonly https = new Map<string, HttpClient>();
+  private registryClient: RegistryClient | undefined;
+
+  constructor(private readonly options: TrustClientOptions = {}) {
+    this.env = options.env ?? process.env;
+    this.configDir = dockerConfigDir(this.env);
+    this.trustDir = options.trustDir ?? path.join(this.configDir, 'trust');
+    this.keys = new KeyStore(this.trustDir);
+    this.credentials = options.credentials ?? new DockerConfigCredentials({ dir: this.configDir, env: this.env });
+    this.passphrases = options.passphrases ?? envPassphrases(this.env);
+  }
+
+  /** Close the connections kept open; call when done so a process can exit at once. */
+  close(): void {
+    for (const h of this.https.values()) h.close();
+    this.https.clear();
+    this.registryClient?.close();
+  }
+
+  get registry(): RegistryClient {
+    this.registryClient ??= new RegistryClient({
+      credentials: this.credentials,
+      configDir: this.configDir,
+      ...(this.options.registryCa ? { ca: this.options.registryCa } : {}),
+      ...(this.options.insecureRegistries ? { insecureRegistries: this.options.insecureRegistries } : {}),
+    });
+    return this.registryClient;
+  }
+
+  /** docker's `trust.Server`: the explicit URL, `$DOCKER_CONTENT_TRUST_SERVER`, Docker Hub's, or https://<registry>. */
+  serverUrl(ref: ImageReference): string {
+    const explicit = this.options.server ?? this.env['DOCKER_CONTENT_TRUST_SERVER'];
+    if (explicit) return explicit;
+    return ref.registry === 'docker.io' ? DOCKER_HUB_TRUST_SERVER : `https://${ref.registry}`;
+  }
+
+  private httpFor(url: string): HttpClient {
+    let host: string;
+    try {
+      host = new URL(url).host;
+    } catch {
+      throw new ClientError('BAD_INPUT', `not a trust server URL: ${url}`);
+    }
+    let client = this.https.get(host);
+    if (!client) {
+      let ca = this.options.serverCa;
+      const dockerCa = path.join(this.configDir, 'tls', host, 'ca.crt');
+      if (!ca && existsSync(dockerCa)) ca = readFileSync(dockerCa, 'utf8');
+      client = new HttpClient({ ...(ca ? { ca } : {}), userAgent: 'signet-trust' });
+      this.https.set(host, client);
+    }
+    return client;
+  }
+
+  /** A new signing key for signer `name`, stored encrypted in the trust directory (docker trust key generate). */
+  async generateKey(name: string, keytype: ClientKeyType = 'ecdsa'): Promise<SigningKey> {
+    checkSignerName(name);
+    const key = generateSigningKey(keytype);
+    const passphrase = await this.passphrases.get(name, key.keyId, { create: true });
+    this.keys.save(key, { role: name }, passphrase);
+    return withRole(key, name);
+  }
+
+  /** Import a PEM private key (encrypted or not) as a key of signer `name` (docker trust key load). */
+  async loadKey(pem: string, name: string, file = 'the key file'): Promise<SigningKey> {
+    checkSignerName(name);
+    let key: KeyMaterial;
+    try {
+      key = decodePrivateKeyPem(pem, file);
+    } catch (err) {
+      if (!(err instanceof KeyStoreError) || err.code !== 'PASSPHRASE_REQUIRED') throw err;
+      key = decodePrivateKeyPem(pem, file, await this.passphrases.get(name, file, { create: false }));
+    }
+    const passphrase = await this.passphrases.get(name, key.keyId, { create: true });
+    this.keys.save(key, { role: name }, passphrase);
+    return withRole(key, name);
+  }
+
+  /** Write a public key file (NAME.pub); refuses to overwrite one. */
+  writePublicKey(file: string, pem: string): void {
+    if (existsSync(file)) throw new ClientError('BAD_INPUT', `public key file already exists: ${file}`);
+    writeFileAtomic(file, pem, 0o644);
+  }
+
+  /** The repository named by an image reference (or a GUN). */
+  open(image: string | ImageReference): { ref: ImageReference; repository: NotaryRepository; publisher: Publisher } {
+    const ref = typeof image === 'string' ? parseImageReference(image) : image;
+    const url = this.serverUrl(ref);
+    const http = this.httpFor(url);
+    const server = new TrustServer(ref.name, {
+      url,
+      http,
+      authenticate: bearerAuthenticator({ http, credentials: this.credentials, registry: ref.registry, repository: ref.name }),
+    });
+    const repository = new NotaryRepository({
+      gun: ref.name,
+      server,
+      store: new TrustStore(this.trustDir),
+      ...(this.options.pinning ? { pinning: this.options.pinning } : {}),
+      ...(this.options.now ? { now: this.options.now } : {}),
+    });
+    return { ref, repository, publisher: new Publisher(repository, new KeyRing(this.keys, this.passphrases)) };
+  }
+
+  /** The verified trusted state of a repository (the client workflow, with the local trust store). */
+  async trustedState(image: string | ImageReference): Promise<TrustedSet> {
+    return this.open(image).repository.update();
+  }
+
+  /** `docker trust inspect` for one image (the JSON shape), or with `pretty` its text. */
+  async inspect(image: string): Promise<TrustRepo>;
+  async inspect(image: string, pretty: true): Promise<string>;
+  async inspect(image: string, pretty = false): Promise<TrustRepo | string> {
+    const { ref, repository } = this.open(image);
+    let set: TrustedSet;
+    try {
+      set = await repository.update();
+    } catch (err) {
+      if (err instanceof ClientError && err.code === 'NOT_INITIALIZED') throw new ClientError('NOT_INITIALIZED', `no signatures or cannot access ${image}`, { cause: err });
+      throw err;
+    }
+    return pretty ? inspectPretty(set, image, ref.tag) : inspect(set, image, ref.tag);
+  }
+
+  /** The trusted digest of an image and who signed it; throws NOT_TRUSTED / NO_SUCH_TARGET with the reason. */
+  async verify(image: string, policy: VerifyPolicy = {}): Promise<Verified> {
+    const { ref, repository } = this.open(image);
+    const set = await repository.update();
+    const want = ref.digest ? (ref.tag ? { tag: ref.tag, digest: ref.digest } : { digest: ref.digest }) : { tag: ref.tag ?? 'latest' };
+    return verifyImage(set, ref.name, want, policy);
+  }
+
+  /** Sign IMAGE:TAG (initialising the repository with a signer when it is new, as docker does). */
+  async sign(image: string, options: SignOptions = {}): Promise<SignOutcome> {
+    const { ref, publisher } = this.open(image);
+    if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
+    const target = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
+    let initialized = false;
+    if (!(await publisher.state())) {
+      const name = options.signer ?? (await this.credentials.get(ref.registry))?.username;
+      if (!name) throw new ClientError('BAD_INPUT', `${ref.name} has no trust data yet: name its first signer with --signer NAME (docker uses the registry user name)`);
+      const keyId = publisher.keys.firstWithRole(name);
+      const signerKey = keyId ? await publisher.keys.unlock(keyId) : await publisher.keys.create(name, undefined);
+      await publisher.initialize({ signers: [{ name, keys: [signerKey.tufPublic()] }], ...(options.localSnapshot ? { localSnapshot: true } : {}) });
+      initialized = true;
+    }
+    const { roles } = await publisher.sign(new Map([[ref.tag, target]]), options.roles);
+    return { name: ref.name, tag: ref.tag, digest: target.digest, length: target.length, roles, initialized };
+  }
+
+  /** Remove the signature of IMAGE:TAG, or of every tag of IMAGE. */
+  async revoke(image: string): Promise<{ tag: string; roles: string[] }[]> {
+    const { ref, publisher } = this.open(image);
+    return publisher.revoke(ref.tag ? [ref.tag] : []);
+  }
+
+  /** Add signer NAME with public keys (PEM `PUBLIC KEY` or `CERTIFICATE`) to REPO. */
+  async addSigner(name: string, repo: string, publicKeyPems: string[]): Promise<{ initialized: boolean }> {
+    const keys: MetadataKey[] = publicKeyPems.map((pem) => parsePublicKeyPem(pem));
+    if (keys.length === 0) throw new ClientError('BAD_INPUT', 'a signer needs at least one public key (--key FILE)');
+    return this.open(repo).publisher.addSigner(name, keys);
+  }
+
+  async removeSigner(name: string, repo: string, options: { force?: boolean } = {}): Promise<void> {
+    return this.open(repo).publisher.removeSigner(name, options);
+  }
+
+  async rotateKey(repo: string, role: 'targets' | 'snapshot' | 'timestamp', options: { serverManaged?: boolean } = {}): Promise<{ keyId: string }> {
+    return this.open(repo).publisher.rotate(role, options);
+  }
+}
+
+/** `~/.docker` unless `$DOCKER_CONFIG` says otherwise (re-exported for the CLI). */
+export function defaultTrustDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env['DOCKER_CONFIG'] || path.join(os.homedir(), '.docker'), 'trust');
+}

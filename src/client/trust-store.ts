@@ -1,0 +1,116 @@
+/**
+ * The local trust store: the metadata a client trusted last, per repository, in notary's own
+ * layout (`<trustDir>/tuf/<gun>/metadata/<role>.json`, delegations in sub-folders), so a trust
+ * directory is shared with `docker trust` and `notary`. The cached root is the trust anchor of
+ * the next run (trust on first use), and the cached versions are what a rollback is measured
+ * against. Files are written to a temporary name and renamed, so a crash leaves either the old
+ * file or the new one.
+ */
+import { mkdirSync, readdirSync, readFileSync, type Dirent, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ClientError } from './errors.js';
+import type { KnownVersions } from '../tuf/notary/trusted-set.js';
+
+const MAX_CACHED_FILE = 100 * 1024 * 1024;
+
+/** Write `data` to `file` atomically (temporary file in the same folder, fsync, rename). */
+export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temp, data, { mode });
+    const fd = openSync(temp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new ClientError('TRUST_STORE', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class TrustStore {
+  constructor(readonly trustDir: string) {}
+
+  metadataDir(gun: string): string {
+    return path.join(this.trustDir, 'tuf', ...gun.split('/'), 'metadata');
+  }
+
+  private file(gun: string, role: string): string {
+    return path.join(this.metadataDir(gun), ...`${role}.json`.split('/'));
+  }
+
+  /** The cached bytes of a role, or null. */
+  read(gun: string, role: string): Buffer | null {
+    const file = this.file(gun, role);
+    try {
+      const bytes = readFileSync(file);
+      return bytes.length > MAX_CACHED_FILE ? null : bytes;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw new ClientError('TRUST_STORE', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  write(gun: string, role: string, bytes: Buffer): void {
+    writeFileAtomic(this.file(gun, role), bytes);
+  }
+
+  remove(gun: string, role: string): void {
+    rmSync(this.file(gun, role), { force: true });
+  }
+
+  /** Forget a repository (after `delete --remote`, or to trust a new root on purpose). */
+  forget(gun: string): void {
+    rmSync(path.join(this.trustDir, 'tuf', ...gun.split('/')), { recursive: true, force: true });
+  }
+
+  /** The delegation roles cached for a repository (`targets/…`). */
+  cachedDelegations(gun: string): string[] {
+    const found: string[] = [];
+    const walk = (dir: string, prefix: string) => {
+      let entries: Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
+        if (entry.isDirectory()) walk(path.join(dir, entry.name), `${prefix}/${entry.name}`);
+        else if (entry.name.endsWith('.json')) found.push(`${prefix}/${entry.name.slice(0, -5)}`);
+      }
+    };
+    walk(path.join(this.metadataDir(gun), 'targets'), 'targets');
+    return found.sort();
+  }
+
+  /** The versions trusted last time, read from the cached files (unparseable ones are ignored). */
+  knownVersions(gun: string): KnownVersions {
+    const roles = this.cachedDelegations(gun);
+    const version = (role: string): number | undefined => {
+      const bytes = this.read(gun, role);
+      if (!bytes) return undefined;
+      try {
+        const v = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
+        return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const targets: Record<string, number> = {};
+    for (const role of ['targets', ...roles]) {
+      const v = version(role);
+      if (v !== undefined) targets[role] = v;
+    }
+    const known: KnownVersions = { targets };
+    const ts = version('timestamp');
+    const snap = version('snapshot');
+    if (ts !== undefined) known.timestamp = ts;
+    if (snap !== undefined) known.snapshot = snap;
+    return known;
+  }
+}
