@@ -82,14 +82,19 @@ const TLS_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
-function describe(err: NodeJS.ErrnoException): { code: TransportErrorCode; text: string } {
+function describe(err: NodeJS.ErrnoException & { reason?: string }): { code: TransportErrorCode; text: string } {
   const code = err.code ?? '';
-  if (TLS_CODES.has(code) || /certificate|ssl|tls/i.test(err.message)) return { code: 'TLS', text: `TLS: ${err.message}` };
-  if (code.startsWith('HPE_')) return { code: 'BAD_RESPONSE', text: `not an HTTP answer (${err.message})` };
+  if (PLAINTEXT_PEER_CODES.has(code) || /wrong version number|packet length too long/i.test(err.message)) {
+    return { code: 'TLS', text: 'TLS: the server does not speak TLS (a plain http server?)' };
+  }
+  // OpenSSL's messages span lines and name its source files: its `reason` is the useful part.
+  const oneLine = (typeof err.reason === 'string' && err.reason ? err.reason : err.message).replace(/\s+/g, ' ').trim();
+  if (TLS_CODES.has(code) || /certificate|ssl|tls/i.test(err.message)) return { code: 'TLS', text: `TLS: ${oneLine}` };
+  if (code.startsWith('HPE_')) return { code: 'BAD_RESPONSE', text: `not an HTTP answer (${oneLine})` };
   if (code === 'ECONNREFUSED') return { code: 'UNREACHABLE', text: 'connection refused' };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { code: 'UNREACHABLE', text: 'host not found' };
   if (code === 'ECONNRESET' || code === 'EPIPE') return { code: 'UNREACHABLE', text: 'connection reset' };
-  return { code: 'UNREACHABLE', text: err.message || code || 'network error' };
+  return { code: 'UNREACHABLE', text: oneLine || code || 'network error' };
 }
 
 export class HttpClient {
