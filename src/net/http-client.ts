@@ -12,16 +12,28 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { SignetError } from '../tuf/core/signet-error.js';
 
-export type TransportErrorCode = 'UNREACHABLE' | 'TIMEOUT' | 'TLS' | 'TOO_LARGE' | 'BAD_URL' | 'REDIRECTS';
+/** BAD_RESPONSE: the peer answered, but not in HTTP. */
+export type TransportErrorCode = 'UNREACHABLE' | 'TIMEOUT' | 'TLS' | 'TOO_LARGE' | 'BAD_URL' | 'REDIRECTS' | 'BAD_RESPONSE';
 
 export class TransportError extends SignetError {
   override name = 'TransportError';
   constructor(
     readonly code: TransportErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
+}
+
+/** Codes node gives when a TLS handshake meets a peer that answers in plain text (an http:// server). */
+const PLAINTEXT_PEER_CODES = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST']);
+
+/** Whether a failure is an https:// request that reached a server speaking plain HTTP. */
+export function isPlaintextPeer(error: unknown): boolean {
+  if (!(error instanceof TransportError) || error.code !== 'TLS') return false;
+  const cause = error.cause as NodeJS.ErrnoException | undefined;
+  return PLAINTEXT_PEER_CODES.has(cause?.code ?? '') || /wrong version number|packet length too long|http request/i.test(cause?.message ?? '');
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -70,13 +82,19 @@ const TLS_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
-function describe(err: NodeJS.ErrnoException): { code: TransportErrorCode; text: string } {
+function describe(err: NodeJS.ErrnoException & { reason?: string }): { code: TransportErrorCode; text: string } {
   const code = err.code ?? '';
-  if (TLS_CODES.has(code) || /certificate|ssl|tls/i.test(err.message)) return { code: 'TLS', text: `TLS: ${err.message}` };
+  if (PLAINTEXT_PEER_CODES.has(code) || /wrong version number|packet length too long/i.test(err.message)) {
+    return { code: 'TLS', text: 'TLS: the server does not speak TLS (a plain http server?)' };
+  }
+  // OpenSSL's messages span lines and name its source files: its `reason` is the useful part.
+  const oneLine = (typeof err.reason === 'string' && err.reason ? err.reason : err.message).replace(/\s+/g, ' ').trim();
+  if (TLS_CODES.has(code) || /certificate|ssl|tls/i.test(err.message)) return { code: 'TLS', text: `TLS: ${oneLine}` };
+  if (code.startsWith('HPE_')) return { code: 'BAD_RESPONSE', text: `not an HTTP answer (${oneLine})` };
   if (code === 'ECONNREFUSED') return { code: 'UNREACHABLE', text: 'connection refused' };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { code: 'UNREACHABLE', text: 'host not found' };
   if (code === 'ECONNRESET' || code === 'EPIPE') return { code: 'UNREACHABLE', text: 'connection reset' };
-  return { code: 'UNREACHABLE', text: err.message || code || 'network error' };
+  return { code: 'UNREACHABLE', text: oneLine || code || 'network error' };
 }
 
 export class HttpClient {
@@ -145,12 +163,12 @@ export class HttpClient {
         clearTimeout(timer);
         if (err instanceof TransportError) return reject(err);
         const { code, text } = describe(err as NodeJS.ErrnoException);
-        reject(new TransportError(code, `${where}: ${text}`));
+        reject(new TransportError(code, `${where}: ${text}`, { cause: err }));
       };
       outgoing.on('error', fail);
       outgoing.on('response', (res) => {
         const declared = Number(res.headers['content-length']);
-        if (Number.isFinite(declared) && declared > limit) {
+        if (method !== 'HEAD' && Number.isFinite(declared) && declared > limit) {
           res.destroy();
           return fail(new TransportError('TOO_LARGE', `${where}: answer of ${declared} bytes, more than the ${limit} allowed`));
         }

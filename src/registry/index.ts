@@ -1,0 +1,37 @@
+/** The registry client of Signet's client side: image references, docker credentials, the OCI distribution API. */
+export {
+  DEFAULT_TAG,
+  DOCKER_HUB,
+  DOCKER_HUB_API_HOST,
+  ReferenceError,
+  formatImageReference,
+  isSha256Digest,
+  isValidTag,
+  manifestReference,
+  parseImageReference,
+  registryApiHost,
+  type ImageReference,
+} from './reference.js';
+export {
+  CredentialsError,
+  DockerConfigCredentials,
+  credentialKey,
+  dockerConfigDir,
+  staticCredentials,
+  type CredentialSource,
+  type CredentialsErrorCode,
+  type DockerConfigOptions,
+  type RegistryCredentials,
+} from './docker-config.js';
+export {
+  MEDIA_TYPES,
+  RegistryClient,
+  RegistryError,
+  parseChallenge,
+  type BlobDescriptor,
+  type Manifest,
+  type ManifestDescriptor,
+  type RegistryClientOptions,
+  type RegistryErrorCode,
+  type RepositoryRef,
+} from './registry-client.js';
