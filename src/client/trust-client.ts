@@ -15,7 +15,7 @@ import { HttpClient } from '../net/http-client.js';
 import { parseImageReference, type ImageReference } from '../registry/reference.js';
 import { dockerConfigDir, DockerConfigCredentials, type CredentialSource } from '../registry/docker-config.js';
 import { RegistryClient } from '../registry/registry-client.js';
-import { bearerAuthenticator } from '../registry/auth.js';
+import { repositoryAuthenticator } from '../registry/token-auth.js';
 import type { MetadataKey } from '../tuf/notary/metadata.js';
 import type { TrustedSet } from '../tuf/notary/trusted-set.js';
 import { ClientError } from './errors.js';
@@ -26,7 +26,6 @@ import {
   generateSigningKey,
   KeyStore,
   KeyStoreError,
-  parsePublicKeyPem,
   withRole,
   type ClientKeyType,
   type KeyMaterial,
@@ -34,6 +33,7 @@ import {
   type SigningKey,
 } from './keys/index.js';
 import type { TrustPinning } from './pinning.js';
+import { parsePublicKeyPem } from './public-keys.js';
 import { checkSignerName, Publisher, type TargetRecord } from './publisher.js';
 import { NotaryRepository } from './repository.js';
 import { inspect, inspectPretty, verifyImage, type TrustRepo, type Verified, type VerifyPolicy } from './signed-state.js';
@@ -180,7 +180,7 @@ export class TrustClient {
     const server = new TrustServer(ref.name, {
       url,
       http,
-      authenticate: bearerAuthenticator({ http, credentials: this.credentials, registry: ref.registry, repository: ref.name }),
+      authenticate: repositoryAuthenticator({ http, credentials: this.credentials, registry: ref.registry, repository: ref.name }),
     });
     const repository = new NotaryRepository({
       gun: ref.name,
@@ -246,7 +246,7 @@ export class TrustClient {
 
   /** Add signer NAME with public keys (PEM `PUBLIC KEY` or `CERTIFICATE`) to REPO. */
   async addSigner(name: string, repo: string, publicKeyPems: string[]): Promise<{ initialized: boolean }> {
-    const keys: MetadataKey[] = publicKeyPems.map((pem) => parsePublicKeyPem(pem));
+    const keys: MetadataKey[] = publicKeyPems.map((pem, i) => parsePublicKeyPem(pem, `public key ${i + 1}`));
     if (keys.length === 0) throw new ClientError('BAD_INPUT', 'a signer needs at least one public key (--key FILE)');
     return this.open(repo).publisher.addSigner(name, keys);
   }

@@ -26,7 +26,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { headerValue, HttpClient, isPlaintextPeer, TransportError, type HttpMethod, type HttpResponse } from '../net/http-client.js';
-import { SignetError } from '../tuf/core/signet-error.js';
 import { CredentialsError, DockerConfigCredentials, dockerConfigDir, type CredentialSource, type RegistryCredentials } from './docker-config.js';
 import {
   DEFAULT_TAG,
@@ -38,35 +37,11 @@ import {
   registryApiHost,
   type ImageReference,
 } from './reference.js';
+import { RegistryError, type RegistryErrorCode } from './errors.js';
+import { fetchToken, MIN_TOKEN_LIFETIME_S, parseChallenge, registrySays, type Challenge } from './token-auth.js';
 
-export type RegistryErrorCode =
-  | 'UNREACHABLE'
-  | 'TIMEOUT'
-  | 'TLS'
-  | 'UNAUTHORIZED'
-  | 'DENIED'
-  | 'NOT_FOUND'
-  | 'BAD_RESPONSE'
-  | 'DIGEST_MISMATCH'
-  | 'CREDENTIALS'
-  | 'DOCKER_CONFIG'
-  | 'BAD_REQUEST';
-
-export class RegistryError extends SignetError {
-  override name = 'RegistryError';
-  /** The HTTP status the registry answered, when the failure is an answer. */
-  readonly status: number | undefined;
-  constructor(
-    readonly code: RegistryErrorCode,
-    /** The registry host the failure is about. */
-    readonly registry: string,
-    message: string,
-    options: { cause?: unknown; status?: number } = {},
-  ) {
-    super(`registry ${registry}: ${message}`, options.cause === undefined ? {} : { cause: options.cause });
-    this.status = options.status;
-  }
-}
+export { RegistryError, type RegistryErrorCode } from './errors.js';
+export { parseChallenge } from './token-auth.js';
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -116,12 +91,6 @@ export interface RegistryClientOptions {
   userAgent?: string;
 }
 
-interface Challenge {
-  scheme: 'bearer' | 'basic';
-  realm?: string;
-  service?: string;
-}
-
 interface HostState {
   registry: string;
   apiHost: string;
@@ -136,46 +105,9 @@ type Actions = 'pull' | 'pull,push';
 
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const DEFAULT_MAX_BLOB = 64 * 1024 * 1024;
-const MIN_TOKEN_LIFETIME_S = 60;
 const TOKEN_MARGIN_MS = 5_000;
 
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
-/** One line of what a registry said about a failure: the first `errors[]` entry, else nothing. */
-function registrySays(body: Buffer): string {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
-    const first = parsed.errors?.[0];
-    if (!first) return '';
-    const text = [first.code, first.message]
-      .filter((v) => typeof v === 'string' && v)
-      .join(': ')
-      .replace(/\s+/g, ' ');
-    return text ? ` (${text.slice(0, 200)})` : '';
-  } catch {
-    return '';
-  }
-}
-
-/** `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`. */
-export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
-  const m = /^\s*(\w+)\s*(.*)$/s.exec(header);
-  if (!m) return undefined;
-  const scheme = m[1]!.toLowerCase();
-  if (scheme !== 'bearer' && scheme !== 'basic') return undefined;
-  const params: Record<string, string> = {};
-  const re = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/gy;
-  const rest = m[2]!;
-  re.lastIndex = 0;
-  let p: RegExpExecArray | null;
-  while (re.lastIndex < rest.length && (p = re.exec(rest))) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
-  return {
-    scheme,
-    ...(params['realm'] !== undefined ? { realm: params['realm'] } : {}),
-    ...(params['service'] !== undefined ? { service: params['service'] } : {}),
-  };
-}
 
 function isLoopbackAddress(address: string): boolean {
   if (isIP(address) === 4) return address.startsWith('127.');
@@ -491,77 +423,21 @@ export class RegistryClient {
     const key = `${challenge.realm} ${challenge.service ?? ''} ${scope}`;
     const cached = h.tokens.get(key);
     if (!fresh && cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
-    const { token, lifetimeS } = await this.fetchToken(h, challenge, scope, creds);
-    h.tokens.set(key, { token, expiresAt: Date.now() + Math.max(lifetimeS, MIN_TOKEN_LIFETIME_S) * 1000 - TOKEN_MARGIN_MS });
-    return `Bearer ${token}`;
-  }
-
-  private async fetchToken(
-    h: HostState,
-    challenge: Challenge,
-    scope: string,
-    creds: RegistryCredentials | undefined,
-  ): Promise<{ token: string; lifetimeS: number }> {
-    let realm: URL;
+    let realmHost: string;
     try {
-      realm = new URL(challenge.realm ?? '');
-      if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('scheme');
+      realmHost = new URL(challenge.realm ?? '').host;
     } catch {
-      throw new RegistryError('BAD_RESPONSE', h.registry, `the registry's Bearer challenge has no usable realm URL`);
+      realmHost = h.registry;
     }
-    const service = challenge.service;
-    const params = new URLSearchParams();
-    const client = this.clientFor(realm.host);
-    const where = `token service ${realm.origin}${realm.pathname}`;
-    let res: HttpResponse;
+    let answer: { token: string; lifetimeS: number };
     try {
-      if (creds?.identityToken) {
-        params.set('grant_type', 'refresh_token');
-        params.set('refresh_token', creds.identityToken);
-        params.set('client_id', 'signet');
-        if (service) params.set('service', service);
-        params.set('scope', scope);
-        res = await client.request({
-          method: 'POST',
-          url: realm,
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: params.toString(),
-          maxBytes: 1024 * 1024,
-        });
-      } else {
-        const url = new URL(realm);
-        if (service) url.searchParams.set('service', service);
-        url.searchParams.set('scope', scope);
-        const headers: Record<string, string> =
-          creds?.username !== undefined && creds.password !== undefined
-            ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` }
-            : {};
-        res = await client.request({ url, headers, maxBytes: 1024 * 1024 });
-      }
+      answer = await fetchToken(this.clientFor(realmHost), challenge, scope, creds, h.registry);
     } catch (e) {
       this.transportError(h.registry, e);
     }
-    const anonymous = !creds?.identityToken && (creds?.username === undefined || creds.password === undefined);
-    if (res.status === 401 || res.status === 403) {
-      throw new RegistryError(
-        'UNAUTHORIZED',
-        h.registry,
-        `${where} refused ${anonymous ? 'anonymous access' : 'the credentials'} for ${scope}${registrySays(res.body)}`,
-        { status: res.status },
-      );
-    }
-    if (res.status !== 200)
-      throw new RegistryError('BAD_RESPONSE', h.registry, `${where} answered HTTP ${res.status}${registrySays(res.body)}`, { status: res.status });
-    let answer: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      answer = JSON.parse(res.body.toString('utf8')) as typeof answer;
-    } catch {
-      throw new RegistryError('BAD_RESPONSE', h.registry, `${where} did not answer JSON`);
-    }
-    const token = typeof answer?.token === 'string' && answer.token ? answer.token : typeof answer?.access_token === 'string' ? answer.access_token : '';
-    if (!token || /[\r\n]/.test(token)) throw new RegistryError('BAD_RESPONSE', h.registry, `${where} answered without a token`);
-    const lifetimeS = typeof answer.expires_in === 'number' && Number.isFinite(answer.expires_in) ? answer.expires_in : MIN_TOKEN_LIFETIME_S;
-    return { token, lifetimeS };
+    const { token, lifetimeS } = answer;
+    h.tokens.set(key, { token, expiresAt: Date.now() + Math.max(lifetimeS, MIN_TOKEN_LIFETIME_S) * 1000 - TOKEN_MARGIN_MS });
+    return `Bearer ${token}`;
   }
 
   /**
