@@ -56,6 +56,16 @@ module.exports = {
       to: { path: 'node_modules/(pg|pg-[^/]+|@electric-sql/pglite|express|kysely|mysql2)/', reachable: true },
     },
     {
+      name: 'client-commands-no-server-packages',
+      comment: '`signet trust` and `signet verify` start as fast as the SDK: they never load the server side.',
+      severity: 'error',
+      from: { path: '^src/cli/trust-command\\.ts$' },
+      to: {
+        path: '^src/(storage|http|service|signing|import)/|^src/server\\.ts$|node_modules/(pg|pg-[^/]+|@electric-sql/pglite|express|kysely|mysql2)/',
+        reachable: true,
+      },
+    },
+    {
       name: 'no-circular',
       comment: 'Cycles hide which part depends on which.',
       severity: 'error',

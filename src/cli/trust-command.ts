@@ -55,15 +55,66 @@ function spec(name: string, usage: string, options: Record<string, OptionSpec> =
 }
 
 const SPECS = {
-  'key generate': spec('trust key generate', 'usage: signet trust key generate NAME [--dir DIR] [--type ecdsa|ed25519]\n\nGenerate a signing key for signer NAME (ECDSA P-256 by default), store it encrypted in the\ntrust directory, and write its public key to DIR/NAME.pub (default: the current directory).', { dir: { type: 'string' }, type: { type: 'string' } }, ['NAME']),
-  'key load': spec('trust key load', 'usage: signet trust key load FILE --name NAME\n\nImport a PEM private key (encrypted or not) as a key of signer NAME.', { name: { type: 'string' } }, ['FILE']),
-  'key rotate': spec('trust key rotate', 'usage: signet trust key rotate REPO ROLE [--server-managed]\n\nReplace the targets or snapshot key of REPO with a new key, or (--server-managed) hand the\nsnapshot or timestamp key to the trust server. Needs the root key.', { 'server-managed': { type: 'boolean' } }, ['REPO', 'ROLE']),
-  'signer add': spec('trust signer add', 'usage: signet trust signer add --key FILE... NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data.', { key: { type: 'string', multiple: true } }, ['NAME', 'REPO']),
-  'signer remove': spec('trust signer remove', 'usage: signet trust signer remove [--force] NAME REPO\n\nRemove signer NAME from REPO. --force also when NAME is the last signer of targets/releases.', { force: { type: 'boolean' } }, ['NAME', 'REPO']),
-  sign: spec('trust sign', 'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).', { signer: { type: 'string' }, digest: { type: 'string' }, size: { type: 'string' }, role: { type: 'string', multiple: true }, 'local-snapshot': { type: 'boolean' } }, ['IMAGE:TAG', '...?']),
-  revoke: spec('trust revoke', 'usage: signet trust revoke IMAGE[:TAG] [--yes]\n\nRemove the signature of TAG, or of every signed tag of IMAGE, from the roles you can sign.', { yes: { type: 'boolean', short: 'y' } }, ['IMAGE[:TAG]']),
-  inspect: spec('trust inspect', 'usage: signet trust inspect [--pretty] IMAGE[:TAG]...\n\nThe signed tags, signers and administrative keys of each image, as docker trust inspect prints\nthem (JSON, or tables with --pretty).', { pretty: { type: 'boolean' } }, ['IMAGE[:TAG]', '...?']),
-  verify: spec('verify', 'usage: signet verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]\n\nPrint the trusted digest of IMAGE:TAG (or the tag signed with DIGEST) and who signed it.\nWith --signer, those signers must have signed that digest (--threshold N: at least N of them).\nExit status 1, with the reason, when it is not trusted.', { signer: { type: 'string', multiple: true }, threshold: { type: 'string' } }, ['IMAGE']),
+  'key generate': spec(
+    'trust key generate',
+    'usage: signet trust key generate NAME [--dir DIR] [--type ecdsa|ed25519]\n\nGenerate a signing key for signer NAME (ECDSA P-256 by default), store it encrypted in the\ntrust directory, and write its public key to DIR/NAME.pub (default: the current directory).',
+    { dir: { type: 'string' }, type: { type: 'string' } },
+    ['NAME'],
+  ),
+  'key load': spec(
+    'trust key load',
+    'usage: signet trust key load FILE --name NAME\n\nImport a PEM private key (encrypted or not) as a key of signer NAME.',
+    { name: { type: 'string' } },
+    ['FILE'],
+  ),
+  'key rotate': spec(
+    'trust key rotate',
+    'usage: signet trust key rotate REPO ROLE [--server-managed]\n\nReplace the targets or snapshot key of REPO with a new key, or (--server-managed) hand the\nsnapshot or timestamp key to the trust server. Needs the root key.',
+    { 'server-managed': { type: 'boolean' } },
+    ['REPO', 'ROLE'],
+  ),
+  'signer add': spec(
+    'trust signer add',
+    'usage: signet trust signer add --key FILE... NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data.',
+    { key: { type: 'string', multiple: true } },
+    ['NAME', 'REPO'],
+  ),
+  'signer remove': spec(
+    'trust signer remove',
+    'usage: signet trust signer remove [--force] NAME REPO\n\nRemove signer NAME from REPO. --force also when NAME is the last signer of targets/releases.',
+    { force: { type: 'boolean' } },
+    ['NAME', 'REPO'],
+  ),
+  sign: spec(
+    'trust sign',
+    'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).',
+    {
+      signer: { type: 'string' },
+      digest: { type: 'string' },
+      size: { type: 'string' },
+      role: { type: 'string', multiple: true },
+      'local-snapshot': { type: 'boolean' },
+    },
+    ['IMAGE:TAG', '...?'],
+  ),
+  revoke: spec(
+    'trust revoke',
+    'usage: signet trust revoke IMAGE[:TAG] [--yes]\n\nRemove the signature of TAG, or of every signed tag of IMAGE, from the roles you can sign.',
+    { yes: { type: 'boolean', short: 'y' } },
+    ['IMAGE[:TAG]'],
+  ),
+  inspect: spec(
+    'trust inspect',
+    'usage: signet trust inspect [--pretty] IMAGE[:TAG]...\n\nThe signed tags, signers and administrative keys of each image, as docker trust inspect prints\nthem (JSON, or tables with --pretty).',
+    { pretty: { type: 'boolean' } },
+    ['IMAGE[:TAG]', '...?'],
+  ),
+  verify: spec(
+    'verify',
+    'usage: signet verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]\n\nPrint the trusted digest of IMAGE:TAG (or the tag signed with DIGEST) and who signed it.\nWith --signer, those signers must have signed that digest (--threshold N: at least N of them).\nExit status 1, with the reason, when it is not trusted.',
+    { signer: { type: 'string', multiple: true }, threshold: { type: 'string' } },
+    ['IMAGE'],
+  ),
 } satisfies Record<string, CommandSpec>;
 
 /** Codes that are the user's mistake (exit 2); every other failure exits 1. */
@@ -117,7 +168,11 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       const key = await client.generateKey(name, type);
       const file = path.join(a.string('dir') ?? '.', `${name}.pub`);
       client.writePublicKey(file, publicKeyPem(key, name));
-      print(a, { name, keyId: key.keyId, type, publicKey: file }, `Generating key for ${name}...\nSuccessfully generated and loaded private key. Corresponding public key available: ${file}`);
+      print(
+        a,
+        { name, keyId: key.keyId, type, publicKey: file },
+        `Generating key for ${name}...\nSuccessfully generated and loaded private key. Corresponding public key available: ${file}`,
+      );
       return 0;
     }
     case 'key load': {
@@ -130,7 +185,8 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
     }
     case 'key rotate': {
       const role = p[1]!;
-      if (role !== 'targets' && role !== 'snapshot' && role !== 'timestamp') throw new UsageError(`ROLE must be targets, snapshot or timestamp, got ${JSON.stringify(role)}`, 'trust key rotate');
+      if (role !== 'targets' && role !== 'snapshot' && role !== 'timestamp')
+        throw new UsageError(`ROLE must be targets, snapshot or timestamp, got ${JSON.stringify(role)}`, 'trust key rotate');
       const result = await client.rotateKey(p[0]!, role, { serverManaged: a.flag('server-managed') });
       print(a, { repository: p[0], role, ...result }, `Successfully rotated ${role} key for repository ${p[0]}: new key ${result.keyId}`);
       return 0;
@@ -144,7 +200,11 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
         repo,
         files.map((f) => readText(f, 'public key file')),
       );
-      print(a, { signer: name, repository: repo, ...result }, `${result.initialized ? `Initialized signed repository for ${repo}\n` : ''}Adding signer "${name}" to ${repo}...\nSuccessfully added signer: ${name} to ${repo}`);
+      print(
+        a,
+        { signer: name, repository: repo, ...result },
+        `${result.initialized ? `Initialized signed repository for ${repo}\n` : ''}Adding signer "${name}" to ${repo}...\nSuccessfully added signer: ${name} to ${repo}`,
+      );
       return 0;
     }
     case 'signer remove': {
@@ -158,7 +218,8 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       const sizeText = a.string('size');
       if ((digest === undefined) !== (sizeText === undefined)) throw new UsageError('--digest and --size go together', 'trust sign');
       if (digest && p.length > 1) throw new UsageError('--digest and --size sign one tag only', 'trust sign');
-      if (sizeText !== undefined && !/^\d{1,15}$/.test(sizeText)) throw new UsageError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`, 'trust sign');
+      if (sizeText !== undefined && !/^\d{1,15}$/.test(sizeText))
+        throw new UsageError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`, 'trust sign');
       const tick = progress(p.length);
       const results = [];
       for (const [i, image] of p.entries()) {
@@ -178,13 +239,24 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       print(
         a,
         results,
-        results.map((r) => `${r.initialized ? `Finished initializing signed repository for ${r.name}:${r.tag}\n` : ''}Signing and pushing trust metadata for ${r.name}:${r.tag} (${r.digest}, ${r.length} bytes) into ${r.roles.join(', ')}\nSuccessfully signed ${r.name}:${r.tag}`).join('\n'),
+        results
+          .map(
+            (r) =>
+              `${r.initialized ? `Finished initializing signed repository for ${r.name}:${r.tag}\n` : ''}Signing and pushing trust metadata for ${r.name}:${r.tag} (${r.digest}, ${r.length} bytes) into ${r.roles.join(', ')}\nSuccessfully signed ${r.name}:${r.tag}`,
+          )
+          .join('\n'),
       );
       return 0;
     }
     case 'revoke': {
       const removed = await client.revoke(p[0]!);
-      print(a, removed, removed.length ? removed.map((r) => `Successfully deleted signature for ${p[0]!.replace(/:[^:/]+$/, '')}:${r.tag}`).join('\n') : `No signatures to revoke for ${p[0]}`);
+      print(
+        a,
+        removed,
+        removed.length
+          ? removed.map((r) => `Successfully deleted signature for ${p[0]!.replace(/:[^:/]+$/, '')}:${r.tag}`).join('\n')
+          : `No signatures to revoke for ${p[0]}`,
+      );
       return 0;
     }
     case 'inspect': {
@@ -213,7 +285,10 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       const signers = a.strings('signer');
       const thresholdText = a.string('threshold');
       if (thresholdText !== undefined && (!/^\d+$/.test(thresholdText) || Number(thresholdText) < 1 || Number(thresholdText) > signers.length)) {
-        throw new UsageError(`--threshold must be between 1 and the number of --signer names (${signers.length}), got ${JSON.stringify(thresholdText)}`, 'verify');
+        throw new UsageError(
+          `--threshold must be between 1 and the number of --signer names (${signers.length}), got ${JSON.stringify(thresholdText)}`,
+          'verify',
+        );
       }
       const v = await client.verify(p[0]!, { signers, ...(thresholdText ? { threshold: Number(thresholdText) } : {}) });
       print(a, { trusted: true, ...v }, `${v.name}:${v.tag} ${v.digest} signed by ${v.signers.join(', ')}`);
@@ -263,4 +338,3 @@ export async function runTrustCommand(argv: string[]): Promise<number> {
     client?.close();
   }
 }
-

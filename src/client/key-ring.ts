@@ -43,10 +43,8 @@ export class KeyRing {
   async unlock(canonicalId: string): Promise<SigningKey> {
     const open = this.unlocked.get(canonicalId);
     if (open) return open;
-    const info = this.store.list().find((k) => k.id === canonicalId);
-    if (!info) throw new ClientError('NO_SIGNING_KEY', `no private key ${canonicalId} in ${this.store.trustDir}`);
-    const passphrase = await this.passphrases.get(info.role, canonicalId, { create: false });
-    const key = this.store.load(canonicalId, passphrase);
+    if (!this.store.has(canonicalId)) throw new ClientError('NO_SIGNING_KEY', `no private key ${canonicalId} in ${this.store.trustDir}`);
+    const key = await this.store.unlock(canonicalId, this.passphrases);
     this.unlocked.set(canonicalId, key);
     return key;
   }
@@ -66,7 +64,7 @@ export class KeyRing {
     const ids = this.store
       .list()
       .filter((k) => k.role === role && (gun === undefined || k.gun === undefined || k.gun === gun))
-      .map((k) => k.id)
+      .map((k) => k.keyId)
       .sort();
     return ids[0] ?? null;
   }

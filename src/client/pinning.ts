@@ -52,7 +52,7 @@ export function checkPinnedRoot(gun: string, root: RootSigned, pinning: TrustPin
     if (anchors.length === 0) throw new ClientError('BAD_INPUT', 'the pinned CA bundle holds no certificate');
     for (const id of rootKeyIds) {
       const key = root.keys[id];
-      let certs: X509Certificate[] = [];
+      let certs: X509Certificate[];
       try {
         certs = key ? certificatesOf(key.keyval.public) : [];
       } catch {

@@ -296,9 +296,13 @@ export class Publisher {
     if (releases) {
       const keep = releases.keyids.filter((id) => !signer.keyids.includes(id) || others.has(id));
       if (keep.length === 0 && !options.force) {
-        throw new ClientError('BAD_INPUT', `${name} is the last signer of ${RELEASES_ROLE} in ${this.gun}: removing it leaves its tags unverifiable (use --force)`);
+        throw new ClientError(
+          'BAD_INPUT',
+          `${name} is the last signer of ${RELEASES_ROLE} in ${this.gun}: removing it leaves its tags unverifiable (use --force)`,
+        );
       }
-      remaining = keep.length === 0 ? remaining.filter((r) => r.name !== RELEASES_ROLE) : remaining.map((r) => (r.name === RELEASES_ROLE ? { ...r, keyids: keep } : r));
+      remaining =
+        keep.length === 0 ? remaining.filter((r) => r.name !== RELEASES_ROLE) : remaining.map((r) => (r.name === RELEASES_ROLE ? { ...r, keyids: keep } : r));
     }
     targets.delegations!.roles = remaining;
     pruneKeys(targets);

@@ -65,9 +65,13 @@ export class NotaryRepository {
       try {
         return { set: TrustedSet.fromTrustedRoot(cached, { gun: this.gun, nowMs, known: this.store.knownVersions(this.gun) }), fresh: false };
       } catch (err) {
-        throw new ClientError('TRUST_STORE', `the cached root of ${this.gun} in ${this.store.metadataDir(this.gun)} does not verify: ${(err as Error).message}`, {
-          cause: err,
-        });
+        throw new ClientError(
+          'TRUST_STORE',
+          `the cached root of ${this.gun} in ${this.store.metadataDir(this.gun)} does not verify: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
     }
     const root = await this.server.getRoot(scope);

@@ -153,7 +153,16 @@ export function inspectPretty(set: TrustedSet, name: string, tag?: string): stri
   const signers = [...signerKeys(set)].sort(([a], [b]) => (naturalLess(a, b) ? -1 : naturalLess(b, a) ? 1 : 0));
   if (signers.length > 0) {
     out += `\nList of signers and their keys for ${name}\n\n`;
-    out += table([['SIGNER', 'KEYS'], ...signers.map(([n, ids]) => [n, [...ids].sort().map((id) => id.slice(0, 12)).join(', ')])]);
+    out += table([
+      ['SIGNER', 'KEYS'],
+      ...signers.map(([n, ids]) => [
+        n,
+        [...ids]
+          .sort()
+          .map((id) => id.slice(0, 12))
+          .join(', '),
+      ]),
+    ]);
   }
   out += `\nAdministrative keys for ${name}\n\n`;
   const root = set.root.signed;

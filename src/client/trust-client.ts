@@ -110,7 +110,7 @@ export class TrustClient {
   get registry(): RegistryClient {
     this.registryClient ??= new RegistryClient({
       credentials: this.credentials,
-      configDir: this.configDir,
+      dockerConfigDir: this.configDir,
       ...(this.options.registryCa ? { ca: this.options.registryCa } : {}),
       ...(this.options.insecureRegistries ? { insecureRegistries: this.options.insecureRegistries } : {}),
     });
@@ -156,10 +156,10 @@ export class TrustClient {
     checkSignerName(name);
     let key: KeyMaterial;
     try {
-      key = decodePrivateKeyPem(pem, file);
+      key = decodePrivateKeyPem(pem, undefined, file).key;
     } catch (err) {
       if (!(err instanceof KeyStoreError) || err.code !== 'PASSPHRASE_REQUIRED') throw err;
-      key = decodePrivateKeyPem(pem, file, await this.passphrases.get(name, file, { create: false }));
+      key = decodePrivateKeyPem(pem, await this.passphrases.get(name, file, { create: false }), file).key;
     }
     const passphrase = await this.passphrases.get(name, key.keyId, { create: true });
     this.keys.save(key, { role: name }, passphrase);
@@ -206,7 +206,8 @@ export class TrustClient {
     try {
       set = await repository.update();
     } catch (err) {
-      if (err instanceof ClientError && err.code === 'NOT_INITIALIZED') throw new ClientError('NOT_INITIALIZED', `no signatures or cannot access ${image}`, { cause: err });
+      if (err instanceof ClientError && err.code === 'NOT_INITIALIZED')
+        throw new ClientError('NOT_INITIALIZED', `no signatures or cannot access ${image}`, { cause: err });
       throw err;
     }
     return pretty ? inspectPretty(set, image, ref.tag) : inspect(set, image, ref.tag);
@@ -224,14 +225,15 @@ export class TrustClient {
   async sign(image: string, options: SignOptions = {}): Promise<SignOutcome> {
     const { ref, publisher } = this.open(image);
     if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
-    const target = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
+    const target: TargetRecord = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
     let initialized = false;
     if (!(await publisher.state())) {
       const name = options.signer ?? (await this.credentials.get(ref.registry))?.username;
-      if (!name) throw new ClientError('BAD_INPUT', `${ref.name} has no trust data yet: name its first signer with --signer NAME (docker uses the registry user name)`);
+      if (!name)
+        throw new ClientError('BAD_INPUT', `${ref.name} has no trust data yet: name its first signer with --signer NAME (docker uses the registry user name)`);
       const keyId = publisher.keys.firstWithRole(name);
       const signerKey = keyId ? await publisher.keys.unlock(keyId) : await publisher.keys.create(name, undefined);
-      await publisher.initialize({ signers: [{ name, keys: [signerKey.tufPublic()] }], ...(options.localSnapshot ? { localSnapshot: true } : {}) });
+      await publisher.initialize({ signers: [{ name, keys: [{ ...signerKey.tufPublic() }] }], ...(options.localSnapshot ? { localSnapshot: true } : {}) });
       initialized = true;
     }
     const { roles } = await publisher.sign(new Map([[ref.tag, target]]), options.roles);

@@ -158,7 +158,10 @@ export class TrustServer {
 
   /** The public key the server holds (or creates) for `role`: GET, or POST to rotate it. */
   async serverKey(role: 'timestamp' | 'snapshot', rotate = false): Promise<ServerPublicKey> {
-    const res = await this.send(rotate ? 'POST' : 'GET', this.url(`${role}.key`), 'push', { maxBytes: MAX_KEY_BYTES, ...(rotate ? { body: Buffer.alloc(0) } : {}) });
+    const res = await this.send(rotate ? 'POST' : 'GET', this.url(`${role}.key`), 'push', {
+      maxBytes: MAX_KEY_BYTES,
+      ...(rotate ? { body: Buffer.alloc(0) } : {}),
+    });
     if (res.status !== 200) throw new ClientError('SERVER', `trust server ${this.base.origin}: ${role} key for ${this.gun}: ${describeServerError(res)}`);
     let body: unknown;
     try {

@@ -17,7 +17,6 @@ export interface Challenge {
   service?: string;
 }
 
-
 /** One line of what a registry said about a failure: the first `errors[]` entry, else nothing. */
 export function registrySays(body: Buffer): string {
   try {
@@ -53,7 +52,6 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
     ...(params['service'] !== undefined ? { service: params['service'] } : {}),
   };
 }
-
 
 /**
  * A bearer token for `scope` from the challenge's realm, with basic credentials, an identity
@@ -103,11 +101,17 @@ export async function fetchToken(
   }
   const anonymous = !creds?.identityToken && (creds?.username === undefined || creds.password === undefined);
   if (res.status === 401 || res.status === 403) {
-    throw new RegistryError('UNAUTHORIZED', registry, `${where} refused ${anonymous ? 'anonymous access' : 'the credentials'} for ${scope}${registrySays(res.body)}`, {
-      status: res.status,
-    });
+    throw new RegistryError(
+      'UNAUTHORIZED',
+      registry,
+      `${where} refused ${anonymous ? 'anonymous access' : 'the credentials'} for ${scope}${registrySays(res.body)}`,
+      {
+        status: res.status,
+      },
+    );
   }
-  if (res.status !== 200) throw new RegistryError('BAD_RESPONSE', registry, `${where} answered HTTP ${res.status}${registrySays(res.body)}`, { status: res.status });
+  if (res.status !== 200)
+    throw new RegistryError('BAD_RESPONSE', registry, `${where} answered HTTP ${res.status}${registrySays(res.body)}`, { status: res.status });
   let answer: { token?: unknown; access_token?: unknown; expires_in?: unknown };
   try {
     answer = JSON.parse(res.body.toString('utf8')) as typeof answer;
@@ -154,7 +158,8 @@ export function repositoryAuthenticator(options: RepositoryAuthenticatorOptions)
     try {
       answer = await fetchToken(options.http, challenge, scope, creds, options.registry);
     } catch (e) {
-      if (e instanceof TransportError) throw new RegistryError(e.code === 'TLS' || e.code === 'TIMEOUT' ? e.code : 'UNREACHABLE', options.registry, e.message, { cause: e });
+      if (e instanceof TransportError)
+        throw new RegistryError(e.code === 'TLS' || e.code === 'TIMEOUT' ? e.code : 'UNREACHABLE', options.registry, e.message, { cause: e });
       throw e;
     }
     const value = `Bearer ${answer.token}`;

@@ -31,7 +31,10 @@ class HostileServer {
   server = http.createServer((req, res) => {
     const prefix = `/v2/${GUN}/_trust/tuf/`;
     const url = decodeURIComponent(req.url ?? '');
-    if (!url.startsWith(prefix)) return res.writeHead(404).end();
+    if (!url.startsWith(prefix)) {
+      res.writeHead(404).end();
+      return;
+    }
     const name = url.slice(prefix.length);
     let body: Buffer | undefined;
     const version = /^(\d+)\.root\.json$/.exec(name);
@@ -41,7 +44,10 @@ class HostileServer {
       // Serves the current file of that role whatever the hash asked for: a server that lies.
       body = this.files.get(hashed[1]!);
     } else body = this.files.get(name.replace(/\.json$/, ''));
-    if (!body) return res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
+    if (!body) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   });
   url = '';
@@ -81,7 +87,9 @@ interface StateSpec {
 function state(spec: StateSpec) {
   const k = spec.keys;
   const v = spec.version ?? 1;
-  const root = signFile(rootDoc({ version: spec.rootVersion ?? 1, root: [k.root], targets: [k.targets], snapshot: [k.snapshot], timestamp: [k.timestamp] }), [k.root]);
+  const root = signFile(rootDoc({ version: spec.rootVersion ?? 1, root: [k.root], targets: [k.targets], snapshot: [k.snapshot], timestamp: [k.timestamp] }), [
+    k.root,
+  ]);
   const releases: DelegationSpec = { name: 'targets/releases', keys: [k.releases], paths: spec.releasesPaths ?? [''] };
   const targets = signFile(targetsDoc({ version: v, delegations: [releases] }), [k.targets]);
   const rel = signFile(targetsDoc({ version: v, targets: spec.releasesTargets ?? { v1: entry(DIGEST) } }), [spec.releasesSignedBy ?? k.releases]);
@@ -185,7 +193,10 @@ describe('client workflow against a hostile trust server', () => {
   test('a target outside its delegation’s paths is not trusted → NO_SUCH_TARGET', async () => {
     serve(state({ keys: newKeys(), releasesPaths: ['prod-'] }));
     const set = await repository().update();
-    assert.throws(() => verifyImage(set, GUN, { tag: 'v1' }), (err: unknown) => signetErrorCode(err) === 'NO_SUCH_TARGET');
+    assert.throws(
+      () => verifyImage(set, GUN, { tag: 'v1' }),
+      (err: unknown) => signetErrorCode(err) === 'NO_SUCH_TARGET',
+    );
   });
 
   test('a server that answers garbage → MALFORMED, one line, nothing cached', async () => {
