@@ -286,3 +286,21 @@ export function notaryCli(
     child.on('exit', (code) => resolve({ code, out: `$ notary ${args.join(' ')}\n${out}` }));
   });
 }
+
+/** notary-server over HTTPS with its memory store and local signing service (ecdsa keys). */
+export async function startMemoryNotaryServer(o: { dir: string; tls: NotaryTls; port: number }): Promise<NotaryProcess & { url: string }> {
+  const config = path.join(o.dir, 'server-config-memory.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      server: { http_addr: `127.0.0.1:${o.port}`, tls_cert_file: o.tls.serverCert, tls_key_file: o.tls.serverKey },
+      trust_service: { type: 'local', key_algorithm: 'ecdsa' },
+      logging: { level: 'info' },
+      storage: { backend: 'memory' },
+    }),
+  );
+  const proc = launch('notary-server', ['-config', config], {});
+  const url = `https://127.0.0.1:${o.port}`;
+  await waitFor('notary-server', proc, async () => spawnSync('curl', ['-sf', '--cacert', o.tls.ca, `${url}/_notary_server/health`]).status === 0);
+  return { ...proc, url };
+}

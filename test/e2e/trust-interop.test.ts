@@ -1,0 +1,217 @@
+/**
+ * `signet trust` / `signet verify` with the real clients, both ways, against Signet and against
+ * the reference notary-server (memory store, local signing), over HTTPS, with a real
+ * `docker-registry` holding real pushed manifests and a stand-in engine for the docker CLI:
+ *
+ * - a key made by `docker trust key generate` signs with `signet trust sign` (digest and size
+ *   from the registry); `docker trust inspect` and `notary list` show the signature, and
+ *   `DOCKER_CONTENT_TRUST=1 docker pull` pulls exactly that digest;
+ * - a key made by `signet trust key generate` signs with `docker trust sign`, and
+ *   `signet verify --signer` verifies it;
+ * - what `notary addhash` + `notary publish` publishes is verified by `signet verify`.
+ *
+ * Every user is its own DOCKER_CONFIG (trust directory, CA in tls/<host:port>/ca.crt as docker
+ * reads it); a "fresh" user has never seen the repository (trust on first use).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { SIGNET_MAIN } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { startStandInEngine, type StandInEngine } from '../support/engine.js';
+import { freePort, makeNotaryTls, NOTARY_PASSPHRASES, startMemoryNotaryServer, type NotaryProcess } from '../support/notary-reference.js';
+import { startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
+import { spawnServer, type ServerProcess } from '../support/server.js';
+import { makeTestTls, type TestTls } from '../support/tls.js';
+
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const missing = ['docker', 'docker-registry', 'notary', 'notary-server'].filter((c) => !has(c));
+const skip = missing.length > 0 && !process.env['CI'] ? `missing ${missing.join(', ')}` : false;
+
+const PASSPHRASES = {
+  DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'interop-root-pass',
+  DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: 'interop-repo-pass',
+  ...NOTARY_PASSPHRASES,
+};
+
+interface Result {
+  code: number | null;
+  out: string;
+  stdout: string;
+}
+
+function run(cmd: string, args: string[], env: Record<string, string>): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: { ...process.env, CI: '', ...PASSPHRASES, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => resolve({ code, out: `$ ${cmd === process.execPath ? 'signet' : cmd} ${args.join(' ')}\n${out}`, stdout }));
+  });
+}
+
+interface TrustServerUnderTest {
+  url: string;
+  ca: string;
+  stop(): Promise<void>;
+  output(): string;
+}
+
+function interop(label: string, start: (work: string) => Promise<TrustServerUnderTest>) {
+  describe(`signet trust with docker trust and notary, against ${label}`, { skip, timeout: 600_000 }, () => {
+    let work: string;
+    let registry: TestRegistry;
+    let engine: StandInEngine;
+    let server: TrustServerUnderTest;
+    const images: Record<string, PushedImage> = {};
+    let users = 0;
+
+    /** A new user: its own DOCKER_CONFIG trusting the server's CA as docker does. */
+    function user(): string {
+      const dir = path.join(work, `user-${++users}`);
+      const hostPort = new URL(server.url).host;
+      mkdirSync(path.join(dir, 'tls', hostPort), { recursive: true });
+      copyFileSync(server.ca, path.join(dir, 'tls', hostPort, 'ca.crt'));
+      return dir;
+    }
+    const envOf = (dir: string) => ({ DOCKER_CONFIG: dir, DOCKER_CONTENT_TRUST_SERVER: server.url, DOCKER_HOST: `unix://${engine.socket}` });
+    const signet = (dir: string, ...args: string[]) => run(process.execPath, [SIGNET_MAIN, ...args], envOf(dir));
+    const docker = (dir: string, ...args: string[]) => run('docker', args, envOf(dir));
+    const notary = (dir: string, ...args: string[]) => run('notary', ['-s', server.url, '-d', path.join(dir, 'trust'), '--tlscacert', server.ca, ...args], envOf(dir));
+    const image = (repo: string) => `${registry.host}/${repo}`;
+    const ok = (r: Result) => assert.equal(r.code, 0, r.out + (r.code === 0 ? '' : `\n--- server ---\n${server.output().slice(-2000)}`));
+
+    before(async () => {
+      work = mkdtempSync(path.join(os.tmpdir(), 'signet-interop-'));
+      registry = await startRegistry();
+      for (const repo of ['interop/docker-key', 'interop/signet-key', 'interop/notary']) images[repo] = await registry.pushImage(repo, 'v1');
+      engine = await startStandInEngine(path.join(work, 'docker.sock'), registry.url);
+      server = await start(work);
+    });
+    after(async () => {
+      await server?.stop();
+      await engine?.close();
+      await registry?.stop();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    test('a docker trust key signs with signet trust sign; docker trust inspect, notary list and a DCT pull agree', async () => {
+      const pushed = images['interop/docker-key']!;
+      const repo = image('interop/docker-key');
+      const alice = user();
+      ok(await docker(alice, 'trust', 'key', 'generate', 'alice', '--dir', alice));
+      const keyFiles = readdirSync(path.join(alice, 'trust', 'private'));
+      assert.equal(keyFiles.length, 1, 'docker wrote one private key');
+
+      ok(await signet(alice, 'trust', 'signer', 'add', '--key', path.join(alice, 'alice.pub'), 'alice', repo));
+      const signed = await signet(alice, 'trust', 'sign', `${repo}:v1`, '--json');
+      ok(signed);
+      const [outcome] = JSON.parse(signed.stdout) as { digest: string; length: number; roles: string[] }[];
+      assert.equal(outcome!.digest, pushed.digest, 'the digest comes from the registry');
+      assert.equal(outcome!.length, pushed.size);
+      assert.deepEqual([...outcome!.roles].sort(), ['targets/alice', 'targets/releases']);
+      assert.deepEqual(readdirSync(path.join(alice, 'trust', 'private')).filter((f) => keyFiles.includes(f)), keyFiles, 'alice signed with the docker-made key');
+
+      const hex = pushed.digest.slice('sha256:'.length);
+      const fresh = user();
+      const pretty = await docker(fresh, 'trust', 'inspect', '--pretty', repo);
+      ok(pretty);
+      assert.match(pretty.stdout, new RegExp(`^v1\\s+${hex}\\s+alice$`, 'm'));
+      const inspected = await docker(fresh, 'trust', 'inspect', `${repo}:v1`);
+      ok(inspected);
+      const ours = await signet(user(), 'trust', 'inspect', `${repo}:v1`);
+      ok(ours);
+      assert.deepEqual(JSON.parse(ours.stdout), JSON.parse(inspected.stdout), 'signet trust inspect prints exactly what docker trust inspect prints');
+
+      const listed = await notary(user(), 'list', repo);
+      ok(listed);
+      assert.match(listed.stdout, new RegExp(`^v1\\s+${hex}\\s+${pushed.size}\\s+targets/(releases|alice)`, 'm'));
+
+      const puller = user();
+      ok(await run('docker', ['pull', `${repo}:v1`], { ...envOf(puller), DOCKER_CONTENT_TRUST: '1' }));
+      assert.ok(engine.pulls.includes(`${repo}@${pushed.digest}`), `docker pulled the signed digest: ${engine.pulls.join(', ')}`);
+    });
+
+    test('a signet key signs with docker trust sign, and signet verify checks the signer', async () => {
+      const pushed = images['interop/signet-key']!;
+      const repo = image('interop/signet-key');
+      const bob = user();
+      const generated = await signet(bob, 'trust', 'key', 'generate', 'bob', '--dir', bob, '--json');
+      ok(generated);
+      const { keyId } = JSON.parse(generated.stdout) as { keyId: string };
+      ok(await docker(bob, 'trust', 'signer', 'add', '--key', path.join(bob, 'bob.pub'), 'bob', repo));
+      const signed = await docker(bob, 'trust', 'sign', `${repo}:v1`);
+      ok(signed);
+      assert.match(signed.out, /Successfully signed/);
+
+      const checker = user();
+      const verified = await signet(checker, 'verify', `${repo}:v1`, '--signer', 'bob', '--json');
+      ok(verified);
+      const v = JSON.parse(verified.stdout) as { digest: string; signers: string[]; length: number };
+      assert.equal(v.digest, pushed.digest);
+      assert.equal(v.length, pushed.size);
+      assert.deepEqual(v.signers, ['bob']);
+      const inspected = JSON.parse((await signet(checker, 'trust', 'inspect', repo)).stdout) as { Signers: { Name: string; Keys: { ID: string }[] }[] }[];
+      assert.deepEqual(inspected[0]!.Signers, [{ Name: 'bob', Keys: [{ ID: keyId }] }], 'the delegation lists the signet-made key');
+
+      const refused = await signet(checker, 'verify', `${repo}:v1`, '--signer', 'bob', '--signer', 'carol');
+      assert.equal(refused.code, 1, refused.out);
+      assert.match(refused.out, /missing carol/);
+      assert.doesNotMatch(refused.out, /\n\s+at /, 'no stack trace');
+    });
+
+    test('what notary addhash + publish signs is verified by signet verify', async () => {
+      const pushed = images['interop/notary']!;
+      const repo = image('interop/notary');
+      const owner = user();
+      ok(await notary(owner, 'init', repo));
+      ok(await notary(owner, 'addhash', repo, 'v1', String(pushed.size), '--sha256', pushed.digest.slice('sha256:'.length)));
+      ok(await notary(owner, 'publish', repo));
+      const verified = await signet(user(), 'verify', `${repo}:v1`, '--json');
+      ok(verified);
+      const v = JSON.parse(verified.stdout) as { digest: string; role: string; signers: string[] };
+      assert.equal(v.digest, pushed.digest);
+      assert.equal(v.role, 'targets');
+      assert.deepEqual(v.signers, ['Repo Admin']);
+      const byDigest = await signet(user(), 'verify', `${repo}@${pushed.digest}`);
+      ok(byDigest);
+      assert.match(byDigest.stdout, /:v1 sha256:/);
+    });
+  });
+}
+
+interop('Signet', async () => {
+  const db: TestDatabase = await createTestDatabase();
+  const tls: TestTls = makeTestTls();
+  const proc: ServerProcess = await spawnServer({
+    SIGNET_DATA_DIR: db.dataDir,
+    SIGNET_TLS_CERT: tls.cert,
+    SIGNET_TLS_KEY: tls.key,
+    ...(db.url ? { DATABASE_URL: db.url } : {}),
+  });
+  return {
+    url: proc.url,
+    ca: tls.caCert,
+    output: proc.output,
+    stop: async () => {
+      await proc.stop();
+      await db.drop();
+      rmSync(tls.dir, { recursive: true, force: true });
+    },
+  };
+});
+
+interop('the reference notary-server', async (work) => {
+  const dir = path.join(work, 'notary-server');
+  mkdirSync(dir);
+  const tls = makeNotaryTls(dir);
+  const proc: NotaryProcess & { url: string } = await startMemoryNotaryServer({ dir, tls, port: await freePort() });
+  return { url: proc.url, ca: tls.ca, output: proc.output, stop: proc.stop };
+});
