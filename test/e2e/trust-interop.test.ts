@@ -84,7 +84,8 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
     const envOf = (dir: string) => ({ DOCKER_CONFIG: dir, DOCKER_CONTENT_TRUST_SERVER: server.url, DOCKER_HOST: `unix://${engine.socket}` });
     const signet = (dir: string, ...args: string[]) => run(process.execPath, [SIGNET_MAIN, ...args], envOf(dir));
     const docker = (dir: string, ...args: string[]) => run('docker', args, envOf(dir));
-    const notary = (dir: string, ...args: string[]) => run('notary', ['-s', server.url, '-d', path.join(dir, 'trust'), '--tlscacert', server.ca, ...args], envOf(dir));
+    const notary = (dir: string, ...args: string[]) =>
+      run('notary', ['-s', server.url, '-d', path.join(dir, 'trust'), '--tlscacert', server.ca, ...args], envOf(dir));
     const image = (repo: string) => `${registry.host}/${repo}`;
     const ok = (r: Result) => assert.equal(r.code, 0, r.out + (r.code === 0 ? '' : `\n--- server ---\n${server.output().slice(-2000)}`));
 
@@ -117,7 +118,11 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
       assert.equal(outcome!.digest, pushed.digest, 'the digest comes from the registry');
       assert.equal(outcome!.length, pushed.size);
       assert.deepEqual([...outcome!.roles].sort(), ['targets/alice', 'targets/releases']);
-      assert.deepEqual(readdirSync(path.join(alice, 'trust', 'private')).filter((f) => keyFiles.includes(f)), keyFiles, 'alice signed with the docker-made key');
+      assert.deepEqual(
+        readdirSync(path.join(alice, 'trust', 'private')).filter((f) => keyFiles.includes(f)),
+        keyFiles,
+        'alice signed with the docker-made key',
+      );
 
       const hex = pushed.digest.slice('sha256:'.length);
       const fresh = user();

@@ -75,9 +75,12 @@ export async function startStandInEngine(socket: string, registryUrl: string): P
         const { repo } = split(from, null);
         const man = tag.startsWith('sha256:') ? await manifest(repo, tag) : null;
         res.setHeader('content-type', 'application/json');
-        if (!man) return void res.end(JSON.stringify({ errorDetail: { message: `pull ${from}:${tag} refused: only pulls by digest` }, error: 'not by digest' }) + '\n');
+        if (!man)
+          return void res.end(JSON.stringify({ errorDetail: { message: `pull ${from}:${tag} refused: only pulls by digest` }, error: 'not by digest' }) + '\n');
         pulls.push(`${from}@${tag}`);
-        return void res.end(JSON.stringify({ status: `Digest: ${man.digest}` }) + '\n' + JSON.stringify({ status: `Status: Downloaded newer image for ${from}@${tag}` }) + '\n');
+        return void res.end(
+          JSON.stringify({ status: `Digest: ${man.digest}` }) + '\n' + JSON.stringify({ status: `Status: Downloaded newer image for ${from}@${tag}` }) + '\n',
+        );
       }
       m = /^\/images\/(.+)\/tag$/.exec(path);
       if (m && req.method === 'POST') {

@@ -1,0 +1,205 @@
+/**
+ * `signet trust` and `signet verify` given bad input, against a real Signet server and a real
+ * registry: malformed image references, unknown registries, wrong or missing passphrases,
+ * missing keys, unusable key files, a trust server that is down or answers garbage. Each must
+ * end with one line naming the problem and exit 1 (refused) or 2 (usage or configuration),
+ * never a stack trace, and leave the trust directory as it was.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runSignet, type CliResult } from '../support/cli.js';
+import { startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const PASS = { DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'cli-root-pass', DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: 'cli-repo-pass' };
+
+/** Every file under `dir` with its sha256: what "left as it was" compares. */
+function snapshotDir(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const full = path.join(d, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else out[path.relative(dir, full)] = createHash('sha256').update(readFileSync(full)).digest('hex');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function oneLineFailure(r: CliResult, exit: 1 | 2, pattern: RegExp): void {
+  assert.equal(r.code, exit, `exit ${exit} expected:\n${r.stdout}${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at |Error:/, 'no stack trace');
+}
+
+describe('signet trust: bad input', { timeout: 120_000 }, () => {
+  let server: TestServer;
+  let registry: TestRegistry;
+  let pushed: PushedImage;
+  let home: string;
+  let garbage: http.Server;
+  let garbageUrl: string;
+
+  const env = (extra: Record<string, string> = {}) => ({ DOCKER_CONFIG: home, DOCKER_CONTENT_TRUST_SERVER: server.url, CI: 'true', ...PASS, ...extra });
+  const signet = (args: string[], extra: Record<string, string> = {}) => runSignet(args, env(extra));
+  const repo = () => `${registry.host}/cli/app`;
+
+  before(async () => {
+    server = await startTestServer();
+    registry = await startRegistry();
+    pushed = await registry.pushImage('cli/app', 'v1');
+    home = mkdtempSync(path.join(os.tmpdir(), 'signet-trust-cli-'));
+    garbage = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>'));
+    await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
+    garbageUrl = `http://127.0.0.1:${(garbage.address() as AddressInfo).port}`;
+    // A repository with signer alice, signed once: the baseline the failures must not disturb.
+    assert.equal((await signet(['trust', 'key', 'generate', 'alice', '--dir', home])).code, 0);
+    assert.equal((await signet(['trust', 'signer', 'add', '--key', path.join(home, 'alice.pub'), 'alice', repo()])).code, 0);
+    const signed = await signet(['trust', 'sign', `${repo()}:v1`]);
+    assert.equal(signed.code, 0, signed.stderr);
+  });
+  after(async () => {
+    await server?.close();
+    await registry?.stop();
+    await new Promise<void>((r) => (garbage ? garbage.close(() => r()) : r()));
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  /**
+   * The keys must be left exactly as they were, and no file half-written anywhere (the cached
+   * metadata may be refreshed with verified files: that is what a read does).
+   */
+  const unchanged = async (run: () => Promise<CliResult>): Promise<CliResult> => {
+    const before = snapshotDir(path.join(home, 'trust', 'private'));
+    const r = await run();
+    assert.deepEqual(snapshotDir(path.join(home, 'trust', 'private')), before, 'the keys must be left as they were');
+    const all = Object.keys(snapshotDir(path.join(home, 'trust')));
+    assert.deepEqual(
+      all.filter((f) => f.endsWith('.tmp')),
+      [],
+      'no temporary files left behind',
+    );
+    for (const f of all.filter((f) => f.startsWith('tuf/'))) JSON.parse(readFileSync(path.join(home, 'trust', f), 'utf8'));
+    return r;
+  };
+
+  test('malformed image references: exit 2 naming the reference', async () => {
+    for (const ref of ['UPPER/App:v1', 'registry.example.com/app:bad tag', 'app@sha256:1234', '']) {
+      const r = await unchanged(() => signet(['verify', ref]));
+      oneLineFailure(r, 2, /invalid image reference/);
+    }
+    oneLineFailure(await unchanged(() => signet(['trust', 'sign', `${registry.host}/cli/app`])), 2, /IMAGE:TAG/);
+  });
+
+  test('an unknown registry: exit 1 naming it', async () => {
+    const r = await unchanged(() => signet(['trust', 'sign', 'no-such-registry.invalid/cli/app:v1']));
+    oneLineFailure(r, 1, /no-such-registry\.invalid/);
+  });
+
+  test('a tag the registry does not have: exit 1 naming it', async () => {
+    oneLineFailure(await unchanged(() => signet(['trust', 'sign', `${repo()}:nope`])), 1, /cli\/app:nope/);
+  });
+
+  test('a wrong passphrase: exit 1 naming the key, nothing written', async () => {
+    const r = await unchanged(() =>
+      signet(['trust', 'sign', `${repo()}:v1`, '--digest', pushed.digest, '--size', String(pushed.size)], {
+        DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: 'not-the-passphrase',
+      }),
+    );
+    oneLineFailure(r, 1, /passphrase/i);
+    assert.doesNotMatch(r.stderr, /not-the-passphrase/, 'never echo a passphrase');
+  });
+
+  test('no passphrase and no terminal: exit 2 naming the variables', async () => {
+    const r = await unchanged(() =>
+      runSignet(['trust', 'sign', `${repo()}:v1`], { DOCKER_CONFIG: home, DOCKER_CONTENT_TRUST_SERVER: server.url, CI: 'true' }, { isolated: true }),
+    );
+    oneLineFailure(r, 2, /DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE/);
+  });
+
+  test('no key that can sign: exit 1', async () => {
+    const other = mkdtempSync(path.join(os.tmpdir(), 'signet-trust-cli-other-'));
+    try {
+      const r = await runSignet(['trust', 'sign', `${repo()}:v1`], { ...env(), DOCKER_CONFIG: other });
+      oneLineFailure(r, 1, /no key .* can sign/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  test('unusable key files: exit 2', async () => {
+    const bad = path.join(home, 'garbage.pub');
+    writeFileSync(bad, 'not a key\n');
+    oneLineFailure(await unchanged(() => signet(['trust', 'signer', 'add', '--key', bad, 'bob', repo()])), 2, /garbage\.pub|public key/);
+    oneLineFailure(await unchanged(() => signet(['trust', 'signer', 'add', '--key', path.join(home, 'missing.pub'), 'bob', repo()])), 2, /missing\.pub/);
+    oneLineFailure(await unchanged(() => signet(['trust', 'key', 'load', bad, '--name', 'bob'])), 2, /garbage\.pub/);
+    oneLineFailure(await unchanged(() => signet(['trust', 'key', 'generate', 'Not A Name', '--dir', home])), 2, /signer name/);
+  });
+
+  test('a trust server that is down or answers garbage: exit 1 naming it', async () => {
+    const fresh = mkdtempSync(path.join(os.tmpdir(), 'signet-trust-cli-fresh-'));
+    try {
+      const down = await runSignet(['verify', `${repo()}:v1`], { ...env(), DOCKER_CONFIG: fresh, DOCKER_CONTENT_TRUST_SERVER: 'http://127.0.0.1:9' });
+      oneLineFailure(down, 1, /127\.0\.0\.1:9/);
+      const junk = await runSignet(['verify', `${repo()}:v1`], { ...env(), DOCKER_CONFIG: fresh, DOCKER_CONTENT_TRUST_SERVER: garbageUrl });
+      oneLineFailure(junk, 1, /root/);
+      assert.deepEqual(snapshotDir(path.join(fresh, 'trust')), {}, 'nothing trusted from a garbage server');
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
+  test('usage mistakes: exit 2 with where to read on', async () => {
+    oneLineFailure(await signet(['verify', `${repo()}:v1`, '--signer', 'alice', '--threshold', '2']), 2, /--threshold/);
+    oneLineFailure(await signet(['trust', 'frobnicate']), 2, /unknown command/);
+    oneLineFailure(await signet(['trust', 'sign', `${repo()}:v1`, '--digest', pushed.digest]), 2, /--digest and --size/);
+    oneLineFailure(await signet(['trust', 'key', 'rotate', repo(), 'root']), 2, /ROLE/);
+  });
+
+  test('--json errors carry the stable code', async () => {
+    const r = await signet(['verify', `${repo()}:nope`, '--json']);
+    assert.equal(r.code, 1);
+    assert.deepEqual(Object.keys(JSON.parse(r.stdout) as object), ['error']);
+    assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'NO_SUCH_TARGET');
+  });
+
+  test('every command has --help', async () => {
+    for (const args of [
+      ['trust'],
+      ['trust', 'key', 'generate'],
+      ['trust', 'key', 'load'],
+      ['trust', 'key', 'rotate'],
+      ['trust', 'signer', 'add'],
+      ['trust', 'signer', 'remove'],
+      ['trust', 'sign'],
+      ['trust', 'revoke'],
+      ['trust', 'inspect'],
+      ['verify'],
+    ]) {
+      const r = await signet([...args, '--help']);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.match(r.stdout, /^usage: signet /);
+    }
+  });
+
+  test('the baseline still verifies after all of it', async () => {
+    const r = await signet(['verify', `${repo()}:v1`, '--signer', 'alice']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(pushed.digest));
+  });
+});
