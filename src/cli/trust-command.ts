@@ -18,6 +18,9 @@ const COMMON_OPTIONS: Record<string, OptionSpec> = {
   'trust-dir': { type: 'string' },
   'registry-ca': { type: 'string' },
   'insecure-registry': { type: 'string', multiple: true },
+  'pin-cert': { type: 'string', multiple: true },
+  'pin-ca': { type: 'string' },
+  'no-tofu': { type: 'boolean' },
   json: { type: 'boolean' },
 };
 
@@ -27,6 +30,9 @@ const COMMON_HELP = `common options:
   --trust-dir DIR         keys and trusted metadata (default $DOCKER_CONFIG/trust, ~/.docker/trust)
   --registry-ca FILE      CA bundle for the registry (also $DOCKER_CONFIG/certs.d/<host>/ca.crt)
   --insecure-registry H   reach registry H over plain http (loopback registries always may)
+  --pin-cert ID           trust a new repository's root only if it lists this root certificate key ID
+  --pin-ca FILE           trust a new repository's root only if its certificates chain to this CA
+  --no-tofu               never trust a new repository's root on first use (needs a pin)
   --json                  print the result as JSON
 Passphrases: DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE, DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE or
 NOTARY_{ROOT,TARGETS,SNAPSHOT,DELEGATION}_PASSPHRASE, else a prompt on a terminal.
@@ -140,6 +146,15 @@ function clientFor(a: Args): TrustClient {
   if (dir) options.trustDir = dir;
   const insecure = a.strings('insecure-registry');
   if (insecure.length) options.insecureRegistries = insecure;
+  const certs = a.strings('pin-cert');
+  const pinCa = a.string('pin-ca');
+  if (certs.length || pinCa || a.flag('no-tofu')) {
+    options.pinning = {
+      ...(certs.length ? { certs } : {}),
+      ...(pinCa ? { ca: readText(pinCa, 'CA file') } : {}),
+      ...(a.flag('no-tofu') ? { disableTofu: true } : {}),
+    };
+  }
   return new TrustClient(options);
 }
 

@@ -19,6 +19,9 @@ import { TrustStore } from '../../src/client/trust-store.js';
 import { verifyImage } from '../../src/client/signed-state.js';
 import { signetErrorCode } from '../../src/tuf/core/signet-error.js';
 import { certKey, ecdsaKey, inDays, rootDoc, signFile, snapshotDoc, targetsDoc, type DelegationSpec, type TestKey } from '../support/tuf-kit.js';
+import { makeTestCa } from '../support/certificates.js';
+import { tufKeyId } from '../../src/tuf/core/keys.js';
+import type { TrustPinning } from '../../src/client/pinning.js';
 
 const GUN = 'registry.example.com/client/attacks';
 const DIGEST = 'a'.repeat(64);
@@ -81,6 +84,8 @@ interface StateSpec {
   releasesPaths?: string[];
   /** Sign targets/releases with this key instead of the delegated one. */
   releasesSignedBy?: TestKey;
+  /** Also sign the root with these keys (the previous root's, for a rotation). */
+  rootAlsoSignedBy?: TestKey[];
 }
 
 /** One consistent repository state; `version` goes into every file but root. */
@@ -89,6 +94,7 @@ function state(spec: StateSpec) {
   const v = spec.version ?? 1;
   const root = signFile(rootDoc({ version: spec.rootVersion ?? 1, root: [k.root], targets: [k.targets], snapshot: [k.snapshot], timestamp: [k.timestamp] }), [
     k.root,
+    ...(spec.rootAlsoSignedBy ?? []),
   ]);
   const releases: DelegationSpec = { name: 'targets/releases', keys: [k.releases], paths: spec.releasesPaths ?? [''] };
   const targets = signFile(targetsDoc({ version: v, delegations: [releases] }), [k.targets]);
@@ -114,8 +120,18 @@ function serve(files: ReturnType<typeof state>, rootHistory: Buffer[] = [files.r
   hostile.roots = new Map(rootHistory.map((r, i) => [i + 1, r]));
 }
 
-function repository() {
-  return new NotaryRepository({ gun: GUN, server: new TrustServer(GUN, { url: hostile.url }), store: new TrustStore(trustDir) });
+function repository(pinning?: TrustPinning) {
+  return new NotaryRepository({
+    gun: GUN,
+    server: new TrustServer(GUN, { url: hostile.url }),
+    store: new TrustStore(trustDir),
+    ...(pinning ? { pinning } : {}),
+  });
+}
+
+function cachedRootVersion(): number {
+  const file = path.join(trustDir, 'tuf', ...GUN.split('/'), 'metadata', 'root.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { signed: { version: number } }).signed.version;
 }
 
 function cachedTimestamp(): string | null {
@@ -175,6 +191,53 @@ describe('client workflow against a hostile trust server', () => {
     const rotated = state({ keys: attacker, rootVersion: 2, version: 2 }); // signed by its own new key only
     serve(rotated, [first.root, rotated.root]);
     await refused('THRESHOLD', () => repository().update());
+  });
+
+  test('root rotations are followed one version at a time, each signed by the previous root', async () => {
+    const k1 = newKeys();
+    const v1 = state({ keys: k1 });
+    serve(v1);
+    await repository().update();
+    const k2 = { ...k1, root: certKey({ commonName: GUN }) };
+    const v2 = state({ keys: k2, rootVersion: 2, version: 2, rootAlsoSignedBy: [k1.root] });
+    const k3 = { ...k2, root: certKey({ commonName: GUN }) };
+    const v3 = state({ keys: k3, rootVersion: 3, version: 3, rootAlsoSignedBy: [k2.root] });
+    serve(v3, [v1.root, v2.root, v3.root]);
+    await repository().update();
+    assert.equal(cachedRootVersion(), 3);
+    // Skipping a version is not possible: v3 is not signed by v1's keys.
+    rmSync(trustDir, { recursive: true, force: true });
+    serve(v1);
+    await repository().update();
+    serve(v3, [v1.root, v3.root]);
+    await refused('ROOT_VERSION', () => repository().update());
+  });
+
+  test('pinned root certificates: the first root must list one of them → PINNING', async () => {
+    const keys = newKeys();
+    serve(state({ keys }));
+    await refused('PINNING', () => repository({ certs: [tufKeyId('ecdsa', 'AAAA')] }).update());
+    await repository({ certs: [keys.root.keyId] }).update();
+  });
+
+  test('a pinned CA: the root certificates must chain to it → PINNING', async () => {
+    const ca = makeTestCa('signet pinning test CA');
+    const leaf = ca.issueLeaf(GUN);
+    const issuedRoot: TestKey = {
+      keytype: 'ecdsa-x509',
+      publicB64: Buffer.from(leaf.cert.pem).toString('base64'),
+      keyId: tufKeyId('ecdsa-x509', Buffer.from(leaf.cert.pem).toString('base64')),
+      privateKey: leaf.privateKey,
+    };
+    serve(state({ keys: newKeys() })); // a self-signed root
+    await refused('PINNING', () => repository({ ca: ca.cert.pem }).update());
+    serve(state({ keys: { ...newKeys(), root: issuedRoot } }));
+    await repository({ ca: ca.cert.pem }).update();
+  });
+
+  test('trust on first use disabled and nothing pinned → PINNING', async () => {
+    serve(state({ keys: newKeys() }));
+    await refused('PINNING', () => repository({ disableTofu: true }).update());
   });
 
   test('mix-and-match: targets that are not the file the snapshot lists → HASH_MISMATCH', async () => {
