@@ -38,7 +38,8 @@ import { checkSignerName, Publisher, type TargetRecord } from './publisher.js';
 import { NotaryRepository } from './repository.js';
 import { inspect, inspectPretty, verifyImage, type TrustRepo, type Verified, type VerifyPolicy } from './signed-state.js';
 import { TrustServer } from './trust-server.js';
-import { TrustStore, writeFileAtomic } from './trust-store.js';
+import { TrustStore } from './trust-store.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 export const DOCKER_HUB_TRUST_SERVER = 'https://notary.docker.io';
 
@@ -169,7 +170,11 @@ export class TrustClient {
   /** Write a public key file (NAME.pub); refuses to overwrite one. */
   writePublicKey(file: string, pem: string): void {
     if (existsSync(file)) throw new ClientError('BAD_INPUT', `public key file already exists: ${file}`);
-    writeFileAtomic(file, pem, 0o644);
+    try {
+      writeFileAtomic(file, pem, 0o644);
+    } catch (err) {
+      throw new ClientError('BAD_INPUT', `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
   }
 
   /** The repository named by an image reference (or a GUN). */

@@ -6,32 +6,13 @@
  * against. Files are written to a temporary name and renamed, so a crash leaves either the old
  * file or the new one.
  */
-import { mkdirSync, readdirSync, readFileSync, type Dirent, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from './atomic-file.js';
 import { ClientError } from './errors.js';
 import type { KnownVersions } from '../tuf/notary/trusted-set.js';
 
 const MAX_CACHED_FILE = 100 * 1024 * 1024;
-
-/** Write `data` to `file` atomically (temporary file in the same folder, fsync, rename). */
-export function writeFileAtomic(file: string, data: Buffer | string, mode = 0o644): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    writeFileSync(temp, data, { mode });
-    const fd = openSync(temp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, file);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw new ClientError('TRUST_STORE', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
-  }
-}
 
 export class TrustStore {
   constructor(readonly trustDir: string) {}
@@ -57,7 +38,13 @@ export class TrustStore {
   }
 
   write(gun: string, role: string, bytes: Buffer): void {
-    writeFileAtomic(this.file(gun, role), bytes);
+    const file = this.file(gun, role);
+    try {
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeFileAtomic(file, bytes, 0o644);
+    } catch (err) {
+      throw new ClientError('TRUST_STORE', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   remove(gun: string, role: string): void {

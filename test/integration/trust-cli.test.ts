@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startDevTokenService, type RunningTokenService } from '../../src/auth/dev-token-service.js';
 import { runSignet, type CliResult } from '../support/cli.js';
 import { startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -201,5 +202,67 @@ describe('signet trust: bad input', { timeout: 120_000 }, () => {
     const r = await signet(['verify', `${repo()}:v1`, '--signer', 'alice']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(pushed.digest));
+  });
+});
+
+describe('signet trust behind registry token auth', { timeout: 120_000 }, () => {
+  let tokens: RunningTokenService;
+  let server: TestServer;
+  let registry: TestRegistry;
+  let pushed: PushedImage;
+  let work: string;
+
+  before(async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'signet-trust-auth-'));
+    tokens = await startDevTokenService({
+      issuer: 'signet-cli-issuer',
+      service: 'signet-cli',
+      users: [{ name: 'ci', password: 'ci-pass', repositories: [''], actions: ['pull', 'push'] }],
+    });
+    const bundle = path.join(work, 'token-ca.pem');
+    writeFileSync(bundle, tokens.certificatePem);
+    server = await startTestServer({
+      SIGNET_AUTH: 'token',
+      SIGNET_AUTH_REALM: tokens.realm,
+      SIGNET_AUTH_SERVICE: 'signet-cli',
+      SIGNET_AUTH_ISSUER: 'signet-cli-issuer',
+      SIGNET_AUTH_ROOT_CERT_BUNDLE: bundle,
+    });
+    registry = await startRegistry();
+    pushed = await registry.pushImage('auth/app', 'v1');
+  });
+  after(async () => {
+    await server?.close();
+    await tokens?.close();
+    await registry?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** A user whose config.json holds `auth` for the image's registry (the trust server asks for those). */
+  function user(name: string, auth?: string): Record<string, string> {
+    const dir = path.join(work, name);
+    mkdirSync(dir, { recursive: true });
+    if (auth) writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(auth).toString('base64') } } }));
+    return { DOCKER_CONFIG: dir, DOCKER_CONTENT_TRUST_SERVER: server.url, CI: 'true', ...PASS };
+  }
+
+  test('the registry credentials get a token for the trust server: sign and verify work', async () => {
+    const ci = user('ci', 'ci:ci-pass');
+    const image = `${registry.host}/auth/app`;
+    assert.equal((await runSignet(['trust', 'key', 'generate', 'ci', '--dir', ci['DOCKER_CONFIG']!], ci)).code, 0);
+    const signed = await runSignet(['trust', 'sign', `${image}:v1`, '--signer', 'ci'], ci);
+    assert.equal(signed.code, 0, signed.stderr);
+    const verified = await runSignet(['verify', `${image}:v1`, '--signer', 'ci'], user('reader', 'ci:ci-pass'));
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, new RegExp(pushed.digest));
+  });
+
+  test('no credentials or wrong ones: exit 1, UNAUTHORIZED in one line', async () => {
+    const image = `${registry.host}/auth/app:v1`;
+    oneLineFailure(await runSignet(['verify', image], user('anonymous')), 1, /requires credentials|refused|unauthori/i);
+    const wrong = await runSignet(['verify', image, '--json'], user('wrong', 'ci:not-the-password'));
+    assert.equal(wrong.code, 1);
+    assert.match((JSON.parse(wrong.stdout) as { error: { code: string } }).error.code, /UNAUTHORIZED/);
+    assert.doesNotMatch(wrong.stderr + wrong.stdout, /not-the-password/);
   });
 });

@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import { KeyStoreError } from './errors.js';
 import { decodePrivateKeyPem, encodeNotaryPrivateKeyPem, readPrivateKeyHeaders, type EncryptionParameters } from './pkcs8.js';
 import type { PassphraseSource } from './passphrase.js';
