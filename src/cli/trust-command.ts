@@ -235,22 +235,19 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       if (digest && p.length > 1) throw new UsageError('--digest and --size sign one tag only', 'trust sign');
       if (sizeText !== undefined && !/^\d{1,15}$/.test(sizeText))
         throw new UsageError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`, 'trust sign');
+      const signer = a.string('signer');
+      const roles = a.strings('role');
       const tick = progress(p.length);
-      const results = [];
-      for (const [i, image] of p.entries()) {
-        tick(i, image);
-        const signer = a.string('signer');
-        const roles = a.strings('role');
-        results.push(
-          await client.sign(image, {
-            ...(digest ? { target: { digest, length: Number(sizeText) } } : {}),
-            ...(signer ? { signer } : {}),
-            ...(roles.length ? { roles } : {}),
-            ...(a.flag('local-snapshot') ? { localSnapshot: true } : {}),
-          }),
-        );
-        tick(i + 1, image);
-      }
+      const results = await client.signAll(
+        p,
+        {
+          ...(digest ? { target: { digest, length: Number(sizeText) } } : {}),
+          ...(signer ? { signer } : {}),
+          ...(roles.length ? { roles } : {}),
+          ...(a.flag('local-snapshot') ? { localSnapshot: true } : {}),
+        },
+        (done, image) => tick(done, image),
+      );
       print(
         a,
         results,

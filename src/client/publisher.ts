@@ -53,7 +53,10 @@ export interface InitOptions {
 }
 
 export interface SignResult {
+  /** Every role re-signed. */
   roles: string[];
+  /** The roles each tag went into. */
+  byTag: Map<string, string[]>;
 }
 
 function sha256Hex(digest: string): string {
@@ -85,14 +88,23 @@ export class Publisher {
     return this.repository.gun;
   }
 
-  /** The trusted state, or null when the repository has no trust data yet. */
+  /** The state read last by `state()`, until the next publish. */
+  private current: TrustedSet | null | undefined;
+
+  /** The trusted state, fresh from the server, or null when the repository has no trust data yet. */
   async state(): Promise<TrustedSet | null> {
     try {
-      return await this.repository.update('push');
+      this.current = await this.repository.update('push');
     } catch (err) {
-      if (err instanceof ClientError && err.code === 'NOT_INITIALIZED') return null;
-      throw err;
+      if (!(err instanceof ClientError && err.code === 'NOT_INITIALIZED')) throw err;
+      this.current = null;
     }
+    return this.current;
+  }
+
+  /** The state to change: the one just read, else a fresh one. */
+  private async load(): Promise<TrustedSet | null> {
+    return this.current !== undefined ? this.current : this.state();
   }
 
   /** Signers for a role's keys: every held key among `keyIds` (at least one is needed). */
@@ -134,6 +146,7 @@ export class Publisher {
       const snapshot = { _type: 'Snapshot', expires: formatRfc3339(now + EXPIRY_MS.snapshot), meta, version: (previous?.version ?? 0) + 1 };
       bytes.set('snapshot', signDocument(snapshot, await this.signersFor('snapshot', root.roles['snapshot']?.keyids ?? [], root.keys)));
     }
+    this.current = undefined;
     await this.repository.server.publish(bytes);
     // What was just published is trusted: cache it so the next run starts from it.
     for (const [role, b] of bytes) this.repository.store.write(this.gun, role, b);
@@ -213,12 +226,15 @@ export class Publisher {
 
   /** Sign `tags` (tag → target) into `roles` (default: the signable roles of each tag). */
   async sign(tags: ReadonlyMap<string, TargetRecord>, roles?: readonly string[]): Promise<SignResult> {
-    const set = await this.state();
+    const set = await this.load();
     if (!set) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.repository.server.base.origin}`);
     const changed = new Map<string, TargetsSigned & Record<string, unknown>>();
+    const byTag = new Map<string, string[]>();
     for (const [tag, target] of tags) {
       const entry = { hashes: { sha256: Buffer.from(sha256Hex(target.digest), 'hex').toString('base64') }, length: target.length };
-      for (const role of roles ?? this.signableRoles(set, tag)) {
+      const into = roles ?? this.signableRoles(set, tag);
+      byTag.set(tag, [...into]);
+      for (const role of into) {
         const doc = changed.get(role) ?? this.nextTargets(set, role);
         doc.targets![tag] = entry;
         changed.set(role, doc);
@@ -227,12 +243,12 @@ export class Publisher {
     const files = new Map<string, { signed: object; signers: DocumentSigner[] }>();
     for (const [role, doc] of changed) files.set(role, { signed: doc, signers: await this.targetsSigners(set, role) });
     await this.publish(set, set.root.signed, files);
-    return { roles: [...changed.keys()] };
+    return { roles: [...changed.keys()], byTag };
   }
 
   /** Remove `tags` (all signed tags when empty) from every role that holds them and can be signed. */
   async revoke(tags: readonly string[]): Promise<{ tag: string; roles: string[] }[]> {
-    const set = await this.state();
+    const set = await this.load();
     if (!set) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.repository.server.base.origin}`);
     const loaded = ['targets', ...allDelegations(set)];
     const wanted = tags.length > 0 ? tags : [...new Set(loaded.flatMap((r) => Object.keys(set.targets(r)?.signed.targets ?? {})))].sort();
@@ -269,7 +285,7 @@ export class Publisher {
   /** Delegate to signer `name` with `keys` (docker trust signer add); initialises a new repository. */
   async addSigner(name: string, keys: MetadataKey[]): Promise<{ initialized: boolean }> {
     checkSignerName(name);
-    const set = await this.state();
+    const set = await this.load();
     if (!set) {
       await this.initialize({ signers: [{ name, keys }] });
       return { initialized: true };
@@ -283,7 +299,7 @@ export class Publisher {
   /** Remove signer `name`: its delegation, and its keys from `targets/releases` (unless another signer shares them). */
   async removeSigner(name: string, options: { force?: boolean } = {}): Promise<void> {
     checkSignerName(name);
-    const set = await this.state();
+    const set = await this.load();
     if (!set) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.repository.server.base.origin}`);
     const targets = this.nextTargets(set, 'targets');
     const roles = targets.delegations!.roles ?? [];
@@ -314,7 +330,7 @@ export class Publisher {
    * key to the server: a new root lists the new key, signed by the current root key.
    */
   async rotate(role: 'targets' | 'snapshot' | 'timestamp', options: { serverManaged?: boolean } = {}): Promise<{ keyId: string }> {
-    const set = await this.state();
+    const set = await this.load();
     if (!set) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.repository.server.base.origin}`);
     if (role === 'targets' && options.serverManaged) throw new ClientError('BAD_INPUT', 'the targets key cannot be server-managed');
     if (role === 'timestamp' && !options.serverManaged) throw new ClientError('BAD_INPUT', 'the timestamp key is always server-managed: use --server-managed');

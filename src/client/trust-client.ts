@@ -228,21 +228,51 @@ export class TrustClient {
 
   /** Sign IMAGE:TAG (initialising the repository with a signer when it is new, as docker does). */
   async sign(image: string, options: SignOptions = {}): Promise<SignOutcome> {
-    const { ref, publisher } = this.open(image);
-    if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
-    const target: TargetRecord = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
-    let initialized = false;
-    if (!(await publisher.state())) {
-      const name = options.signer ?? (await this.credentials.get(ref.registry))?.username;
-      if (!name)
-        throw new ClientError('BAD_INPUT', `${ref.name} has no trust data yet: name its first signer with --signer NAME (docker uses the registry user name)`);
-      const keyId = publisher.keys.firstWithRole(name);
-      const signerKey = keyId ? await publisher.keys.unlock(keyId) : await publisher.keys.create(name, undefined);
-      await publisher.initialize({ signers: [{ name, keys: [{ ...signerKey.tufPublic() }] }], ...(options.localSnapshot ? { localSnapshot: true } : {}) });
-      initialized = true;
+    const [outcome] = await this.signAll([image], options);
+    return outcome!;
+  }
+
+  /**
+   * Sign several IMAGE:TAGs: each tag's digest and size from the registry, then one publish per
+   * repository. `onProgress` hears of each tag resolved.
+   */
+  async signAll(images: readonly string[], options: SignOptions = {}, onProgress?: (done: number, image: string) => void): Promise<SignOutcome[]> {
+    if (options.target && images.length !== 1) throw new ClientError('BAD_INPUT', 'a digest and size sign one tag only');
+    const groups = new Map<string, { ref: ImageReference; tag: string; image: string }[]>();
+    for (const image of images) {
+      const ref = parseImageReference(image);
+      if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
+      groups.set(ref.name, [...(groups.get(ref.name) ?? []), { ref, tag: ref.tag, image }]);
     }
-    const { roles } = await publisher.sign(new Map([[ref.tag, target]]), options.roles);
-    return { name: ref.name, tag: ref.tag, digest: target.digest, length: target.length, roles, initialized };
+    const outcomes: SignOutcome[] = [];
+    let done = 0;
+    for (const [, group] of groups) {
+      const targets = new Map<string, TargetRecord>();
+      for (const { ref, tag, image } of group) {
+        targets.set(tag, options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size }))));
+        onProgress?.(++done, image);
+      }
+      const ref = group[0]!.ref;
+      const { publisher } = this.open(ref);
+      let initialized = false;
+      if (!(await publisher.state())) {
+        const name = options.signer ?? (await this.credentials.get(ref.registry))?.username;
+        if (!name)
+          throw new ClientError(
+            'BAD_INPUT',
+            `${ref.name} has no trust data yet: name its first signer with --signer NAME (docker uses the registry user name)`,
+          );
+        const keyId = publisher.keys.firstWithRole(name);
+        const signerKey = keyId ? await publisher.keys.unlock(keyId) : await publisher.keys.create(name, undefined);
+        await publisher.initialize({ signers: [{ name, keys: [{ ...signerKey.tufPublic() }] }], ...(options.localSnapshot ? { localSnapshot: true } : {}) });
+        initialized = true;
+      }
+      const { byTag } = await publisher.sign(targets, options.roles);
+      for (const [tag, target] of targets) {
+        outcomes.push({ name: ref.name, tag, digest: target.digest, length: target.length, roles: byTag.get(tag) ?? [], initialized });
+      }
+    }
+    return outcomes;
   }
 
   /** Remove the signature of IMAGE:TAG, or of every tag of IMAGE. */
