@@ -142,6 +142,35 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
       const puller = user();
       ok(await run('docker', ['pull', `${repo}:v1`], { ...envOf(puller), DOCKER_CONTENT_TRUST: '1' }));
       assert.ok(engine.pulls.includes(`${repo}@${pushed.digest}`), `docker pulled the signed digest: ${engine.pulls.join(', ')}`);
+
+      // Key rotation: docker sees the new repository key, and the tag still verifies for everyone.
+      for (const [role, flags] of [
+        ['targets', []],
+        ['snapshot', []],
+        ['snapshot', ['--server-managed']],
+      ] as const) {
+        const rotated = await signet(alice, 'trust', 'key', 'rotate', repo, role, ...flags, '--json');
+        ok(rotated);
+        const { keyId } = JSON.parse(rotated.stdout) as { keyId: string };
+        if (role === 'targets') {
+          const admin = JSON.parse((await docker(user(), 'trust', 'inspect', repo)).stdout) as {
+            AdministrativeKeys: { Name: string; Keys: { ID: string }[] }[];
+          }[];
+          assert.deepEqual(admin[0]!.AdministrativeKeys.find((k) => k.Name === 'Repository')!.Keys, [{ ID: keyId }]);
+        }
+        ok(await signet(puller, 'verify', `${repo}:v1`, '--signer', 'alice'));
+        ok(await notary(puller, 'list', repo));
+      }
+
+      // Revocation: docker sees no signature any more, and a DCT pull is refused.
+      ok(await signet(alice, 'trust', 'revoke', `${repo}:v1`));
+      const after = await docker(user(), 'trust', 'inspect', '--pretty', repo);
+      ok(after);
+      assert.match(after.stdout, /No signatures for/);
+      const pulls = engine.pulls.length;
+      const refused = await run('docker', ['pull', `${repo}:v1`], { ...envOf(puller), DOCKER_CONTENT_TRUST: '1' });
+      assert.notEqual(refused.code, 0, refused.out);
+      assert.equal(engine.pulls.length, pulls, 'nothing pulled');
     });
 
     test('a signet key signs with docker trust sign, and signet verify checks the signer', async () => {

@@ -198,6 +198,27 @@ describe('signet trust: bad input', { timeout: 120_000 }, () => {
     }
   });
 
+  test('several tags in one command: each resolved from the registry, one publish', async () => {
+    const v2 = await registry.pushImage('cli/app', 'v2');
+    const v3 = await registry.pushImage('cli/app', 'v3', { oci: true });
+    const r = await signet(['trust', 'sign', `${repo()}:v2`, `${repo()}:v3`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const results = JSON.parse(r.stdout) as { tag: string; digest: string }[];
+    assert.deepEqual(
+      results.map((x) => [x.tag, x.digest]),
+      [
+        ['v2', v2.digest],
+        ['v3', v3.digest],
+      ],
+    );
+    assert.equal(r.stderr, '', 'no progress output outside a terminal');
+    const inspected = JSON.parse((await signet(['trust', 'inspect', repo()])).stdout) as { SignedTags: { SignedTag: string; Digest: string }[] }[];
+    assert.deepEqual(
+      inspected[0]!.SignedTags.map((t) => t.SignedTag),
+      ['v1', 'v2', 'v3'],
+    );
+  });
+
   test('the baseline still verifies after all of it', async () => {
     const r = await signet(['verify', `${repo()}:v1`, '--signer', 'alice']);
     assert.equal(r.code, 0, r.stderr);
