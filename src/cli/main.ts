@@ -17,10 +17,14 @@ async function main(argv: string[]): Promise<number> {
     console.log(`signet ${version()}`);
     return 0;
   }
-  if (command === 'help' && (argv[1] === 'trust' || argv[1] === 'verify')) return main([...argv.slice(1), '--help']);
+  if (command === 'help' && (argv[1] === 'trust' || argv[1] === 'verify' || argv[1] === 'gate')) return main([...argv.slice(1), '--help']);
   if (command === 'trust' || command === 'verify') {
     const { runTrustCommand } = await import('./trust-command.js');
     return runTrustCommand(argv);
+  }
+  if (command === 'gate') {
+    const { runGateCommand } = await import('./gate-command.js');
+    return runGateCommand(argv);
   }
   const { runServerCommand } = await import('./server-commands.js');
   return runServerCommand(argv);

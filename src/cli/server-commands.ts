@@ -44,6 +44,8 @@ client commands (no database, no server: see signet trust --help):
             sign images and manage a repository's signers, as docker trust does
   verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]
             print the trusted digest of an image and who signed it, or why not
+  gate --policy FILE --tls-cert FILE --tls-key FILE
+            the deploy gate: Kubernetes admission webhooks and a verify API (docs/gate.md)
 
 options of every command: --help (-h) prints its usage, --version prints Signet's version.
 Exit status: 0 done, 1 the work failed or found problems, 2 usage or configuration error.

@@ -4,9 +4,11 @@
  * issued the root certificates, or trust on first use when neither is given (unless TOFU is
  * disabled). Later roots are trusted through the rotation chain, not through the pins.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { decodeBase64 } from '../tuf/core/base64.js';
-import type { RootSigned } from '../tuf/notary/metadata.js';
+import { loadVerifierKey, type VerifierKey } from '../tuf/core/keys.js';
+import { countValidSignatures } from '../tuf/core/signatures.js';
+import type { RootSigned, SignedFile } from '../tuf/notary/metadata.js';
 import { ClientError } from './errors.js';
 
 export interface TrustPinning {
@@ -16,6 +18,39 @@ export interface TrustPinning {
   ca?: string;
   /** Refuse a repository first seen without certs or ca pins. */
   disableTofu?: boolean;
+  /**
+   * Pinned root public keys, matched by key material (not by key or certificate ID, so one key
+   * serves every repository whose roots use it, each in its own certificate). The trust walk
+   * then starts at `1.root.json`, whose root threshold these keys must meet, and follows every
+   * rotation from there (the deploy gate's mode; no trust on first use).
+   */
+  rootKeys?: readonly KeyObject[];
+}
+
+/** A pinned public key as a verifier (keyed by its identity: the sha256 of its SPKI). */
+export function pinnedVerifier(key: KeyObject): VerifierKey {
+  const spki = key.export({ type: 'spki', format: 'der' });
+  const identity = createHash('sha256').update(spki).digest('hex');
+  if (key.asymmetricKeyType === 'ed25519') return loadVerifierKey('ed25519', spki.subarray(spki.length - 32).toString('base64'), identity);
+  return loadVerifierKey(key.asymmetricKeyType === 'rsa' ? 'rsa' : 'ecdsa', spki.toString('base64'), identity);
+}
+
+/**
+ * Throws PINNING unless the distinct pinned keys with a valid signature on `root` (whatever key
+ * ID the signature names) meet its root threshold.
+ */
+export function checkRootSignedByPinnedKeys(gun: string, root: SignedFile, signed: RootSigned, pinned: readonly KeyObject[]): void {
+  const threshold = signed.roles['root']?.threshold ?? 1;
+  let valid = 0;
+  for (const key of pinned) {
+    const verifier = pinnedVerifier(key);
+    // Present the one pinned key under every key ID the signatures name.
+    const keys = new Map(root.signatures.map((s) => [s.keyid, verifier] as const));
+    if (countValidSignatures(root.message(), root.signatures, keys) > 0) valid++;
+  }
+  if (valid < threshold) {
+    throw new ClientError('PINNING', `${gun}: root v${signed.version} is signed by ${valid} of the pinned root keys, ${threshold} needed`);
+  }
 }
 
 function certificatesOf(publicB64: string): X509Certificate[] {

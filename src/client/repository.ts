@@ -16,9 +16,9 @@ import { TrustedSet, TrustError } from '../tuf/notary/trusted-set.js';
 import { parseRoleFile } from '../tuf/notary/trusted-set.js';
 import { rootSchema } from '../tuf/notary/metadata.js';
 import { ClientError } from './errors.js';
-import { checkPinnedRoot, type TrustPinning } from './pinning.js';
+import { checkPinnedRoot, checkRootSignedByPinnedKeys, type TrustPinning } from './pinning.js';
 import type { TrustServer } from './trust-server.js';
-import type { TrustStore } from './trust-store.js';
+import type { MetadataCache } from './trust-store.js';
 
 /** Upper bounds on what one repository may make a client fetch. */
 const MAX_ROLES = 10_000;
@@ -27,7 +27,7 @@ const MAX_ROOT_ROTATIONS = 1_000;
 export interface RepositoryOptions {
   gun: string;
   server: TrustServer;
-  store: TrustStore;
+  store: MetadataCache;
   pinning?: TrustPinning;
   /** The clock, ms since the epoch (tests pass a fixed time). */
   now?: () => number;
@@ -41,7 +41,7 @@ function metaSha256(meta: { hashes: Record<string, string> } | undefined): strin
 export class NotaryRepository {
   readonly gun: string;
   readonly server: TrustServer;
-  readonly store: TrustStore;
+  readonly store: MetadataCache;
   private readonly pinning: TrustPinning | undefined;
   private readonly now: () => number;
 
@@ -58,12 +58,19 @@ export class NotaryRepository {
   }
 
   /** The trusted root to start from: the cached one, else the server's, checked against the pins. */
-  private async trustAnchor(scope: 'pull' | 'push'): Promise<{ set: TrustedSet; fresh: boolean }> {
+  private async trustAnchor(scope: 'pull' | 'push'): Promise<{ set: TrustedSet; fresh: boolean; walk: boolean }> {
     const nowMs = this.now();
     const cached = this.store.read(this.gun, 'root');
+    if (!cached && this.pinning?.rootKeys) {
+      const first = await this.server.getRootVersion(1);
+      if (!first) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.server.base.origin}`);
+      const root = parseRoleFile('root', first, rootSchema);
+      checkRootSignedByPinnedKeys(this.gun, root.file, root.signed, this.pinning.rootKeys);
+      return { set: TrustedSet.fromTrustedRoot(first, { gun: this.gun, nowMs }), fresh: true, walk: true };
+    }
     if (cached) {
       try {
-        return { set: TrustedSet.fromTrustedRoot(cached, { gun: this.gun, nowMs, known: this.store.knownVersions(this.gun) }), fresh: false };
+        return { set: TrustedSet.fromTrustedRoot(cached, { gun: this.gun, nowMs, known: this.store.knownVersions(this.gun) }), fresh: false, walk: true };
       } catch (err) {
         throw new ClientError(
           'TRUST_STORE',
@@ -77,7 +84,7 @@ export class NotaryRepository {
     const root = await this.server.getRoot(scope);
     if (!root) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.server.base.origin}`);
     checkPinnedRoot(this.gun, parseRoleFile('root', root, rootSchema).signed, this.pinning, nowMs);
-    return { set: TrustedSet.fromTrustedRoot(root, { gun: this.gun, nowMs }), fresh: true };
+    return { set: TrustedSet.fromTrustedRoot(root, { gun: this.gun, nowMs }), fresh: true, walk: false };
   }
 
   /**
@@ -86,9 +93,9 @@ export class NotaryRepository {
    * anything it serves does not verify.
    */
   async update(scope: 'pull' | 'push' = 'pull'): Promise<TrustedSet> {
-    const { set, fresh } = await this.trustAnchor(scope);
+    const { set, fresh, walk } = await this.trustAnchor(scope);
     const rootBefore = set.root.file.bytes;
-    for (let i = 0; !fresh && i < MAX_ROOT_ROTATIONS; i++) {
+    for (let i = 0; walk && i < MAX_ROOT_ROTATIONS; i++) {
       const next = await this.server.getRootVersion(set.root.signed.version + 1);
       if (!next) break;
       set.updateRoot(next);

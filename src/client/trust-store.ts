@@ -14,7 +14,71 @@ import type { KnownVersions } from '../tuf/notary/trusted-set.js';
 
 const MAX_CACHED_FILE = 100 * 1024 * 1024;
 
-export class TrustStore {
+/** Where a repository's trusted metadata is kept between updates: a trust directory, or memory. */
+export interface MetadataCache {
+  /** Where it is kept, for messages. */
+  metadataDir(gun: string): string;
+  read(gun: string, role: string): Buffer | null;
+  write(gun: string, role: string, bytes: Buffer): void;
+  remove(gun: string, role: string): void;
+  cachedDelegations(gun: string): string[];
+  knownVersions(gun: string): KnownVersions;
+}
+
+/** Versions in cached role files (unparseable ones are ignored). */
+function versionsOf(read: (role: string) => Buffer | null, delegations: string[]): KnownVersions {
+  const version = (role: string): number | undefined => {
+    const bytes = read(role);
+    if (!bytes) return undefined;
+    try {
+      const v = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
+      return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const targets: Record<string, number> = {};
+  for (const role of ['targets', ...delegations]) {
+    const v = version(role);
+    if (v !== undefined) targets[role] = v;
+  }
+  const known: KnownVersions = { targets };
+  const ts = version('timestamp');
+  const snap = version('snapshot');
+  if (ts !== undefined) known.timestamp = ts;
+  if (snap !== undefined) known.snapshot = snap;
+  return known;
+}
+
+/** Trusted metadata in memory, for a long-running process (the deploy gate): versions persist while it runs. */
+export class MemoryMetadataCache implements MetadataCache {
+  private readonly files = new Map<string, Map<string, Buffer>>();
+  metadataDir(gun: string): string {
+    return `memory:${gun}`;
+  }
+  private of(gun: string): Map<string, Buffer> {
+    let m = this.files.get(gun);
+    if (!m) this.files.set(gun, (m = new Map()));
+    return m;
+  }
+  read(gun: string, role: string): Buffer | null {
+    return this.files.get(gun)?.get(role) ?? null;
+  }
+  write(gun: string, role: string, bytes: Buffer): void {
+    this.of(gun).set(role, bytes);
+  }
+  remove(gun: string, role: string): void {
+    this.files.get(gun)?.delete(role);
+  }
+  cachedDelegations(gun: string): string[] {
+    return [...(this.files.get(gun)?.keys() ?? [])].filter((r) => r.startsWith('targets/')).sort();
+  }
+  knownVersions(gun: string): KnownVersions {
+    return versionsOf((role) => this.read(gun, role), this.cachedDelegations(gun));
+  }
+}
+
+export class TrustStore implements MetadataCache {
   constructor(readonly trustDir: string) {}
 
   metadataDir(gun: string): string {
@@ -77,27 +141,6 @@ export class TrustStore {
 
   /** The versions trusted last time, read from the cached files (unparseable ones are ignored). */
   knownVersions(gun: string): KnownVersions {
-    const roles = this.cachedDelegations(gun);
-    const version = (role: string): number | undefined => {
-      const bytes = this.read(gun, role);
-      if (!bytes) return undefined;
-      try {
-        const v = (JSON.parse(bytes.toString('utf8')) as { signed?: { version?: unknown } }).signed?.version;
-        return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    const targets: Record<string, number> = {};
-    for (const role of ['targets', ...roles]) {
-      const v = version(role);
-      if (v !== undefined) targets[role] = v;
-    }
-    const known: KnownVersions = { targets };
-    const ts = version('timestamp');
-    const snap = version('snapshot');
-    if (ts !== undefined) known.timestamp = ts;
-    if (snap !== undefined) known.snapshot = snap;
-    return known;
+    return versionsOf((role) => this.read(gun, role), this.cachedDelegations(gun));
   }
 }

@@ -11,6 +11,7 @@
  * same rules serve the deploy gate, the client and the server's own checks.
  */
 import { checkHashes } from '../core/hashes.js';
+import { decodeBase64 } from '../core/base64.js';
 import {
   MalformedMetadataError,
   parseSignedFile,
@@ -257,6 +258,29 @@ export class TrustedSet {
     const entry = parent.signed.delegations?.roles?.find((r) => r.name === role);
     if (!entry) throw new TrustError('NOT_DELEGATED', role, `${parentName} does not delegate to it`);
     return entry;
+  }
+
+  /**
+   * The keys (by identity: sha256 of the SPKI) whose signatures on a loaded targets role verify,
+   * so that callers can count signers by distinct key material.
+   */
+  signingKeysOf(role: string): Set<string> {
+    const file = this.targetsFiles.get(role);
+    if (!file) return new Set();
+    let keys: RoleKeys;
+    if (role === 'targets') keys = rootRoleKeys(this.rootFile.signed, 'targets');
+    else {
+      const entry = this.delegation(role);
+      keys = delegationKeys(entry.keyids, this.targetsFiles.get(parentRole(role))!.signed.delegations?.keys ?? {}, entry.threshold);
+    }
+    const out = new Set<string>();
+    const message = file.file.message();
+    for (const sig of file.file.signatures) {
+      const key = keys.keys.get(sig.keyid);
+      const bytes = typeof sig.sig === 'string' ? decodeBase64(sig.sig) : null;
+      if (key && bytes && key.verify(sig.method, message, bytes)) out.add(key.identity);
+    }
+    return out;
   }
 
   /** The delegations a loaded targets role lists, in order: what to fetch next. */
