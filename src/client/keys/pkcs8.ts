@@ -20,6 +20,7 @@
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, pbkdf2Sync, randomBytes, type KeyObject } from 'node:crypto';
 import { integer, octetString, oid, sequence } from '../../tuf/core/der.js';
+import { children, contents, DerError, expectTag, readOctetString, readOid, readSmallInteger, readTlv } from '../../tuf/core/der-reader.js';
 import { KeyStoreError } from './errors.js';
 import { decodePem, encodePem, type PemBlock } from './pem.js';
 import { keyFromPrivate, privateKeyOf, tufPublicBytes, type KeyMaterial } from './signing-key.js';
@@ -61,72 +62,9 @@ const IV_LENGTH = 16;
 /** Far above any tool's default; a file asking for more is refused rather than left to spin. */
 const MAX_ITERATIONS = 10_000_000;
 
-// ---------------------------------------------------------------------------------------------
-// A small bounds-checked DER reader. Any malformation is a DerError, which callers turn into the
-// right KeyStoreError (KEY_UNREADABLE for a plain file, PASSPHRASE_WRONG after decryption).
-
-class DerError extends Error {}
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-function readTlv(buf: Buffer, pos: number, limit: number): Tlv {
-  if (pos + 2 > limit) throw new DerError('truncated DER');
-  const tag = buf[pos]!;
-  let len = buf[pos + 1]!;
-  let p = pos + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || p + n > limit) throw new DerError('bad DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[p++]!;
-  }
-  if (p + len > limit) throw new DerError('DER length beyond data');
-  return { tag, start: p, end: p + len };
-}
-
-function children(buf: Buffer, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let pos = parent.start; pos < parent.end;) {
-    const t = readTlv(buf, pos, parent.end);
-    out.push(t);
-    pos = t.end;
-  }
-  return out;
-}
-
-function expect(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!t || t.tag !== tag) throw new DerError(`expected ${what}`);
-  return t;
-}
-
-function readOid(buf: Buffer, t: Tlv | undefined): string {
-  const o = expect(t, 0x06, 'an OBJECT IDENTIFIER');
-  const arcs: number[] = [];
-  let value = 0;
-  for (let p = o.start; p < o.end; p++) {
-    value = value * 128 + (buf[p]! & 0x7f);
-    if (!(buf[p]! & 0x80)) {
-      arcs.push(value);
-      value = 0;
-    }
-  }
-  if (arcs.length === 0) throw new DerError('empty OBJECT IDENTIFIER');
-  const first = arcs[0]!;
-  const head = first < 40 ? [0, first] : first < 80 ? [1, first - 40] : [2, first - 80];
-  return [...head, ...arcs.slice(1)].join('.');
-}
-
-function readSmallInt(buf: Buffer, t: Tlv | undefined): number {
-  const i = expect(t, 0x02, 'an INTEGER');
-  if (i.end - i.start < 1 || i.end - i.start > 6 || buf[i.start]! & 0x80) throw new DerError('INTEGER out of range');
-  return buf.readUIntBE(i.start, i.end - i.start);
-}
-
-const bytesOf = (buf: Buffer, t: Tlv) => buf.subarray(t.start, t.end);
+// Reading DER is src/tuf/core/der-reader.ts. Any malformation is a DerError, which the functions
+// below turn into the right KeyStoreError (KEY_UNREADABLE for a plain file, PASSPHRASE_WRONG
+// after decryption).
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -225,10 +163,10 @@ function notaryEd25519(bytes: Buffer): KeyObject {
 /** A PrivateKeyInfo (notary's or standard) as a KeyObject. Throws DerError or Node's error. */
 function parsePrivateKeyInfo(der: Buffer): KeyObject {
   const top = readTlv(der, 0, der.length);
-  const [version, algorithm, privateKey] = children(der, expect(top, 0x30, 'a PrivateKeyInfo'));
-  readSmallInt(der, version);
-  const algId = readOid(der, children(der, expect(algorithm, 0x30, 'an AlgorithmIdentifier'))[0]);
-  const keyBytes = bytesOf(der, expect(privateKey, 0x04, 'the private key OCTET STRING'));
+  const [version, algorithm, privateKey] = children(der, expectTag(top, 0x30, 'a PrivateKeyInfo'));
+  readSmallInteger(der, version);
+  const algId = readOid(der, children(der, expectTag(algorithm, 0x30, 'an AlgorithmIdentifier'))[0]);
+  const keyBytes = readOctetString(der, privateKey, 'the private key OCTET STRING');
   if (algId === OID.notaryEd25519) return notaryEd25519(keyBytes);
   // notary's RSA has no NULL parameters, which OpenSSL may refuse: read the PKCS#1 key inside.
   if (algId === OID.rsaEncryption) return createPrivateKey({ key: keyBytes, format: 'der', type: 'pkcs1' });
@@ -251,20 +189,20 @@ function decryptPrivateKeyInfo(der: Buffer, passphrase: string, what: string): B
     data: Buffer;
   } | null = null;
   try {
-    const top = expect(readTlv(der, 0, der.length), 0x30, 'an EncryptedPrivateKeyInfo');
+    const top = expectTag(readTlv(der, 0, der.length), 0x30, 'an EncryptedPrivateKeyInfo');
     const [algorithm, data] = children(der, top);
-    const [algOid, algParams] = children(der, expect(algorithm, 0x30, 'an AlgorithmIdentifier'));
+    const [algOid, algParams] = children(der, expectTag(algorithm, 0x30, 'an AlgorithmIdentifier'));
     if (readOid(der, algOid) === OID.pbes2) {
-      const [kdf, enc] = children(der, expect(algParams, 0x30, 'PBES2 parameters'));
-      const [kdfOid, kdfParams] = children(der, expect(kdf, 0x30, 'a key derivation function'));
-      const [encOid, ivTlv] = children(der, expect(enc, 0x30, 'an encryption scheme'));
+      const [kdf, enc] = children(der, expectTag(algParams, 0x30, 'PBES2 parameters'));
+      const [kdfOid, kdfParams] = children(der, expectTag(kdf, 0x30, 'a key derivation function'));
+      const [encOid, ivTlv] = children(der, expectTag(enc, 0x30, 'an encryption scheme'));
       const cipher = CIPHERS[readOid(der, encOid)];
       if (readOid(der, kdfOid) === OID.pbkdf2 && cipher && ivTlv?.tag === 0x04) {
-        const [saltTlv, iterTlv, ...rest] = children(der, expect(kdfParams, 0x30, 'PBKDF2 parameters'));
+        const [saltTlv, iterTlv, ...rest] = children(der, expectTag(kdfParams, 0x30, 'PBKDF2 parameters'));
         let keyLength: number | undefined;
         let prf = 'sha1';
         for (const field of rest) {
-          if (field.tag === 0x02) keyLength = readSmallInt(der, field);
+          if (field.tag === 0x02) keyLength = readSmallInteger(der, field);
           else if (field.tag === 0x30) {
             const p = PRFS[readOid(der, children(der, field)[0])];
             if (!p) throw new DerError('unsupported PBKDF2 PRF');
@@ -273,12 +211,12 @@ function decryptPrivateKeyInfo(der: Buffer, passphrase: string, what: string): B
         }
         scheme = {
           cipher,
-          iv: bytesOf(der, ivTlv),
-          salt: bytesOf(der, expect(saltTlv, 0x04, 'a PBKDF2 salt')),
-          iterations: readSmallInt(der, iterTlv),
+          iv: contents(der, ivTlv),
+          salt: readOctetString(der, saltTlv, 'a PBKDF2 salt'),
+          iterations: readSmallInteger(der, iterTlv),
           prf,
           ...(keyLength !== undefined ? { keyLength } : {}),
-          data: bytesOf(der, expect(data, 0x04, 'the encrypted data')),
+          data: readOctetString(der, data, 'the encrypted data'),
         };
       }
     }

@@ -5,11 +5,12 @@
  *
  * Our own DER code, because it must see certificates as Go does, byte for byte: Node's `X509Certificate` parses the certificate and hands out its public key, but it does not
  * expose the signature algorithm, prints the subject with RFC 2253 escaping and decides "is a CA"
- * with OpenSSL's looser heuristics. Notary decides on exactly those fields, so a small bounds-checked
- * DER reader extracts them the way Go's crypto/x509 sees them.
+ * with OpenSSL's looser heuristics. Notary decides on exactly those fields, so the bounds-checked
+ * DER reader (der-reader.ts) extracts them the way Go's crypto/x509 sees them.
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { decodeBase64 } from './base64.js';
+import { children, contents, DerError, expectTag, readOid, readTlv, type Tlv } from './der-reader.js';
 import { SignetError } from './signet-error.js';
 
 export class CertificateError extends SignetError {
@@ -28,71 +29,9 @@ export interface Certificate {
   spkiDer: Buffer;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Minimal DER reader
-
-interface Tlv {
-  tag: number;
-  start: number; // first content byte
-  end: number; // one past the last content byte
-}
-
-function readTlv(buf: Buffer, pos: number, limit: number): Tlv {
-  if (pos + 2 > limit) throw new CertificateError('malformed certificate: truncated DER');
-  const tag = buf[pos]!;
-  if ((tag & 0x1f) === 0x1f) throw new CertificateError('malformed certificate: unsupported DER tag');
-  let len = buf[pos + 1]!;
-  let p = pos + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    // Certificates are far below 4 GiB; indefinite length (n = 0) is not DER.
-    if (n === 0 || n > 4 || p + n > limit) throw new CertificateError('malformed certificate: bad DER length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[p++]!;
-  }
-  if (p + len > limit) throw new CertificateError('malformed certificate: DER length beyond data');
-  return { tag, start: p, end: p + len };
-}
-
-/** The TLVs directly inside a constructed value. */
-function children(buf: Buffer, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  for (let pos = parent.start; pos < parent.end;) {
-    const tlv = readTlv(buf, pos, parent.end);
-    out.push(tlv);
-    pos = tlv.end;
-  }
-  return out;
-}
-
-function expectTag(tlv: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!tlv || tlv.tag !== tag) throw new CertificateError(`malformed certificate: expected ${what}`);
-  return tlv;
-}
-
-function decodeOid(buf: Buffer, tlv: Tlv): string {
-  const arcs: bigint[] = [];
-  let value = 0n;
-  let open = false;
-  for (let p = tlv.start; p < tlv.end; p++) {
-    const b = buf[p]!;
-    value = (value << 7n) | BigInt(b & 0x7f);
-    open = (b & 0x80) !== 0;
-    if (!open) {
-      arcs.push(value);
-      value = 0n;
-    }
-  }
-  if (open || arcs.length === 0) throw new CertificateError('malformed certificate: bad OID');
-  // The first sub-identifier packs the first two arcs as 40 * first + second.
-  const first = arcs[0]!;
-  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
-  return [...head, ...arcs.slice(1)].join('.');
-}
-
 /** ASN.1 string types Go's pkix.Name accepts as attribute values; others yield null (skipped). */
 function decodeDirectoryString(buf: Buffer, tlv: Tlv): string | null {
-  const bytes = buf.subarray(tlv.start, tlv.end);
+  const bytes = contents(buf, tlv);
   switch (tlv.tag) {
     case 0x0c: // UTF8String
       return bytes.toString('utf8');
@@ -136,7 +75,7 @@ function readCertificateFields(der: Buffer) {
   expectTag(sigValue, 0x03, 'signature BIT STRING');
   if (rest.length) throw new CertificateError('malformed certificate: extra fields');
   const algFields = children(der, expectTag(sigAlg, 0x30, 'signatureAlgorithm'));
-  const signatureAlgorithmOid = decodeOid(der, expectTag(algFields[0], 0x06, 'signature algorithm OID'));
+  const signatureAlgorithmOid = readOid(der, algFields[0], 'signature algorithm OID');
 
   // TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serial, signature, issuer, validity,
   //                               subject, subjectPublicKeyInfo, [1], [2], [3] extensions }
@@ -155,7 +94,7 @@ function readCertificateFields(der: Buffer) {
   for (const rdn of children(der, subject)) {
     for (const atv of children(der, expectTag(rdn, 0x31, 'RDN SET'))) {
       const [type, value] = children(der, expectTag(atv, 0x30, 'AttributeTypeAndValue'));
-      if (!value || decodeOid(der, expectTag(type, 0x06, 'attribute OID')) !== OID_COMMON_NAME) continue;
+      if (!value || readOid(der, type, 'attribute OID') !== OID_COMMON_NAME) continue;
       commonName = decodeDirectoryString(der, value) ?? commonName;
     }
   }
@@ -167,7 +106,7 @@ function readCertificateFields(der: Buffer) {
     const [exts] = children(der, extsWrapper);
     for (const ext of children(der, expectTag(exts, 0x30, 'extensions'))) {
       const parts = children(der, expectTag(ext, 0x30, 'extension'));
-      if (decodeOid(der, expectTag(parts[0], 0x06, 'extension OID')) !== OID_BASIC_CONSTRAINTS) continue;
+      if (readOid(der, parts[0], 'extension OID') !== OID_BASIC_CONSTRAINTS) continue;
       const octets = expectTag(parts[parts.length - 1], 0x04, 'extension value');
       const bc = expectTag(readTlv(der, octets.start, octets.end), 0x30, 'BasicConstraints');
       const [first] = children(der, bc);
@@ -184,8 +123,18 @@ function readCertificateFields(der: Buffer) {
   };
 }
 
+/** The DER reader's faults in this file's words ('malformed certificate: …'). */
+function certificateFields(der: Buffer): ReturnType<typeof readCertificateFields> {
+  try {
+    return readCertificateFields(der);
+  } catch (err) {
+    if (!(err instanceof DerError)) throw err;
+    throw new CertificateError(`malformed certificate: ${err.fault === 'oid' ? 'bad OID' : err.message}`, { cause: err });
+  }
+}
+
 function parseCertificateDer(der: Buffer): Certificate {
-  const fields = readCertificateFields(der);
+  const fields = certificateFields(der);
   let publicKey: KeyObject;
   try {
     // OpenSSL must accept the certificate too, and it gives us the key.
