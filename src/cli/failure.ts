@@ -13,6 +13,7 @@ const CONFIGURATION_MISTAKES: Readonly<Record<string, (error: Error) => string>>
   CONFIG: (e) => e.message,
   DATA_DIR_UNUSABLE: (e) => e.message,
   KEK_MISMATCH: (e) => `signet: ${e.message}`,
+  POLICY: (e) => `signet gate: ${e.message}`,
 };
 
 export function exitWithError(error: unknown): void {

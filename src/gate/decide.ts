@@ -64,7 +64,9 @@ export function applySigners(set: TrustedSet, rule: Rule, ref: ImageReference): 
       if (hits.length === 0) continue;
       const hex = hexOf(hits[0]!);
       if (wantHex !== undefined && hex !== wantHex) return { reason: `${what}: the tag is signed with sha256:${hex}, not ${ref.digest}` };
-      const signers = allRoles(set).filter((r) => signedBy(set, r, tag ?? hits[0]!.name, hex).length > 0).map(signerName);
+      const signers = allRoles(set)
+        .filter((r) => signedBy(set, r, tag ?? hits[0]!.name, hex).length > 0)
+        .map(signerName);
       return { digestHex: hex, signers };
     }
     return { reason: `no signed digest for ${what}` };
@@ -97,7 +99,8 @@ export function applySigners(set: TrustedSet, rule: Rule, ref: ImageReference): 
     if (counted.length >= threshold) meeting.push({ digestHex: hex, signers: counted.map(signerName) });
     if (counted.length > best.count) best = { count: counted.length, hex, roles: counted };
   }
-  if (meeting.length > 1) return { reason: `${what}: the signers disagree (${meeting.map((m) => `sha256:${m.digestHex} by ${m.signers.join(', ')}`).join('; ')})` };
+  if (meeting.length > 1)
+    return { reason: `${what}: the signers disagree (${meeting.map((m) => `sha256:${m.digestHex} by ${m.signers.join(', ')}`).join('; ')})` };
   const found = meeting[0];
   if (!found) {
     if (byDigest.size === 0) return { reason: `no signed digest for ${what} by ${rule.signers.join(', ')}` };
@@ -140,7 +143,8 @@ function finish(d: Omit<ImageDecision, 'allowed'>, ok: boolean): ImageDecision {
 export async function decideImage(image: string, policy: Policy, trust: GateTrustCache, budgetMs = policy.budgetMs): Promise<ImageDecision> {
   const base = { image, mode: 'enforce' as const, signers: [] as string[], reasons: [] as string[] };
   if (typeof image !== 'string' || image.length === 0) return { ...base, allowed: false, reasons: ['no image given'] };
-  if (image.length > MAX_IMAGE_LENGTH) return { ...base, image: `${image.slice(0, 64)}…`, allowed: false, reasons: [`image reference longer than ${MAX_IMAGE_LENGTH} characters`] };
+  if (image.length > MAX_IMAGE_LENGTH)
+    return { ...base, image: `${image.slice(0, 64)}…`, allowed: false, reasons: [`image reference longer than ${MAX_IMAGE_LENGTH} characters`] };
   let ref: ImageReference;
   try {
     ref = parseImageReference(image);
@@ -150,7 +154,10 @@ export async function decideImage(image: string, policy: Policy, trust: GateTrus
   const rule = matchRule(policy, ref.name);
   if (!rule) return { ...base, allowed: false, reasons: [`no rule matches ${ref.name}`] };
   const decided = { ...base, rule: rule.name, mode: rule.mode };
-  if (rule.action) return rule.action === 'allow' ? { ...decided, mode: 'enforce', allowed: true } : { ...decided, mode: 'enforce', allowed: false, reasons: [`the rule ${rule.name} denies ${ref.name}`] };
+  if (rule.action)
+    return rule.action === 'allow'
+      ? { ...decided, mode: 'enforce', allowed: true }
+      : { ...decided, mode: 'enforce', allowed: false, reasons: [`the rule ${rule.name} denies ${ref.name}`] };
   const source = policy.trust.get(rule.trust!)!;
   let set: TrustedSet | 'timeout';
   try {

@@ -39,7 +39,12 @@ export interface RunningGate {
 
 class GateMetrics {
   readonly registry = new Registry();
-  readonly decisions = new Counter({ name: 'signet_gate_decisions_total', help: 'Admission and verify decisions', labelNames: ['endpoint', 'allowed'], registers: [this.registry] });
+  readonly decisions = new Counter({
+    name: 'signet_gate_decisions_total',
+    help: 'Admission and verify decisions',
+    labelNames: ['endpoint', 'allowed'],
+    registers: [this.registry],
+  });
   readonly images = new Counter({ name: 'signet_gate_images_total', help: 'Image decisions', labelNames: ['allowed', 'mode'], registers: [this.registry] });
   readonly latency = new Histogram({
     name: 'signet_gate_decision_seconds',
@@ -48,7 +53,12 @@ class GateMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  readonly badRequests = new Counter({ name: 'signet_gate_bad_requests_total', help: 'Requests the gate could not read', labelNames: ['endpoint'], registers: [this.registry] });
+  readonly badRequests = new Counter({
+    name: 'signet_gate_bad_requests_total',
+    help: 'Requests the gate could not read',
+    labelNames: ['endpoint'],
+    registers: [this.registry],
+  });
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {
@@ -97,14 +107,17 @@ export async function startGateServer(initial: Policy, options: GateServerOption
   async function admission(request: AdmissionRequest, mutate: boolean, started: number): Promise<AdmissionResponse> {
     const base = { uid: request.uid };
     if (request.operation === 'DELETE' || request.operation === 'CONNECT') return { ...base, allowed: true };
-    if (request.namespace && policy.excludedNamespaces.has(request.namespace)) return { ...base, allowed: true, auditAnnotations: { 'signet.gate/skipped': 'namespace excluded' } };
+    if (request.namespace && policy.excludedNamespaces.has(request.namespace))
+      return { ...base, allowed: true, auditAnnotations: { 'signet.gate/skipped': 'namespace excluded' } };
     const sites = imagesOf(request);
     const bad = sites.filter((s) => typeof s.image !== 'string');
     if (bad.length > 0) return { ...base, allowed: false, status: { code: 400, message: `${bad[0]!.path}: the image must be a string` } };
     const unique = [...new Set(sites.map((s) => s.image as string))];
     const decisions = await decideAll(unique, policy, trust);
     const denied = [...decisions.values()].filter((d) => !d.allowed);
-    const warnings = [...decisions.values()].filter((d) => d.allowed && d.reasons.length > 0).map((d) => `${d.image}: ${d.reasons.join('; ')} (warn mode: admitted)`);
+    const warnings = [...decisions.values()]
+      .filter((d) => d.allowed && d.reasons.length > 0)
+      .map((d) => `${d.image}: ${d.reasons.join('; ')} (warn mode: admitted)`);
     for (const d of decisions.values()) {
       metrics.images.inc({ allowed: String(d.allowed), mode: d.mode });
       log.info('gate decision', {
@@ -156,7 +169,8 @@ export async function startGateServer(initial: Policy, options: GateServerOption
     }
     if (route === 'GET /metrics') return send(res, 200, await metrics.registry.metrics(), metrics.registry.contentType);
     const endpoint = { 'POST /mutate': 'mutate', 'POST /validate': 'validate', 'POST /v1/verify': 'verify' }[route];
-    if (!endpoint) return send(res, url.pathname === '/mutate' || url.pathname === '/validate' || url.pathname === '/v1/verify' ? 405 : 404, { error: `no route ${route}` });
+    if (!endpoint)
+      return send(res, url.pathname === '/mutate' || url.pathname === '/validate' || url.pathname === '/v1/verify' ? 405 : 404, { error: `no route ${route}` });
     const started = Date.now();
     const end = metrics.latency.startTimer({ endpoint });
     const refuse = (status: number, message: string) => {
@@ -177,9 +191,27 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       if (typeof image !== 'string' || image.length === 0) return refuse(400, 'image: a string is needed ({"image": "registry/repository:tag"})');
       const d = await decideImage(image, policy, trust);
       metrics.decisions.inc({ endpoint, allowed: String(d.allowed) });
-      log.info('gate decision', { endpoint, image: d.image, digest: d.digest, rule: d.rule, mode: d.mode, signers: d.signers, allowed: d.allowed, reasons: d.reasons, ms: Date.now() - started });
+      log.info('gate decision', {
+        endpoint,
+        image: d.image,
+        digest: d.digest,
+        rule: d.rule,
+        mode: d.mode,
+        signers: d.signers,
+        allowed: d.allowed,
+        reasons: d.reasons,
+        ms: Date.now() - started,
+      });
       end();
-      return send(res, 200, { allowed: d.allowed, image: d.image, digest: d.digest ?? null, rule: d.rule ?? null, mode: d.mode, signers: d.signers, reasons: d.reasons });
+      return send(res, 200, {
+        allowed: d.allowed,
+        image: d.image,
+        digest: d.digest ?? null,
+        rule: d.rule ?? null,
+        mode: d.mode,
+        signers: d.signers,
+        reasons: d.reasons,
+      });
     }
     let request: AdmissionRequest;
     try {
@@ -190,7 +222,11 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       if (typeof uid === 'string' && uid.length > 0 && uid.length <= 256 && (json as { apiVersion?: unknown }).apiVersion === 'admission.k8s.io/v1') {
         metrics.badRequests.inc({ endpoint });
         end();
-        return send(res, 200, reviewResponse({ uid, allowed: false, status: { code: 400, message: `signet gate cannot read the request: ${(err as Error).message}` } }));
+        return send(
+          res,
+          200,
+          reviewResponse({ uid, allowed: false, status: { code: 400, message: `signet gate cannot read the request: ${(err as Error).message}` } }),
+        );
       }
       return refuse(400, (err as Error).message);
     }

@@ -25,15 +25,20 @@ const ruleSchema = z
   .strictObject({
     images: z.array(z.string().min(1).max(512)).min(1),
     trust: name.optional(),
-    signers: z.array(z.string().regex(/^(targets|[a-z0-9][a-z0-9_-]*)$/, 'must be a signer name (a delegation) or "targets"')).min(1).optional(),
+    signers: z
+      .array(z.string().regex(/^(targets|[a-z0-9][a-z0-9_-]*)$/, 'must be a signer name (a delegation) or "targets"'))
+      .min(1)
+      .optional(),
     threshold: z.number().int().min(1).optional(),
     mode: z.enum(['enforce', 'warn']).default('enforce'),
     pinDigest: z.boolean().default(false),
     action: z.enum(['allow', 'deny']).optional(),
   })
   .superRefine((rule, ctx) => {
-    if (rule.trust === undefined && rule.action === undefined) ctx.addIssue({ code: 'custom', message: 'a rule needs a trust source (trust) or an action (allow or deny)' });
-    if (rule.trust !== undefined && rule.action !== undefined) ctx.addIssue({ code: 'custom', message: 'trust and action exclude each other', path: ['action'] });
+    if (rule.trust === undefined && rule.action === undefined)
+      ctx.addIssue({ code: 'custom', message: 'a rule needs a trust source (trust) or an action (allow or deny)' });
+    if (rule.trust !== undefined && rule.action !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'trust and action exclude each other', path: ['action'] });
     if (rule.threshold !== undefined && rule.signers === undefined) ctx.addIssue({ code: 'custom', message: 'threshold needs signers', path: ['threshold'] });
     if (rule.threshold !== undefined && rule.signers && rule.threshold > rule.signers.length) {
       ctx.addIssue({ code: 'custom', message: `threshold ${rule.threshold} is more than the ${rule.signers.length} signers listed`, path: ['threshold'] });
@@ -175,7 +180,12 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const line = lineOf(doc, lines, issue.path);
-    const field = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+    const field = issue.path.length
+      ? issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+          .join('')
+          .replace(/^\./, '')
+      : '(top level)';
     throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: ${field}: ${issue.message}`);
   }
   const p = parsed.data;

@@ -102,7 +102,11 @@ export class GateTrustCache {
     const credentials = { get: () => Promise.resolve(source.auth ? { username: source.auth.username, password: source.auth.password } : undefined) };
     const repository = new NotaryRepository({
       gun,
-      server: new TrustServer(gun, { url: source.url, http: state.http, authenticate: repositoryAuthenticator({ http: state.http, credentials, registry: source.name, repository: gun }) }),
+      server: new TrustServer(gun, {
+        url: source.url,
+        http: state.http,
+        authenticate: repositoryAuthenticator({ http: state.http, credentials, registry: source.name, repository: gun }),
+      }),
       store: state.metadata,
       pinning: { rootKeys: source.rootKeys },
       now: this.now,
@@ -129,7 +133,11 @@ export class GateTrustCache {
     return Promise.all(
       [...this.sources.values()].map(async (s) => {
         try {
-          const res = await s.http.request({ url: new URL('v2/', s.source.url.endsWith('/') ? s.source.url : `${s.source.url}/`), timeoutMs: 2_000, maxBytes: 64 * 1024 });
+          const res = await s.http.request({
+            url: new URL('v2/', s.source.url.endsWith('/') ? s.source.url : `${s.source.url}/`),
+            timeoutMs: 2_000,
+            maxBytes: 64 * 1024,
+          });
           return res.status < 500 ? { source: s.source.name, ok: true } : { source: s.source.name, ok: false, reason: `HTTP ${res.status}` };
         } catch (err) {
           return { source: s.source.name, ok: false, reason: (err as Error).message };
