@@ -14,94 +14,34 @@
  * reads it); a "fresh" user has never seen the repository (trust on first use).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SIGNET_MAIN } from '../support/cli.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startStandInEngine, type StandInEngine } from '../support/engine.js';
-import { freePort, makeNotaryTls, NOTARY_PASSPHRASES, startMemoryNotaryServer, type NotaryProcess } from '../support/notary-reference.js';
-import { startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
-import { spawnServer, type ServerProcess } from '../support/server.js';
-import { makeTestTls, type TestTls } from '../support/tls.js';
+import { run, SERVERS, Workbench, type TrustServerUnderTest, type Result } from '../support/interop.js';
+import type { PushedImage } from '../support/registry.js';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = ['docker', 'docker-registry', 'notary', 'notary-server'].filter((c) => !has(c));
 const skip = missing.length > 0 && !process.env['CI'] ? `missing ${missing.join(', ')}` : false;
 
-const PASSPHRASES = {
-  DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'interop-root-pass',
-  DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: 'interop-repo-pass',
-  ...NOTARY_PASSPHRASES,
-};
-
-interface Result {
-  code: number | null;
-  out: string;
-  stdout: string;
-}
-
-function run(cmd: string, args: string[], env: Record<string, string>): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, CI: '', ...PASSPHRASES, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => resolve({ code, out: `$ ${cmd === process.execPath ? 'signet' : cmd} ${args.join(' ')}\n${out}`, stdout }));
-  });
-}
-
-interface TrustServerUnderTest {
-  url: string;
-  ca: string;
-  stop(): Promise<void>;
-  output(): string;
-}
-
 function interop(label: string, start: (work: string) => Promise<TrustServerUnderTest>) {
   describe(`signet trust with docker trust and notary, against ${label}`, { skip, timeout: 600_000 }, () => {
-    let work: string;
-    let registry: TestRegistry;
-    let engine: StandInEngine;
-    let server: TrustServerUnderTest;
+    let bench: Workbench;
     const images: Record<string, PushedImage> = {};
-    let users = 0;
-
-    /** A new user: its own DOCKER_CONFIG trusting the server's CA as docker does. */
-    function user(): string {
-      const dir = path.join(work, `user-${++users}`);
-      const hostPort = new URL(server.url).host;
-      mkdirSync(path.join(dir, 'tls', hostPort), { recursive: true });
-      copyFileSync(server.ca, path.join(dir, 'tls', hostPort, 'ca.crt'));
-      return dir;
-    }
-    const envOf = (dir: string) => ({ DOCKER_CONFIG: dir, DOCKER_CONTENT_TRUST_SERVER: server.url, DOCKER_HOST: `unix://${engine.socket}` });
-    const signet = (dir: string, ...args: string[]) => run(process.execPath, [SIGNET_MAIN, ...args], envOf(dir));
-    const docker = (dir: string, ...args: string[]) => run('docker', args, envOf(dir));
-    const notary = (dir: string, ...args: string[]) =>
-      run('notary', ['-s', server.url, '-d', path.join(dir, 'trust'), '--tlscacert', server.ca, ...args], envOf(dir));
-    const image = (repo: string) => `${registry.host}/${repo}`;
-    const ok = (r: Result) => assert.equal(r.code, 0, r.out + (r.code === 0 ? '' : `\n--- server ---\n${server.output().slice(-2000)}`));
+    const user = () => bench.user();
+    const envOf = (dir: string) => bench.envOf(dir);
+    const signet = (dir: string, ...args: string[]) => bench.signet(dir, ...args);
+    const docker = (dir: string, ...args: string[]) => bench.docker(dir, ...args);
+    const notary = (dir: string, ...args: string[]) => bench.notary(dir, ...args);
+    const image = (repo: string) => bench.image(repo);
+    const ok = (r: Result) => bench.ok(r);
 
     before(async () => {
-      work = mkdtempSync(path.join(os.tmpdir(), 'signet-interop-'));
-      registry = await startRegistry();
-      for (const repo of ['interop/docker-key', 'interop/signet-key', 'interop/notary']) images[repo] = await registry.pushImage(repo, 'v1');
-      engine = await startStandInEngine(path.join(work, 'docker.sock'), registry.url);
-      server = await start(work);
+      bench = await Workbench.start(label, start);
+      for (const repo of ['interop/docker-key', 'interop/signet-key', 'interop/notary']) images[repo] = await bench.registry.pushImage(repo, 'v1');
     });
-    after(async () => {
-      await server?.stop();
-      await engine?.close();
-      await registry?.stop();
-      if (work) rmSync(work, { recursive: true, force: true });
-    });
+    after(() => bench?.stop());
 
     test('a docker trust key signs with signet trust sign; docker trust inspect, notary list and a DCT pull agree', async () => {
       const pushed = images['interop/docker-key']!;
@@ -141,7 +81,7 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
 
       const puller = user();
       ok(await run('docker', ['pull', `${repo}:v1`], { ...envOf(puller), DOCKER_CONTENT_TRUST: '1' }));
-      assert.ok(engine.pulls.includes(`${repo}@${pushed.digest}`), `docker pulled the signed digest: ${engine.pulls.join(', ')}`);
+      assert.ok(bench.engine.pulls.includes(`${repo}@${pushed.digest}`), `docker pulled the signed digest: ${bench.engine.pulls.join(', ')}`);
 
       // Key rotation: docker sees the new repository key, and the tag still verifies for everyone.
       for (const [role, flags] of [
@@ -167,10 +107,10 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
       const after = await docker(user(), 'trust', 'inspect', '--pretty', repo);
       ok(after);
       assert.match(after.stdout, /No signatures for/);
-      const pulls = engine.pulls.length;
+      const pulls = bench.engine.pulls.length;
       const refused = await run('docker', ['pull', `${repo}:v1`], { ...envOf(puller), DOCKER_CONTENT_TRUST: '1' });
       assert.notEqual(refused.code, 0, refused.out);
-      assert.equal(engine.pulls.length, pulls, 'nothing pulled');
+      assert.equal(bench.engine.pulls.length, pulls, 'nothing pulled');
     });
 
     test('a signet key signs with docker trust sign, and signet verify checks the signer', async () => {
@@ -221,31 +161,4 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
   });
 }
 
-interop('Signet', async () => {
-  const db: TestDatabase = await createTestDatabase();
-  const tls: TestTls = makeTestTls();
-  const proc: ServerProcess = await spawnServer({
-    SIGNET_DATA_DIR: db.dataDir,
-    SIGNET_TLS_CERT: tls.cert,
-    SIGNET_TLS_KEY: tls.key,
-    ...(db.url ? { DATABASE_URL: db.url } : {}),
-  });
-  return {
-    url: proc.url,
-    ca: tls.caCert,
-    output: proc.output,
-    stop: async () => {
-      await proc.stop();
-      await db.drop();
-      rmSync(tls.dir, { recursive: true, force: true });
-    },
-  };
-});
-
-interop('the reference notary-server', async (work) => {
-  const dir = path.join(work, 'notary-server');
-  mkdirSync(dir);
-  const tls = makeNotaryTls(dir);
-  const proc: NotaryProcess & { url: string } = await startMemoryNotaryServer({ dir, tls, port: await freePort() });
-  return { url: proc.url, ca: tls.ca, output: proc.output, stop: proc.stop };
-});
+for (const server of SERVERS) interop(server.label, server.start);
