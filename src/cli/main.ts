@@ -4,6 +4,7 @@
  * `verify`) never load the server, the database drivers or express, so a pipeline step starts
  * in the time Node itself takes; `--version` loads nothing at all.
  */
+import { existsSync } from 'node:fs';
 import nodeModule from 'node:module';
 import { exitWithError } from './failure.js';
 
@@ -19,7 +20,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'help' && (argv[1] === 'trust' || argv[1] === 'verify' || argv[1] === 'gate')) return main([...argv.slice(1), '--help']);
   if (command === 'trust' || command === 'verify') {
-    const { runTrustCommand } = await import('./trust-command.js');
+    // The bundle `npm run build` makes of trust-command.js, when there is one (it loads faster).
+    const bundle = new URL('./trust-command.bundle.js', import.meta.url);
+    const { runTrustCommand } = (existsSync(bundle) ? await import(bundle.href) : await import('./trust-command.js')) as typeof import('./trust-command.js');
     return runTrustCommand(argv);
   }
   if (command === 'gate') {

@@ -130,10 +130,13 @@ export class NotaryRepository {
       }
     }
 
-    // Everything verified: replace the cache.
+    // Everything verified: replace what changed in the cache.
     if (fresh || !set.root.file.bytes.equals(rootBefore)) this.store.write(this.gun, 'root', set.root.file.bytes);
-    this.store.write(this.gun, 'timestamp', timestamp);
-    for (const [role, bytes] of loaded) this.store.write(this.gun, role, bytes);
+    const keep = (role: string, bytes: Buffer) => {
+      if (!this.store.read(this.gun, role)?.equals(bytes)) this.store.write(this.gun, role, bytes);
+    };
+    keep('timestamp', timestamp);
+    for (const [role, bytes] of loaded) keep(role, bytes);
     for (const role of this.store.cachedDelegations(this.gun)) {
       if (!loaded.has(role)) this.store.remove(this.gun, role);
     }

@@ -137,7 +137,8 @@ export class TrustClient {
       let ca = this.options.serverCa;
       const dockerCa = path.join(this.configDir, 'tls', host, 'ca.crt');
       if (!ca && existsSync(dockerCa)) ca = readFileSync(dockerCa, 'utf8');
-      client = new HttpClient({ ...(ca ? { ca } : {}), userAgent: 'signet-trust' });
+      // A trust server's CA is trusted alone, as notary's --tlscacert is.
+      client = new HttpClient({ ...(ca ? { ca, caMode: 'only' as const } : {}), userAgent: 'signet-trust' });
       this.https.set(host, client);
     }
     return client;

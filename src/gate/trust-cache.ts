@@ -46,7 +46,7 @@ class SourceState {
   readonly metadata = new MemoryMetadataCache();
   readonly entries = new Map<string, Entry>();
   constructor(readonly source: TrustSource) {
-    this.http = new HttpClient({ ...(source.ca ? { ca: source.ca } : {}), userAgent: 'signet-gate', timeoutMs: 10_000 });
+    this.http = new HttpClient({ ...(source.ca ? { ca: source.ca, caMode: 'only' as const } : {}), userAgent: 'signet-gate', timeoutMs: 10_000 });
   }
 }
 

@@ -61,6 +61,12 @@ export interface HttpResponse {
 export interface HttpClientOptions {
   /** PEM bundle trusted in addition to the system roots (a private CA). */
   ca?: string | Buffer;
+  /**
+   * With `ca`: trust only it (`'only'`, as notary's --tlscacert does: "trust certs signed only by
+   * this CA"), or it besides the system roots (`'added'`, the default, as docker does for
+   * registries). 'only' also spares the start-up cost of parsing the system roots.
+   */
+  caMode?: 'only' | 'added';
   timeoutMs?: number;
   maxBytes?: number;
   userAgent?: string;
@@ -105,7 +111,7 @@ export class HttpClient {
   private readonly userAgent: string;
 
   constructor(options: HttpClientOptions = {}) {
-    const ca = options.ca ? [...rootCertificates, options.ca.toString()] : undefined;
+    const ca = options.ca ? (options.caMode === 'only' ? [options.ca.toString()] : [...rootCertificates, options.ca.toString()]) : undefined;
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ...(ca ? { ca } : {}) });
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
