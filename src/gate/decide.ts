@@ -52,8 +52,25 @@ interface Found {
   signers: string[];
 }
 
-/** Apply the rule's signer policy to a trusted set; returns the signed digest or the reason why not. */
+/**
+ * Apply the rule's signer policy to a trusted set; returns the signed digest or the reason why
+ * not. For `tag@digest` the digest is what runs: it must be signed, and when the tag is signed
+ * too, for the same digest.
+ */
 export function applySigners(set: TrustedSet, rule: Rule, ref: ImageReference): Found | { reason: string } {
+  if (ref.digest && ref.tag) {
+    const byDigest = signedFor(set, rule, { ...ref, tag: undefined } as ImageReference);
+    if ('reason' in byDigest) return { reason: `${ref.name}:${ref.tag}@${ref.digest}: ${byDigest.reason}` };
+    const byTag = signedFor(set, rule, { ...ref, digest: undefined } as ImageReference);
+    if (!('reason' in byTag) && byTag.digestHex !== byDigest.digestHex) {
+      return { reason: `${ref.name}:${ref.tag}@${ref.digest}: the tag is signed with sha256:${byTag.digestHex}, not ${ref.digest}` };
+    }
+    return byDigest;
+  }
+  return signedFor(set, rule, ref);
+}
+
+function signedFor(set: TrustedSet, rule: Rule, ref: ImageReference): Found | { reason: string } {
   const tag = ref.tag ?? (ref.digest ? undefined : 'latest');
   const wantHex = ref.digest?.slice('sha256:'.length);
   const what = `${ref.name}${tag !== undefined ? `:${tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
