@@ -74,6 +74,9 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
       const ours = await signet(user(), 'trust', 'inspect', `${repo}:v1`);
       ok(ours);
       assert.deepEqual(JSON.parse(ours.stdout), JSON.parse(inspected.stdout), 'signet trust inspect prints exactly what docker trust inspect prints');
+      const oursPretty = await signet(user(), 'trust', 'inspect', '--pretty', repo);
+      ok(oursPretty);
+      assert.equal(oursPretty.stdout, pretty.stdout, 'and --pretty prints the same tables');
 
       const listed = await notary(user(), 'list', repo);
       ok(listed);
