@@ -173,15 +173,18 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
+    // linePos is only filled in with prettyErrors; the position is always there.
+    const line = e.linePos?.[0]?.line ?? (e.pos?.[0] !== undefined ? lines.linePos(e.pos[0]).line : undefined);
     throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: not YAML or JSON: ${e.message.split('\n')[0]}`);
   }
   const parsed = policySchema.safeParse(doc.toJS());
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const line = lineOf(doc, lines, issue.path);
-    const field = issue.path.length
-      ? issue.path
+    // An unknown field is named (and its line given) by itself, not by the object holding it.
+    const at = issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0]!] : issue.path;
+    const line = lineOf(doc, lines, at);
+    const field = at.length
+      ? at
           .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
           .join('')
           .replace(/^\./, '')
