@@ -59,7 +59,8 @@ export const KINDS = Object.keys(POD_SPEC_PATH);
 /** Every image of the object, with where it is; throws BAD_REVIEW for an object that is not one. */
 export function imagesOf(request: AdmissionRequest): ImageSite[] {
   const kind = request.kind.kind;
-  const specPath = POD_SPEC_PATH[kind];
+  // Own keys only: a kind such as `constructor` or `__proto__` is not a kind the gate knows.
+  const specPath = Object.hasOwn(POD_SPEC_PATH, kind) ? POD_SPEC_PATH[kind] : undefined;
   if (!specPath) throw new GateError('BAD_REVIEW', `objects of kind ${kind} are not checked by this gate: register only ${KINDS.join(', ')}`);
   let spec: unknown = request.object;
   for (const key of specPath) {

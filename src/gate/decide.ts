@@ -156,7 +156,10 @@ function finish(d: Omit<ImageDecision, 'allowed'>, ok: boolean): ImageDecision {
   return { ...d, allowed: ok || d.mode === 'warn' };
 }
 
-/** Decide one image under `policy`, within `budgetMs` (the trust fetch goes on in the background). */
+/**
+ * Decide one image under `policy`, within `budgetMs` (what is left of the request's budget,
+ * policy.budgetMs at most; the trust fetch goes on in the background).
+ */
 export async function decideImage(image: string, policy: Policy, trust: GateTrustCache, budgetMs = policy.budgetMs): Promise<ImageDecision> {
   const base = { image, mode: 'enforce' as const, signers: [] as string[], reasons: [] as string[] };
   if (typeof image !== 'string' || image.length === 0) return { ...base, allowed: false, reasons: ['no image given'] };
@@ -183,7 +186,8 @@ export async function decideImage(image: string, policy: Policy, trust: GateTrus
     const code = signetErrorCode(err);
     return finish({ ...decided, reasons: [`trust data of ${ref.name} from ${source.name}: ${code ? `${code}: ` : ''}${(err as Error).message}`] }, false);
   }
-  if (set === 'timeout') return finish({ ...decided, reasons: [`trust source ${source.name} did not answer for ${ref.name} within ${budgetMs} ms`] }, false);
+  if (set === 'timeout')
+    return finish({ ...decided, reasons: [`trust source ${source.name} did not answer for ${ref.name} within the budget of ${policy.budgetMs} ms`] }, false);
   const found = applySigners(set, rule, ref);
   if ('reason' in found) return finish({ ...decided, reasons: [found.reason] }, false);
   const digest = `sha256:${found.digestHex}`;

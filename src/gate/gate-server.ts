@@ -74,14 +74,19 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer | 'too-large'
   return Buffer.concat(chunks);
 }
 
-/** Decide every unique image concurrently (at most CONCURRENCY at once). */
-async function decideAll(images: string[], policy: Policy, trust: GateTrustCache): Promise<Map<string, ImageDecision>> {
+/**
+ * Decide every unique image concurrently (at most CONCURRENCY at once), all within one budget:
+ * the policy's budgetMs is for the whole request, however many images it has, so that the
+ * answer comes before the API server's webhook timeout.
+ */
+async function decideAll(images: string[], policy: Policy, trust: GateTrustCache, started: number): Promise<Map<string, ImageDecision>> {
   const out = new Map<string, ImageDecision>();
+  const deadline = started + policy.budgetMs;
   let next = 0;
   const worker = async () => {
     while (next < images.length) {
       const image = images[next++]!;
-      out.set(image, await decideImage(image, policy, trust));
+      out.set(image, await decideImage(image, policy, trust, Math.max(0, deadline - Date.now())));
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, images.length) }, worker));
@@ -113,7 +118,7 @@ export async function startGateServer(initial: Policy, options: GateServerOption
     const bad = sites.filter((s) => typeof s.image !== 'string');
     if (bad.length > 0) return { ...base, allowed: false, status: { code: 400, message: `${bad[0]!.path}: the image must be a string` } };
     const unique = [...new Set(sites.map((s) => s.image as string))];
-    const decisions = await decideAll(unique, policy, trust);
+    const decisions = await decideAll(unique, policy, trust, started);
     const denied = [...decisions.values()].filter((d) => !d.allowed);
     const warnings = [...decisions.values()]
       .filter((d) => d.allowed && d.reasons.length > 0)

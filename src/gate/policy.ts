@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { GateError } from './errors.js';
 
@@ -151,7 +151,14 @@ export function pinnedKeysFromPem(pem: string, what: string): KeyObject[] {
 
 function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, at: readonly PropertyKey[]): number | null {
   for (let n = at.length; n >= 0; n--) {
-    const node = doc.getIn(at.slice(0, n) as (string | number)[], true) as { range?: [number, number, number] } | undefined;
+    const where = at.slice(0, n) as (string | number)[];
+    // A field of a mapping is on the line of its key (a block value starts on the next one).
+    const parent = n > 0 ? doc.getIn(where.slice(0, -1), true) : undefined;
+    if (isMap(parent)) {
+      const key = parent.items.find((pair) => isScalar(pair.key) && pair.key.value === where[n - 1])?.key as { range?: [number, number, number] } | undefined;
+      if (key?.range) return lines.linePos(key.range[0]).line;
+    }
+    const node = doc.getIn(where, true) as { range?: [number, number, number] } | undefined;
     if (node && typeof node === 'object' && 'range' in node && node.range) return lines.linePos(node.range[0]).line;
   }
   return null;
@@ -173,15 +180,18 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
+    // linePos is only filled in with prettyErrors; the position is always there.
+    const line = e.linePos?.[0]?.line ?? (e.pos?.[0] !== undefined ? lines.linePos(e.pos[0]).line : undefined);
     throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: not YAML or JSON: ${e.message.split('\n')[0]}`);
   }
   const parsed = policySchema.safeParse(doc.toJS());
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const line = lineOf(doc, lines, issue.path);
-    const field = issue.path.length
-      ? issue.path
+    // An unknown field is named (and its line given) by itself, not by the object holding it.
+    const at = issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0]!] : issue.path;
+    const line = lineOf(doc, lines, at);
+    const field = at.length
+      ? at
           .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
           .join('')
           .replace(/^\./, '')
