@@ -171,13 +171,18 @@ export async function decideImage(image: string, policy: Policy, trust: GateTrus
   } catch (err) {
     return { ...base, allowed: false, reasons: [(err as Error).message] };
   }
+  // Host names are case-insensitive: `Registry.Example.com/app` is pulled from
+  // registry.example.com, so it is matched and looked up under that name, never let past a rule.
+  const host = ref.registry.toLowerCase();
+  if (host !== ref.registry) ref = { ...ref, registry: host, name: `${host}/${ref.repository}` };
   const rule = matchRule(policy, ref.name);
   if (!rule) return { ...base, allowed: false, reasons: [`no rule matches ${ref.name}`] };
   const decided = { ...base, rule: rule.name, mode: rule.mode };
   if (rule.action)
-    return rule.action === 'allow'
-      ? { ...decided, mode: 'enforce', allowed: true }
-      : { ...decided, mode: 'enforce', allowed: false, reasons: [`the rule ${rule.name} denies ${ref.name}`] };
+    return rule.action === 'allow' ? { ...decided, allowed: true } : finish({ ...decided, reasons: [`the rule ${rule.name} denies ${ref.name}`] }, false);
+  if (rule.requireDigest && !ref.digest) {
+    return finish({ ...decided, reasons: [`${image}: the rule ${rule.name} requires images by digest (name@sha256:…)`] }, false);
+  }
   const source = policy.trust.get(rule.trust!)!;
   let set: TrustedSet | 'timeout';
   try {

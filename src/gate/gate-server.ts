@@ -45,7 +45,25 @@ class GateMetrics {
     labelNames: ['endpoint', 'allowed'],
     registers: [this.registry],
   });
-  readonly images = new Counter({ name: 'signet_gate_images_total', help: 'Image decisions', labelNames: ['allowed', 'mode'], registers: [this.registry] });
+  /** result: verified (signed as the rule asks), warned (admitted by a warn rule though it failed), denied, or allowed (an allow rule). */
+  readonly images = new Counter({ name: 'signet_gate_images_total', help: 'Image decisions', labelNames: ['result', 'mode'], registers: [this.registry] });
+  readonly trustFetches: Counter;
+  constructor(stats: () => { fetches: number; hits: number; refreshes: number }) {
+    const registry = this.registry;
+    this.trustFetches = new Counter({
+      name: 'signet_gate_trust_cache_total',
+      help: 'Trust data lookups of the gate: fetches from trust sources, cache hits, background refreshes',
+      labelNames: ['event'],
+      registers: [registry],
+      collect() {
+        const now = stats();
+        this.reset();
+        this.inc({ event: 'fetch' }, now.fetches);
+        this.inc({ event: 'hit' }, now.hits);
+        this.inc({ event: 'refresh' }, now.refreshes);
+      },
+    });
+  }
   readonly latency = new Histogram({
     name: 'signet_gate_decision_seconds',
     help: 'Time to decide one request',
@@ -59,6 +77,12 @@ class GateMetrics {
     labelNames: ['endpoint'],
     registers: [this.registry],
   });
+}
+
+function resultOf(d: ImageDecision): 'verified' | 'warned' | 'denied' | 'allowed' {
+  if (!d.allowed) return 'denied';
+  if (d.reasons.length > 0) return 'warned';
+  return d.digest ? 'verified' : 'allowed';
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer | 'too-large'> {
@@ -96,11 +120,11 @@ async function decideAll(images: string[], policy: Policy, trust: GateTrustCache
 export async function startGateServer(initial: Policy, options: GateServerOptions): Promise<RunningGate> {
   let policy = initial;
   const log = options.logger;
-  const metrics = new GateMetrics();
   const trust = new GateTrustCache(policy.refreshMs, (source, gun, err) =>
     log.warn('trust data refresh failed; the cached data is used until it expires', { source, gun, error: (err as Error).message }),
   );
   trust.configure(policy.trust.values(), policy.refreshMs);
+  const metrics = new GateMetrics(() => trust.stats);
   let readyCache: { at: number; ok: boolean; body: object } | null = null;
 
   const send = (res: http.ServerResponse, status: number, body: unknown, type = 'application/json') => {
@@ -122,9 +146,9 @@ export async function startGateServer(initial: Policy, options: GateServerOption
     const denied = [...decisions.values()].filter((d) => !d.allowed);
     const warnings = [...decisions.values()]
       .filter((d) => d.allowed && d.reasons.length > 0)
-      .map((d) => `${d.image}: ${d.reasons.join('; ')} (warn mode: admitted)`);
+      .map((d) => `${d.image}: ${d.reasons.join('; ')} (warn mode: not refused for this)`);
     for (const d of decisions.values()) {
-      metrics.images.inc({ allowed: String(d.allowed), mode: d.mode });
+      metrics.images.inc({ result: resultOf(d), mode: d.mode });
       log.info('gate decision', {
         uid: request.uid,
         namespace: request.namespace,
@@ -196,6 +220,7 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       if (typeof image !== 'string' || image.length === 0) return refuse(400, 'image: a string is needed ({"image": "registry/repository:tag"})');
       const d = await decideImage(image, policy, trust);
       metrics.decisions.inc({ endpoint, allowed: String(d.allowed) });
+      metrics.images.inc({ result: resultOf(d), mode: d.mode });
       log.info('gate decision', {
         endpoint,
         image: d.image,
@@ -274,11 +299,17 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       trust.configure(next.trust.values(), next.refreshMs);
       readyCache = null;
     },
+    // Stop taking connections, let the requests being decided finish (the API server would
+    // otherwise refuse them under failurePolicy: Fail), then drop what is left.
     close: () =>
       new Promise<void>((resolve) => {
-        trust.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
+        const force = setTimeout(() => server.closeAllConnections(), policy.budgetMs + 1_000);
+        server.close(() => {
+          clearTimeout(force);
+          trust.close();
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

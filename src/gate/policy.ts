@@ -32,6 +32,8 @@ const ruleSchema = z
     threshold: z.number().int().min(1).optional(),
     mode: z.enum(['enforce', 'warn']).default('enforce'),
     pinDigest: z.boolean().default(false),
+    /** Refuse images given by tag alone (for a validate-only gate whose manifests pin digests). */
+    requireDigest: z.boolean().default(false),
     action: z.enum(['allow', 'deny']).optional(),
   })
   .superRefine((rule, ctx) => {
@@ -81,6 +83,7 @@ export interface Rule {
   threshold?: number;
   mode: 'enforce' | 'warn';
   pinDigest: boolean;
+  requireDigest: boolean;
   action?: 'allow' | 'deny';
 }
 
@@ -113,7 +116,7 @@ function literalPrefix(glob: string): number {
   return star === -1 ? glob.length + 1 : star; // an exact name beats any glob it equals
 }
 
-/** The rule for a normalised image name (`registry/repository`, with `:tag` / `@digest` as given). */
+/** The rule for a normalised repository name (`registry/repository`: no tag, no digest). */
 export function matchRule(policy: Policy, image: string): Rule | null {
   let best: { rule: Rule; literal: number } | null = null;
   for (const rule of policy.rules) {
@@ -220,6 +223,7 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
       matchers: r.images.map((glob) => ({ glob, re: globToRegExp(glob), literal: literalPrefix(glob) })),
       mode: r.mode,
       pinDigest: r.pinDigest,
+      requireDigest: r.requireDigest,
       ...(r.trust !== undefined ? { trust: r.trust } : {}),
       ...(r.signers !== undefined ? { signers: r.signers } : {}),
       ...(r.threshold !== undefined ? { threshold: r.threshold } : {}),

@@ -19,7 +19,12 @@ interface Entry {
   fetchedAt: number;
   expiresAt: number;
   inflight?: Promise<TrustedSet>;
+  /** The last failure, repeated for FAILURE_MEMORY_MS instead of asking the trust source again. */
+  failure?: { at: number; error: unknown };
 }
+
+/** How long a failed fetch (no trust data, a server that is down) is answered from memory. */
+export const FAILURE_MEMORY_MS = 2_000;
 
 export interface TrustCacheStats {
   fetches: number;
@@ -92,6 +97,7 @@ export class GateTrustCache {
       return entry.set;
     }
     if (entry?.inflight) return entry.inflight;
+    if (entry?.failure && now - entry.failure.at < FAILURE_MEMORY_MS) return Promise.reject(entry.failure.error);
     return this.fetch(state, gun, entry ?? { fetchedAt: 0, expiresAt: 0 });
   }
 
@@ -117,10 +123,12 @@ export class GateTrustCache {
         entry.fetchedAt = this.now();
         entry.expiresAt = earliestExpiry(set);
         delete entry.inflight;
+        delete entry.failure;
         return set;
       },
       (err: unknown) => {
         delete entry.inflight;
+        entry.failure = { at: this.now(), error: err };
         throw err;
       },
     );

@@ -203,7 +203,7 @@ test('the Deployment runs two hardened replicas of the gate over TLS on 8443, be
   for (const flag of ['--policy', '--tls-cert', '--tls-key']) assert.ok(c['args'].includes(flag), `no ${flag}`);
   assert.ok(!c['args'].includes('--plain-http'));
   assert.deepEqual(c['ports'], [{ name: 'https', containerPort: 8443, protocol: 'TCP' }]);
-  assert.deepEqual(c['readinessProbe'].httpGet, { path: '/readyz', port: 'https', scheme: 'HTTPS' });
+  assert.deepEqual(c['readinessProbe'].httpGet, { path: '/healthz', port: 'https', scheme: 'HTTPS' });
   assert.deepEqual(c['livenessProbe'].httpGet, { path: '/healthz', port: 'https', scheme: 'HTTPS' });
   assert.ok(c['resources'].requests.cpu && c['resources'].requests.memory && c['resources'].limits.memory);
   assert.equal(pod.spec.securityContext.runAsNonRoot, true);

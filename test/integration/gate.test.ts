@@ -436,7 +436,7 @@ describe('signet gate: admission decisions against trust data published with sig
     assert.equal(res.allowed, true);
     assert.equal(res.status, undefined);
     assert.equal(res.warnings?.length, 1);
-    assert.match(res.warnings![0]!, /gate\/app:v2: no signed digest .* by bob \(warn mode: admitted\)/);
+    assert.match(res.warnings![0]!, /gate\/app:v2: no signed digest .* by bob \(warn mode: not refused for this\)/);
     const v = await verify(warn, `${repo('app')}:v2`);
     assert.equal(v.allowed, true);
     assert.equal(v.mode, 'warn');
@@ -476,7 +476,7 @@ describe('signet gate: admission decisions against trust data published with sig
       assert.ok(warn.ms < budgetMs + MARGIN_MS, `${source}: answered in ${warn.ms} ms`);
       assert.equal(warn.json.response.allowed, true, source);
       assert.equal(warn.json.response.patch, undefined);
-      assert.match(warn.json.response.warnings.join(), /\(warn mode: admitted\)/);
+      assert.match(warn.json.response.warnings.join(), /\(warn mode: not refused for this\)/);
     }
   });
 
