@@ -223,8 +223,9 @@ export function renderSection(record: GateRecord, jsonFile: string): string {
   const oneRepo = coldCase(record, 'one-repository');
   out.push('### Cold decision');
   out.push('');
-  out.push(`One \`POST /validate\` of the 3-container Pod (3 repositories) with nothing cached; ${record.trustServer.label} (HTTPS on loopback) as`);
-  out.push(`the trust server. Medians of ${fresh?.runs ?? 0} fresh gate processes; the connection to the gate was open before the timed request.`);
+  out.push(`One \`POST /validate\` of the 3-container Pod (3 repositories) with nothing cached; the trust server is ${record.trustServer.label},`);
+  out.push(`started as the harness starts Signet (bench/servers.ts), HTTPS on loopback. Medians of ${fresh?.runs ?? 0} fresh gate processes; the connection`);
+  out.push('to the gate was open before the timed request.');
   out.push('');
   out.push(
     table(

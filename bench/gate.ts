@@ -465,7 +465,7 @@ async function main(): Promise<number> {
   const trustLog = new RequestLog();
   const trustServer = await startSignet({
     id: 'trust',
-    label: 'Signet (embedded PGlite, started as bench/servers.ts startSignet starts it)',
+    label: 'Signet, embedded PGlite',
     dataDir: tempDir('signet-bench-gate-pglite.'),
     tls,
     env: { SIGNET_LOG_LEVEL: 'info', SIGNET_LOG_REQUESTS: 'all' },
