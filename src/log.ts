@@ -28,15 +28,24 @@ function wrap(p: pino.Logger): Logger {
   };
 }
 
-export function createLogger(level: LogLevel, destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false })): Logger {
+/**
+ * `redact: false` is for a logger whose fields are built by Signet's own code from public data
+ * only (the gate's decision lines: image names, digests, signer names): it spares the wildcard
+ * redaction walk on every line, which is a quarter of the gate's time per decision.
+ */
+export function createLogger(
+  level: LogLevel,
+  destination: pino.DestinationStream = pino.destination({ fd: 2, sync: false }),
+  options: { redact?: boolean; service?: string } = {},
+): Logger {
   return wrap(
     pino(
       {
         level,
-        base: { service: 'signet' },
+        base: { service: options.service ?? 'signet' },
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }) },
-        redact: { paths: REDACT, censor: '[redacted]' },
+        ...(options.redact === false ? {} : { redact: { paths: REDACT, censor: '[redacted]' } }),
       },
       destination,
     ),

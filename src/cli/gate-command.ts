@@ -64,7 +64,8 @@ export async function runGateCommand(argv: string[]): Promise<number> {
   const level = (a.string('log-level') ?? 'info') as LogLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error`, 'gate');
   const policy = loadPolicy(file); // a bad policy: GateError POLICY, exit 2
-  const logger = createLogger(level);
+  // Decision lines carry image names, digests and signer names only: no redaction walk needed.
+  const logger = createLogger(level, undefined, { redact: false, service: 'signet-gate' });
   const gate = await startGateServer(policy, {
     host: a.string('host') ?? '0.0.0.0',
     port: Number(portText),

@@ -24,6 +24,11 @@ import type { MetadataCache } from './trust-store.js';
 const MAX_ROLES = 10_000;
 const MAX_ROOT_ROTATIONS = 1_000;
 
+export interface UpdateOptions {
+  /** Load only the delegations this accepts (and `targets`); default all. */
+  delegations?: (role: string) => boolean;
+}
+
 export interface RepositoryOptions {
   gun: string;
   server: TrustServer;
@@ -58,15 +63,19 @@ export class NotaryRepository {
   }
 
   /** The trusted root to start from: the cached one, else the server's, checked against the pins. */
-  private async trustAnchor(scope: 'pull' | 'push'): Promise<{ set: TrustedSet; fresh: boolean; walk: boolean }> {
+  private async trustAnchor(scope: 'pull' | 'push'): Promise<{ set: TrustedSet; fresh: boolean; walk: boolean; current?: Buffer }> {
     const nowMs = this.now();
     const cached = this.store.read(this.gun, 'root');
     if (!cached && this.pinning?.rootKeys) {
-      const first = await this.server.getRootVersion(1);
-      if (!first) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.server.base.origin}`);
+      // The current root says how far the walk from version 1 goes: no probe past its end.
+      const current = await this.server.getRoot(scope);
+      if (!current) throw new ClientError('NOT_INITIALIZED', `${this.gun} has no trust data on ${this.server.base.origin}`);
+      const version = parseRoleFile('root', current, rootSchema).signed.version;
+      const first = version === 1 ? current : await this.server.getRootVersion(1);
+      if (!first) throw new ClientError('SERVER', `${this.server.base.origin} serves root v${version} of ${this.gun} but not 1.root.json`);
       const root = parseRoleFile('root', first, rootSchema);
       checkRootSignedByPinnedKeys(this.gun, root.file, root.signed, this.pinning.rootKeys);
-      return { set: TrustedSet.fromTrustedRoot(first, { gun: this.gun, nowMs }), fresh: true, walk: true };
+      return { set: TrustedSet.fromTrustedRoot(first, { gun: this.gun, nowMs }), fresh: true, walk: false, current };
     }
     if (cached) {
       try {
@@ -92,13 +101,24 @@ export class NotaryRepository {
    * NOT_INITIALIZED when the server has no trust data for the repository, TrustError when
    * anything it serves does not verify.
    */
-  async update(scope: 'pull' | 'push' = 'pull'): Promise<TrustedSet> {
-    const { set, fresh, walk } = await this.trustAnchor(scope);
+  async update(scope: 'pull' | 'push' = 'pull', options: UpdateOptions = {}): Promise<TrustedSet> {
+    const { set, fresh, walk, current } = await this.trustAnchor(scope);
     const rootBefore = set.root.file.bytes;
     for (let i = 0; walk && i < MAX_ROOT_ROTATIONS; i++) {
       const next = await this.server.getRootVersion(set.root.signed.version + 1);
       if (!next) break;
       set.updateRoot(next);
+    }
+    if (current) {
+      const last = parseRoleFile('root', current, rootSchema).signed.version;
+      if (last - set.root.signed.version > MAX_ROOT_ROTATIONS) throw new ClientError('SERVER', `${this.gun}: more than ${MAX_ROOT_ROTATIONS} root versions`);
+      while (set.root.signed.version + 1 < last) {
+        const v = set.root.signed.version + 1;
+        const next = await this.server.getRootVersion(v);
+        if (!next) throw new ClientError('SERVER', `${this.server.base.origin} serves root v${last} of ${this.gun} but not ${v}.root.json`);
+        set.updateRoot(next);
+      }
+      if (set.root.signed.version < last) set.updateRoot(current);
     }
     const timestamp = await this.server.getTimestamp();
     if (!timestamp) {
@@ -126,6 +146,7 @@ export class NotaryRepository {
       set.updateTargets(role, bytes);
       loaded.set(role, bytes);
       for (const child of set.delegationsOf(role)) {
+        if (options.delegations && !options.delegations(child.name)) continue;
         if (!loaded.has(child.name) && !queue.includes(child.name)) queue.push(child.name);
       }
     }
@@ -137,8 +158,9 @@ export class NotaryRepository {
     };
     keep('timestamp', timestamp);
     for (const [role, bytes] of loaded) keep(role, bytes);
+    // Roles the repository no longer lists are forgotten; listed ones not loaded this time are kept.
     for (const role of this.store.cachedDelegations(this.gun)) {
-      if (!loaded.has(role)) this.store.remove(this.gun, role);
+      if (!set.snapshot!.signed.meta[role]) this.store.remove(this.gun, role);
     }
     return set;
   }

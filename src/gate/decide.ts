@@ -184,9 +184,11 @@ export async function decideImage(image: string, policy: Policy, trust: GateTrus
     return finish({ ...decided, reasons: [`${image}: the rule ${rule.name} requires images by digest (name@sha256:…)`] }, false);
   }
   const source = policy.trust.get(rule.trust!)!;
-  let set: TrustedSet | 'timeout';
+  // Only the delegations the rule counts are fetched: its signers, or docker's targets/releases.
+  const roles = rule.signers ? rule.signers.filter((n) => n !== 'targets').map((n) => `targets/${n}`) : [RELEASES];
+  let set: TrustedSet | 'timeout' | null = trust.peek(source.name, ref.name, roles);
   try {
-    set = await deadline(trust.trustedSet(source.name, ref.name), budgetMs);
+    set ??= await deadline(trust.trustedSet(source.name, ref.name, roles), budgetMs);
   } catch (err) {
     const code = signetErrorCode(err);
     return finish({ ...decided, reasons: [`trust data of ${ref.name} from ${source.name}: ${code ? `${code}: ` : ''}${(err as Error).message}`] }, false);

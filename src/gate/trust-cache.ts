@@ -16,6 +16,8 @@ import type { TrustSource } from './policy.js';
 
 interface Entry {
   set?: TrustedSet;
+  /** The delegations loaded into `set` (the roles rules asked for so far). */
+  roles: Set<string>;
   fetchedAt: number;
   expiresAt: number;
   inflight?: Promise<TrustedSet>;
@@ -82,12 +84,36 @@ export class GateTrustCache {
     for (const s of this.sources.values()) s.http.close();
   }
 
+  /**
+   * The cached trusted set when it can be used as it is (no waiting): the common case, answered
+   * without a promise or a timer. Starts a background refresh when it is due.
+   */
+  peek(name: string, gun: string, roles: readonly string[]): TrustedSet | null {
+    const state = this.sources.get(name);
+    const entry = state?.entries.get(gun);
+    const now = this.now();
+    if (!state || !entry?.set || now >= entry.expiresAt || !roles.every((r) => entry.roles.has(r))) return null;
+    this.stats.hits++;
+    if (now - entry.fetchedAt > this.refreshMs && !entry.inflight) {
+      this.stats.refreshes++;
+      this.fetch(state, gun, entry).catch((err: unknown) => this.onRefreshError(name, gun, err));
+    }
+    return entry.set;
+  }
+
   /** The trusted set of `gun` from trust source `name`: cached, or fetched (once for concurrent callers). */
-  async trustedSet(name: string, gun: string): Promise<TrustedSet> {
+  async trustedSet(name: string, gun: string, roles: readonly string[]): Promise<TrustedSet> {
     const state = this.sources.get(name);
     if (!state) throw new Error(`no trust source ${name}`);
     const now = this.now();
     const entry = state.entries.get(gun);
+    if (entry && !roles.every((r) => entry.roles.has(r))) {
+      // A rule needs delegations not loaded yet: fetch again with them (after any fetch under way).
+      for (const r of roles) entry.roles.add(r);
+      if (entry.inflight) await entry.inflight.catch(() => undefined);
+      delete entry.failure;
+      return this.fetch(state, gun, entry);
+    }
     if (entry?.set && now < entry.expiresAt) {
       this.stats.hits++;
       if (now - entry.fetchedAt > this.refreshMs && !entry.inflight) {
@@ -98,7 +124,7 @@ export class GateTrustCache {
     }
     if (entry?.inflight) return entry.inflight;
     if (entry?.failure && now - entry.failure.at < FAILURE_MEMORY_MS) return Promise.reject(entry.failure.error);
-    return this.fetch(state, gun, entry ?? { fetchedAt: 0, expiresAt: 0 });
+    return this.fetch(state, gun, entry ?? { fetchedAt: 0, expiresAt: 0, roles: new Set(roles) });
   }
 
   private fetch(state: SourceState, gun: string, entry: Entry): Promise<TrustedSet> {
@@ -117,7 +143,8 @@ export class GateTrustCache {
       pinning: { rootKeys: source.rootKeys },
       now: this.now,
     });
-    const inflight = repository.update().then(
+    const roles = new Set(entry.roles);
+    const inflight = repository.update('pull', { delegations: (role) => roles.has(role) }).then(
       (set) => {
         entry.set = set;
         entry.fetchedAt = this.now();

@@ -142,6 +142,8 @@ export class TrustedSet {
   private timestampFile: TimestampFile | null = null;
   private snapshotFile: SnapshotFile | null = null;
   private readonly targetsFiles = new Map<string, TargetsFile>();
+  /** signingKeysOf's answers, per loaded file (a set is immutable once loaded). */
+  private readonly signingKeys = new WeakMap<TargetsFile, Set<string>>();
 
   private constructor(
     root: RootFile,
@@ -264,9 +266,11 @@ export class TrustedSet {
    * The keys (by identity: sha256 of the SPKI) whose signatures on a loaded targets role verify,
    * so that callers can count signers by distinct key material.
    */
-  signingKeysOf(role: string): Set<string> {
+  signingKeysOf(role: string): ReadonlySet<string> {
     const file = this.targetsFiles.get(role);
     if (!file) return new Set();
+    const known = this.signingKeys.get(file);
+    if (known) return known;
     let keys: RoleKeys;
     if (role === 'targets') keys = rootRoleKeys(this.rootFile.signed, 'targets');
     else {
@@ -280,6 +284,7 @@ export class TrustedSet {
       const bytes = typeof sig.sig === 'string' ? decodeBase64(sig.sig) : null;
       if (key && bytes && key.verify(sig.method, message, bytes)) out.add(key.identity);
     }
+    this.signingKeys.set(file, out);
     return out;
   }
 
