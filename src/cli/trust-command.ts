@@ -5,12 +5,16 @@
  * naming the problem, never a stack trace.
  */
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import path from 'node:path';
 import { signetErrorCode } from '../tuf/core/signet-error.js';
 import { TrustClient, type TrustClientOptions } from '../client/trust-client.js';
 import { publicKeyPem } from '../client/keys/index.js';
 import { parseCommand, UsageError, usageMessage, type Args, type CommandSpec, type OptionSpec } from './args.js';
 import { ClientError } from '../client/errors.js';
+
+// A short-lived process parses each schema a few times: zod's compiled fast path would not pay back.
+z.config({ jitless: true });
 
 const COMMON_OPTIONS: Record<string, OptionSpec> = {
   server: { type: 'string' },

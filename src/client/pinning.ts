@@ -27,8 +27,18 @@ export interface TrustPinning {
   rootKeys?: readonly KeyObject[];
 }
 
-/** A pinned public key as a verifier (keyed by its identity: the sha256 of its SPKI). */
+const pinnedVerifiers = new WeakMap<KeyObject, VerifierKey>();
+
+/** A pinned public key as a verifier (keyed by its identity: the sha256 of its SPKI); made once per key. */
 export function pinnedVerifier(key: KeyObject): VerifierKey {
+  const known = pinnedVerifiers.get(key);
+  if (known) return known;
+  const verifier = makePinnedVerifier(key);
+  pinnedVerifiers.set(key, verifier);
+  return verifier;
+}
+
+function makePinnedVerifier(key: KeyObject): VerifierKey {
   const spki = key.export({ type: 'spki', format: 'der' });
   const identity = createHash('sha256').update(spki).digest('hex');
   if (key.asymmetricKeyType === 'ed25519') return loadVerifierKey('ed25519', spki.subarray(spki.length - 32).toString('base64'), identity);

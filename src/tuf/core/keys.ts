@@ -67,13 +67,14 @@ function spkiKey(der: Buffer): KeyObject {
   return key;
 }
 
-function checkKeyMaterial(keytype: KeyType, key: KeyObject): void {
+/** `spki` is the key's canonical SPKI DER (exported once by the caller: exports are not cheap). */
+function checkKeyMaterial(keytype: KeyType, key: KeyObject, spki: Buffer): void {
   const details = key.asymmetricKeyDetails ?? {};
   if (keytype === 'ecdsa' || keytype === 'ecdsa-x509') {
     if (key.asymmetricKeyType !== 'ec' || details.namedCurve !== 'prime256v1') {
       throw new KeyError(`${keytype} keys must be ECDSA P-256`);
     }
-    if (key.export({ type: 'spki', format: 'der' }).length !== P256_SPKI_LENGTH) {
+    if (spki.length !== P256_SPKI_LENGTH) {
       throw new KeyError('ECDSA public keys must use the uncompressed point form');
     }
   } else if (keytype === 'rsa' || keytype === 'rsa-x509') {
@@ -102,13 +103,18 @@ export function loadVerifierKey(keytype: string, publicB64: string, keyId?: stri
   if (!raw) throw new KeyError('public key is not valid base64');
 
   let publicKey: KeyObject;
+  // The canonical SPKI DER of the key: spkiKey checks the given bytes are exactly it.
+  let spki: Buffer;
   let pemWrapped = false;
   if (keytype === 'ed25519') {
     if (raw.length !== 32) throw new KeyError('ed25519 public keys must be 32 bytes');
-    publicKey = spkiKey(Buffer.concat([ED25519_SPKI_PREFIX, raw]));
+    spki = Buffer.concat([ED25519_SPKI_PREFIX, raw]);
+    publicKey = spkiKey(spki);
   } else if (keytype === 'ecdsa-x509' || keytype === 'rsa-x509') {
     try {
-      publicKey = parseCertificateBundle(raw.toString('latin1'))[0]!.publicKey;
+      const leaf = parseCertificateBundle(raw.toString('latin1'))[0]!;
+      publicKey = leaf.publicKey;
+      spki = leaf.spkiDer;
     } catch (err) {
       if (err instanceof CertificateError) throw new KeyError(err.message);
       throw err;
@@ -117,16 +123,18 @@ export function loadVerifierKey(keytype: string, publicB64: string, keyId?: stri
     const der = firstPemBlock(raw.toString('latin1'));
     if (!der) throw new KeyError('unparseable PEM public key');
     publicKey = spkiKey(der);
+    spki = der;
     pemWrapped = true;
   } else {
     publicKey = spkiKey(raw);
+    spki = raw;
   }
-  checkKeyMaterial(keytype, publicKey);
+  checkKeyMaterial(keytype, publicKey, spki);
 
   return {
     keyId: keyId ?? tufKeyId(keytype, publicB64),
     keytype,
-    identity: sha256Hex(publicKey.export({ type: 'spki', format: 'der' })),
+    identity: sha256Hex(spki),
     publicKey,
     verify: makeVerify(keytype, publicKey, pemWrapped),
   };
