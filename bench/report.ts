@@ -1,6 +1,7 @@
 /** Results: the JSON record, the Markdown report (docs/benchmarks.md) and the printed summary. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { clientSection, withClientSection } from './client-report.js';
 import type { ScaleResults } from './scale.js';
 import { NOISY_PCT } from './noise.js';
 import { WORKLOADS, type Measurement, type WorkloadId } from './workloads.js';
@@ -364,7 +365,10 @@ export function writeOutputs(root: string, record: RunRecord): { json: string; m
   writeFileSync(json, JSON.stringify(record, null, 2) + '\n');
   const markdown = path.join(root, 'docs', 'benchmarks.md');
   mkdirSync(path.dirname(markdown), { recursive: true });
-  writeFileSync(markdown, renderMarkdown(record));
+  // The "Client commands" section comes from `npm run bench:client`: keep it.
+  const client = existsSync(markdown) ? clientSection(readFileSync(markdown, 'utf8')) : null;
+  const page = renderMarkdown(record);
+  writeFileSync(markdown, client ? withClientSection(page, client) : page);
   return { json, markdown };
 }
 
