@@ -194,6 +194,15 @@ export function renderClientSection(record: ClientRecord): string {
       ]),
     ),
   );
+  const versus = record.ratios.filter((r) => r.server !== null);
+  if (versus.length) {
+    const met = versus.filter((r) => r.median <= 1);
+    const best = versus.reduce((a, b) => (b.median < a.median ? b : a));
+    out.push('');
+    out.push(
+      `Goal (Signet ≤ 1× the reference): met in ${met.length} of ${versus.length} sign and verify measurements; closest: \`${best.measurement}\` against ${serverLabel(record, best.server)}, ${ratio(best.median)}.`,
+    );
+  }
   const version = record.measurements.find((m) => m.id === 'startup')?.contenders.find((c) => c.id === 'signet-version');
   const floor = record.measurements.find((m) => m.id === 'startup')?.contenders.find((c) => c.id === 'node');
   if (version && floor) {

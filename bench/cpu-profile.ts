@@ -38,7 +38,7 @@ export interface ProfileSummary {
 
 export const CATEGORIES = {
   idle: 'idle: waiting for the server or the network',
-  tlsCa: 'TLS: building the CA store (system roots + --tlscacert), once per process',
+  tlsCa: "TLS: the process's first secure context and its CA list (Node's bundled roots + --tlscacert)",
   modules: 'loading modules (resolve, read, compile, link)',
   moduleInit: "modules' top-level code (zod schema construction, …)",
   storeWrites: 'trust-store writes (temp file, fsync, rename)',
