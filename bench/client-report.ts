@@ -65,7 +65,9 @@ export interface ClientRatio {
 
 export interface ProfileRow {
   command: string;
-  /** Wall time of the profiled run (profiling adds some overhead), ms. */
+  /** How many profiled runs the figures are the medians of. */
+  runs: number;
+  /** Wall time of the profiled runs (median; profiling adds some overhead), ms. */
   wallMs: number;
   summary: ProfileSummary;
 }
@@ -286,9 +288,9 @@ export function renderClientSection(record: ClientRecord): string {
   if (record.profiles.length) {
     out.push("### Where Signet's time goes");
     out.push('');
-    out.push("One run of each Signet command under `node --cpu-prof` (against Signet's server), its samples grouped by what");
-    out.push('their stack is doing. The profile starts once V8 is up, so it covers somewhat less than the wall time, and');
-    out.push('profiling slows a run down a little.');
+    out.push(`${record.profiles[0]!.runs} runs of each Signet command under \`node --cpu-prof\` (against Signet's server), their samples grouped by what`);
+    out.push('their stack is doing; each figure is the median over the runs. A profile starts once V8 is up, so it covers');
+    out.push('somewhat less than the wall time, and profiling slows a run down a little.');
     out.push('');
     const categories = [...new Set(record.profiles.flatMap((p) => p.summary.categories.map((c) => c.category)))];
     const totals = new Map(categories.map((c) => [c, record.profiles.reduce((a, p) => a + (p.summary.categories.find((x) => x.category === c)?.ms ?? 0), 0)]));
@@ -297,7 +299,7 @@ export function renderClientSection(record: ClientRecord): string {
       table(
         ['ms', ...record.profiles.map((p) => p.command)],
         [
-          ['wall time of the profiled run', ...record.profiles.map((p) => fmt(p.wallMs))],
+          ['wall time of a profiled run', ...record.profiles.map((p) => fmt(p.wallMs))],
           ['covered by the profile', ...record.profiles.map((p) => fmt(p.summary.profiledMs))],
           ...categories.map((c) => [c, ...record.profiles.map((p) => fmt(p.summary.categories.find((x) => x.category === c)?.ms))]),
         ],

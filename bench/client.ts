@@ -5,7 +5,7 @@
  * notary-server (memory store, via anchor-up.sh). Also the start-up of `signet --version` and
  * `signet trust --help` against `node -e 0`. Each contender runs `BENCH_CLIENT_RUNS` times,
  * interleaved run by run with the others; wall time, peak RSS and CPU per process come from
- * /usr/bin/time. One CPU profile of each Signet command says where its time goes.
+ * /usr/bin/time. CPU profiles of each Signet command say where its time goes.
  *
  * Writes bench/results/<timestamp>-client.json and the "Client commands" section of
  * docs/benchmarks.md (the rest of that page belongs to `npm run bench`), and prints a summary.
@@ -29,7 +29,7 @@ import { projectRoot } from '../test/support/paths.js';
 import { HttpClient } from './http.js';
 import { NoiseGuard } from './noise.js';
 import { cleanupAll, cpuMs, machineBusyMs, run } from './proc.js';
-import { summarizeProfile } from './cpu-profile.js';
+import { combineProfiles, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import {
   clientRatios,
   clientSummary,
@@ -59,6 +59,8 @@ const NOTARY_GUN = 'localhost:5000/bench/notary-client';
 const SIGNER = 'bench';
 const SIGNER_ROLES = ['targets/releases', `targets/${SIGNER}`];
 const ARTIFACT_SIZE = 1534;
+/** Profiled runs per Signet command (the median of each category is reported). */
+const PROFILE_RUNS = 3;
 
 /** The digest a tag is signed with: distinct per tag, like a manifest's. */
 const digestOf = (tag: string) => createHash('sha256').update(`bench manifest ${tag}\n`).digest('hex');
@@ -271,6 +273,25 @@ async function main(): Promise<number> {
   const signet = (...args: string[]): Invocation => ({ cmd: node, args: [main, ...args] });
   const untimed = (inv: Invocation) => run(inv.cmd, inv.args, { env, cwd: work, timeoutMs: 120_000 });
 
+  /** PROFILE_RUNS runs of a Signet command under `node --cpu-prof`, after a quiet moment; the median of each category. */
+  const profileCommand = async (name: string, invocation: (k: number) => Invocation) => {
+    await guard.waitForQuiet(5000);
+    const runsOf: { wallMs: number; summary: ProfileSummary }[] = [];
+    for (let k = 0; k < PROFILE_RUNS; k++) {
+      const inv = invocation(k);
+      const profDir = path.join(work, 'profiles', `${name.replace(/\W+/g, '-')}-${k}`);
+      const t1 = performance.now();
+      run(inv.cmd, ['--cpu-prof', '--cpu-prof-dir', profDir, ...inv.args], { env, cwd: work, timeoutMs: 120_000 });
+      runsOf.push({ wallMs: performance.now() - t1, summary: summarizeProfile(profDir) });
+    }
+    profiles.push({
+      command: name,
+      runs: PROFILE_RUNS,
+      wallMs: stats(runsOf.map((r) => r.wallMs)).median,
+      summary: combineProfiles(runsOf.map((r) => r.summary)),
+    });
+  };
+
   /** Everything for one server: the two repositories, then sign and verify, measured. */
   const clientsAgainst = async (t: Target) => {
     const dir = path.join(work, t.id);
@@ -375,21 +396,21 @@ async function main(): Promise<number> {
     await bench.measure('verify-cold', 'verify a signed tag, first use (empty trust directory: trust on first use)', t, verifyContenders(true));
 
     if (profile && t.kind === 'signet') {
-      const prof = (name: string, inv: Invocation, before?: () => void) => {
-        const profDir = path.join(work, 'profiles', name);
-        before?.();
-        const t1 = performance.now();
-        run(node, ['--cpu-prof', '--cpu-prof-dir', profDir, ...inv.args], { env, cwd: work, timeoutMs: 120_000 });
-        const wallMs = performance.now() - t1;
-        profiles.push({ command: name, wallMs, summary: summarizeProfile(profDir) });
-      };
-      prof(
-        'signet trust sign (new tag, delegations)',
-        signet('trust', 'sign', `${SIGNET_IMAGE}:profiled`, '--digest', `sha256:${digestOf('profiled')}`, '--size', String(ARTIFACT_SIZE), ...sOpts(sDir)),
+      await profileCommand('signet trust sign (new tag, delegations)', (k) =>
+        signet(
+          'trust',
+          'sign',
+          `${SIGNET_IMAGE}:profiled-${k}`,
+          '--digest',
+          `sha256:${digestOf(`profiled-${k}`)}`,
+          '--size',
+          String(ARTIFACT_SIZE),
+          ...sOpts(sDir),
+        ),
       );
       untimed(signet('verify', `${SIGNET_IMAGE}:init`, ...sOpts(sVerifier)));
-      prof('signet verify (warm)', signet('verify', `${SIGNET_IMAGE}:init`, ...sOpts(sVerifier)));
-      prof('signet verify (cold)', signet('verify', `${SIGNET_IMAGE}:init`, ...sOpts(`${sVerifier}-profiled`)));
+      await profileCommand('signet verify (warm)', () => signet('verify', `${SIGNET_IMAGE}:init`, ...sOpts(sVerifier)));
+      await profileCommand('signet verify (cold)', (k) => signet('verify', `${SIGNET_IMAGE}:init`, ...sOpts(`${sVerifier}-profiled-${k}`)));
     }
   };
 
@@ -418,15 +439,8 @@ async function main(): Promise<number> {
       { id: 'notary-version', label: 'notary version', shown: 'notary version', invocation: () => ({ cmd: 'notary', args: ['version'] }) },
     ]);
     if (profile) {
-      for (const [name, args] of [
-        ['signet --version', ['--version']],
-        ['signet trust --help', ['trust', '--help']],
-      ] as const) {
-        const profDir = path.join(work, 'profiles', name.replace(/\W+/g, '-'));
-        const t1 = performance.now();
-        run(node, ['--cpu-prof', '--cpu-prof-dir', profDir, main, ...args], { env, cwd: work });
-        profiles.push({ command: name, wallMs: performance.now() - t1, summary: summarizeProfile(profDir) });
-      }
+      await profileCommand('signet --version', () => signet('--version'));
+      await profileCommand('signet trust --help', () => signet('trust', '--help'));
     }
   });
 

@@ -121,3 +121,22 @@ export function summarizeProfile(dir: string): ProfileSummary {
       .slice(0, 8),
   };
 }
+
+/** Several profiles of the same command: the median of each category (0 where a run has none), and of the coverage. */
+export function combineProfiles(summaries: ProfileSummary[]): ProfileSummary {
+  const median = (values: number[]) => {
+    const v = [...values].sort((a, b) => a - b);
+    const n = v.length;
+    return n % 2 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
+  };
+  const names = [...new Set(summaries.flatMap((s) => s.categories.map((c) => c.category)))];
+  const byWall = [...summaries].sort((a, b) => a.profiledMs - b.profiledMs);
+  return {
+    profiledMs: median(summaries.map((s) => s.profiledMs)),
+    categories: names
+      .map((category) => ({ category, ms: median(summaries.map((s) => s.categories.find((c) => c.category === category)?.ms ?? 0)) }))
+      .filter((c) => c.ms >= 0.05)
+      .sort((a, b) => b.ms - a.ms),
+    topOther: byWall[Math.floor((byWall.length - 1) / 2)]!.topOther,
+  };
+}
