@@ -1,6 +1,8 @@
 /** Results: the JSON record, the Markdown report (docs/benchmarks.md) and the printed summary. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { clientSection, withClientSection } from './client-report.js';
+import { END_MARKER as GATE_END, START_MARKER as GATE_START, spliceSection } from './gate-report.js';
 import type { ScaleResults } from './scale.js';
 import { NOISY_PCT } from './noise.js';
 import { WORKLOADS, type Measurement, type WorkloadId } from './workloads.js';
@@ -364,7 +366,15 @@ export function writeOutputs(root: string, record: RunRecord): { json: string; m
   writeFileSync(json, JSON.stringify(record, null, 2) + '\n');
   const markdown = path.join(root, 'docs', 'benchmarks.md');
   mkdirSync(path.dirname(markdown), { recursive: true });
-  writeFileSync(markdown, renderMarkdown(record));
+  // The "Deploy gate" and "Client commands" sections come from `npm run bench:gate` and
+  // `npm run bench:client`: keep them.
+  const old = existsSync(markdown) ? readFileSync(markdown, 'utf8') : '';
+  const client = clientSection(old);
+  const gateStart = old.indexOf(GATE_START);
+  const gateEnd = old.indexOf(GATE_END);
+  let page = renderMarkdown(record);
+  if (gateStart >= 0 && gateEnd > gateStart) page = spliceSection(page, old.slice(gateStart, gateEnd + GATE_END.length));
+  writeFileSync(markdown, client ? withClientSection(page, client) : page);
   return { json, markdown };
 }
 

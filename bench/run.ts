@@ -3,6 +3,8 @@
  * Postgres, via anchor-up.sh) and a bare node server, side by side on loopback over the same
  * TLS, then Signet's scale workloads; writes bench/results/<timestamp>.json and
  * docs/benchmarks.md and prints a summary. Everything it starts is stopped, even on failure.
+ * The client commands are measured apart, by `npm run bench:client` (bench/client.ts); the page's
+ * "Client commands" section is theirs and is kept when this rewrites the page.
  *
  * Environment (all optional):
  *   BENCH_DURATION=5      measured seconds per workload

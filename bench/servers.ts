@@ -89,6 +89,11 @@ export function snapshotBuild(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** The `signet` command of the build being measured (the snapshot once `snapshotBuild` ran). */
+export function signetMain(): string {
+  return path.join(buildRoot, 'src', 'cli', 'main.js');
+}
+
 export interface SignetOptions {
   id: string;
   label: string;
@@ -101,7 +106,7 @@ export interface SignetOptions {
 }
 
 export async function startSignet(opts: SignetOptions): Promise<Target & { proc: Child }> {
-  const main = path.join(buildRoot, 'src', 'cli', 'main.js');
+  const main = signetMain();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SIGNET_HOST: '127.0.0.1',
