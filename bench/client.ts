@@ -28,7 +28,7 @@ import path from 'node:path';
 import { projectRoot } from '../test/support/paths.js';
 import { HttpClient } from './http.js';
 import { NoiseGuard } from './noise.js';
-import { cleanupAll, cpuMs, machineBusyMs, run } from './proc.js';
+import { runBench, safe, cpuMs, machineBusyMs, run } from './proc.js';
 import { combineProfiles, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import {
   clientRatios,
@@ -534,28 +534,6 @@ async function roleVersions(url: string, ca: Buffer): Promise<Record<string, Rec
   }
 }
 
-function safe(f: () => string): string {
-  try {
-    return f().trimEnd();
-  } catch (e) {
-    return `unknown (${(e as Error).message.split('\n')[0]})`;
-  }
-}
-
 const loadavgStart = os.loadavg();
 
-main()
-  .then(
-    async (code) => {
-      await cleanupAll();
-      process.exitCode = code;
-    },
-    async (e: unknown) => {
-      console.error(`bench: ${(e as Error).stack ?? String(e)}`);
-      await cleanupAll();
-      process.exitCode = 1;
-    },
-  )
-  .finally(() => {
-    setTimeout(() => process.exit(), 2000).unref();
-  });
+runBench('bench', main);

@@ -37,7 +37,7 @@ import { writeGateOutputs, gateSummary, type ColdCase, type ColdSample, type Gat
 import { HttpClient, tlsSummary } from './http.js';
 import { runPlan, sleep, type LoadSettings, type Plan, type PlannedRequest } from './load.js';
 import { measureWithRetry, NoiseGuard } from './noise.js';
-import { cleanupAll, cpuMs, machineBusyMs, onCleanup, run, spawnReady } from './proc.js';
+import { runBench, safe, cpuMs, machineBusyMs, onCleanup, run, spawnReady } from './proc.js';
 import { makeTls, snapshotBuild, startSignet, tempDir } from './servers.js';
 
 const say = (line: string) => console.log(line);
@@ -48,14 +48,6 @@ function envNumber(name: string, fallback: number, integer = false): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}`);
   return n;
-}
-
-function safe(f: () => string): string {
-  try {
-    return f().trimEnd();
-  } catch (e) {
-    return `unknown (${(e as Error).message.split('\n')[0]})`;
-  }
 }
 
 const median = (values: number[]): number => {
@@ -676,18 +668,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main()
-  .then(
-    async (code) => {
-      await cleanupAll();
-      process.exitCode = code;
-    },
-    async (e: unknown) => {
-      console.error(`bench:gate: ${(e as Error).stack ?? String(e)}`);
-      await cleanupAll();
-      process.exitCode = 1;
-    },
-  )
-  .finally(() => {
-    setTimeout(() => process.exit(), 2000).unref();
-  });
+runBench('bench:gate', main);

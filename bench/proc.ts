@@ -289,3 +289,32 @@ export class ProcessProbe {
     };
   }
 }
+
+/** The output of a command that describes the machine, or why it could not be read. */
+export function safe(f: () => string): string {
+  try {
+    return f().trimEnd();
+  } catch (e) {
+    return `unknown (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+/** Run a bench's main: stop everything it started, set the exit code, never hang on open sockets. */
+export function runBench(label: string, main: () => Promise<number>): void {
+  main()
+    .then(
+      async (code) => {
+        await cleanupAll();
+        process.exitCode = code;
+      },
+      async (e: unknown) => {
+        console.error(`${label}: ${(e as Error).stack ?? String(e)}`);
+        await cleanupAll();
+        process.exitCode = 1;
+      },
+    )
+    .finally(() => {
+      // autocannon or sockets must not keep the process alive once everything is stopped.
+      setTimeout(() => process.exit(), 2000).unref();
+    });
+}

@@ -26,7 +26,7 @@ import { HttpClient, tlsSummary } from './http.js';
 import type { LoadSettings } from './load.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { NoiseGuard } from './noise.js';
-import { cleanupAll, run } from './proc.js';
+import { runBench, safe, run } from './proc.js';
 import { computeRatios, summary, writeOutputs, type RunRecord } from './report.js';
 import { runScale, type ScaleResults } from './scale.js';
 import { makeTls, snapshotBuild, startBare, startNotaryServer, startSignet, tempDir, type Target } from './servers.js';
@@ -280,29 +280,6 @@ async function main(): Promise<number> {
   return failures.length ? 1 : 0;
 }
 
-function safe(f: () => string): string {
-  try {
-    return f().trimEnd();
-  } catch (e) {
-    return `unknown (${(e as Error).message.split('\n')[0]})`;
-  }
-}
-
 const loadavgAtStart = os.loadavg();
 
-main()
-  .then(
-    async (code) => {
-      await cleanupAll();
-      process.exitCode = code;
-    },
-    async (e: unknown) => {
-      console.error(`bench: ${(e as Error).stack ?? String(e)}`);
-      await cleanupAll();
-      process.exitCode = 1;
-    },
-  )
-  .finally(() => {
-    // autocannon or sockets must not keep the process alive once everything is stopped.
-    setTimeout(() => process.exit(), 2000).unref();
-  });
+runBench('bench', main);

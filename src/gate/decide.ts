@@ -12,6 +12,7 @@
 import { parseImageReference, type ImageReference } from '../registry/reference.js';
 import { signetErrorCode } from '../tuf/core/signet-error.js';
 import type { SignedTarget, TrustedSet } from '../tuf/notary/trusted-set.js';
+import { loadedRoles } from '../client/signed-state.js';
 import { matchRule, type Policy, type Rule } from './policy.js';
 import type { GateTrustCache } from './trust-cache.js';
 
@@ -81,7 +82,7 @@ function signedFor(set: TrustedSet, rule: Rule, ref: ImageReference): Found | { 
       if (hits.length === 0) continue;
       const hex = hexOf(hits[0]!);
       if (wantHex !== undefined && hex !== wantHex) return { reason: `${what}: the tag is signed with sha256:${hex}, not ${ref.digest}` };
-      const signers = allRoles(set)
+      const signers = loadedRoles(set)
         .filter((r) => signedBy(set, r, tag ?? hits[0]!.name, hex).length > 0)
         .map(signerName);
       return { digestHex: hex, signers };
@@ -128,17 +129,6 @@ function signedFor(set: TrustedSet, rule: Rule, ref: ImageReference): Found | { 
   }
   if (wantHex !== undefined && found.digestHex !== wantHex) return { reason: `${what}: the tag is signed with sha256:${found.digestHex}, not ${ref.digest}` };
   return found;
-}
-
-function allRoles(set: TrustedSet): string[] {
-  const out: string[] = [];
-  const walk = (role: string) => {
-    if (!set.targets(role)) return;
-    out.push(role);
-    for (const d of set.delegationsOf(role)) walk(d.name);
-  };
-  walk('targets');
-  return out;
 }
 
 function deadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {

@@ -133,6 +133,20 @@ export async function startGateServer(initial: Policy, options: GateServerOption
     res.end(text);
   };
 
+  /** One structured line per image decision: the evidence. */
+  const logDecision = (d: ImageDecision, started: number, about: Record<string, unknown>) =>
+    log.info('gate decision', {
+      ...about,
+      image: d.image,
+      digest: d.digest,
+      rule: d.rule,
+      mode: d.mode,
+      signers: d.signers,
+      allowed: d.allowed,
+      reasons: d.reasons,
+      ms: Date.now() - started,
+    });
+
   async function admission(request: AdmissionRequest, mutate: boolean, started: number): Promise<AdmissionResponse> {
     const base = { uid: request.uid };
     if (request.operation === 'DELETE' || request.operation === 'CONNECT') return { ...base, allowed: true };
@@ -149,19 +163,11 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       .map((d) => `${d.image}: ${d.reasons.join('; ')} (warn mode: not refused for this)`);
     for (const d of decisions.values()) {
       metrics.images.inc({ result: resultOf(d), mode: d.mode });
-      log.info('gate decision', {
+      logDecision(d, started, {
         uid: request.uid,
         namespace: request.namespace,
         object: `${request.kind.kind}/${request.name ?? ''}`,
         operation: request.operation,
-        image: d.image,
-        digest: d.digest,
-        rule: d.rule,
-        mode: d.mode,
-        signers: d.signers,
-        allowed: d.allowed,
-        reasons: d.reasons,
-        ms: Date.now() - started,
       });
     }
     const response: AdmissionResponse = { ...base, allowed: denied.length === 0 };
@@ -221,17 +227,7 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       const d = await decideImage(image, policy, trust);
       metrics.decisions.inc({ endpoint, allowed: String(d.allowed) });
       metrics.images.inc({ result: resultOf(d), mode: d.mode });
-      log.info('gate decision', {
-        endpoint,
-        image: d.image,
-        digest: d.digest,
-        rule: d.rule,
-        mode: d.mode,
-        signers: d.signers,
-        allowed: d.allowed,
-        reasons: d.reasons,
-        ms: Date.now() - started,
-      });
+      logDecision(d, started, { endpoint });
       end();
       return send(res, 200, {
         allowed: d.allowed,
