@@ -1,4 +1,5 @@
 /** How a command that failed ends: its reason on stderr, exit 2 for configuration mistakes, 1 otherwise. */
+import { createRequire } from 'node:module';
 import { signetErrorCode } from '../tuf/core/signet-error.js';
 import { usageMessage, type UsageError } from './args.js';
 
@@ -24,9 +25,9 @@ export function exitWithError(error: unknown): void {
   process.exitCode = exit;
   // A serving worker tells its supervising process why, so that it stops instead of restarting it.
   // The IPC channel alone would keep a worker alive, so it is closed once the message is out.
-  // A cluster worker is what node:cluster's isWorker says, read without loading node:cluster
-  // (every command imports this file, the client commands too).
-  if ('NODE_UNIQUE_ID' in process.env && process.connected) process.send?.({ failed: message, code: exit }, () => process.disconnect());
+  // node:cluster is loaded only here, when a command has failed: every command imports this file.
+  const cluster = createRequire(import.meta.url)('node:cluster') as typeof import('node:cluster').default;
+  if (cluster.isWorker && process.connected) process.send?.({ failed: message, code: exit }, () => process.disconnect());
   // Nothing left open by the failed work may keep the process alive; the delay lets logs flush.
   setTimeout(() => process.exit(exit), 2000).unref();
 }
