@@ -3,7 +3,7 @@
  * to exit codes and that SDK users match on; refusals of the trust rules themselves are the
  * trusted set's TrustError (THRESHOLD, EXPIRED, ROLLBACK, ROOT_VERSION, HASH_MISMATCH, …).
  */
-import { SignetError } from '../tuf/core/signet-error.js';
+import { CodedError } from '../tuf/core/signet-error.js';
 
 export type ClientErrorCode =
   | 'NOT_INITIALIZED' // the server has no trust data for the repository
@@ -17,13 +17,6 @@ export type ClientErrorCode =
   | 'BAD_INPUT' // a name, key file or option that cannot be used
   | 'TRUST_STORE'; // the local trust directory cannot be read or written
 
-export class ClientError extends SignetError {
+export class ClientError extends CodedError<ClientErrorCode> {
   override name = 'ClientError';
-  constructor(
-    readonly code: ClientErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

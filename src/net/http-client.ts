@@ -10,20 +10,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { SignetError } from '../tuf/core/signet-error.js';
+import { CodedError } from '../tuf/core/signet-error.js';
 
 /** BAD_RESPONSE: the peer answered, but not in HTTP. */
 export type TransportErrorCode = 'UNREACHABLE' | 'TIMEOUT' | 'TLS' | 'TOO_LARGE' | 'BAD_URL' | 'REDIRECTS' | 'BAD_RESPONSE';
 
-export class TransportError extends SignetError {
+export class TransportError extends CodedError<TransportErrorCode> {
   override name = 'TransportError';
-  constructor(
-    readonly code: TransportErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Codes node gives when a TLS handshake meets a peer that answers in plain text (an http:// server). */

@@ -18,20 +18,13 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SignetError } from '../tuf/core/signet-error.js';
+import { CodedError } from '../tuf/core/signet-error.js';
 import { DOCKER_HUB } from './reference.js';
 
 export type CredentialsErrorCode = 'DOCKER_CONFIG' | 'CREDENTIALS';
 
-export class CredentialsError extends SignetError {
+export class CredentialsError extends CodedError<CredentialsErrorCode> {
   override name = 'CredentialsError';
-  constructor(
-    readonly code: CredentialsErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface RegistryCredentials {

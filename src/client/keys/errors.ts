@@ -2,7 +2,7 @@
  * The one error type of the client's key handling. Messages name the key file or key ID and the
  * role, never a passphrase or any private key material.
  */
-import { SignetError } from '../../tuf/core/signet-error.js';
+import { CodedError } from '../../tuf/core/signet-error.js';
 
 export type KeyStoreErrorCode =
   /** No key file with that ID in the trust directory. */
@@ -20,13 +20,6 @@ export type KeyStoreErrorCode =
   /** Writing or removing a key file failed. */
   | 'KEY_WRITE_FAILED';
 
-export class KeyStoreError extends SignetError {
+export class KeyStoreError extends CodedError<KeyStoreErrorCode> {
   override name = 'KeyStoreError';
-  constructor(
-    readonly code: KeyStoreErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

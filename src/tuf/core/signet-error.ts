@@ -14,6 +14,17 @@ export abstract class SignetError extends Error {
   }
 }
 
+/** A SignetError whose code, one of the closed set C, is given when it is made. */
+export class CodedError<C extends string> extends SignetError {
+  constructor(
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** The stable code of a Signet error; undefined for anything else (a bug, a library's error). */
 export function signetErrorCode(error: unknown): string | undefined {
   return error instanceof SignetError ? error.code : undefined;
