@@ -26,12 +26,11 @@ export {
 export {
   MEDIA_TYPES,
   RegistryClient,
-  RegistryError,
-  parseChallenge,
   type BlobDescriptor,
   type Manifest,
   type ManifestDescriptor,
   type RegistryClientOptions,
-  type RegistryErrorCode,
   type RepositoryRef,
 } from './registry-client.js';
+export { RegistryError, type RegistryErrorCode } from './errors.js';
+export { parseChallenge, repositoryAuthenticator, type Challenge } from './token-auth.js';

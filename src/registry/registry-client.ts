@@ -40,9 +40,6 @@ import {
 import { RegistryError, type RegistryErrorCode } from './errors.js';
 import { fetchToken, MIN_TOKEN_LIFETIME_S, parseChallenge, registrySays, type Challenge } from './token-auth.js';
 
-export { RegistryError, type RegistryErrorCode } from './errors.js';
-export { parseChallenge } from './token-auth.js';
-
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { startGateServer, type RunningGate } from '../../src/gate/gate-server.js';
 import { parsePolicy } from '../../src/gate/policy.js';
 import { createLogger } from '../../src/log.js';
+import { admissionReview, objectOf } from '../support/gate.js';
 import { SERVERS, Workbench } from '../support/interop.js';
 import type { PushedImage } from '../support/registry.js';
 import { makeTestTls, type TestTls } from '../support/tls.js';
@@ -132,34 +133,9 @@ ${rule}
       assert.equal(v.allowed, true, v.reasons.join('; '));
       assert.equal(v.digest, pushed['v1']!.digest);
       assert.deepEqual([...v.signers].sort(), ['alice', 'bob']);
-      const review = {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: 'c0ffee00-0000-4000-8000-000000000001',
-          kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
-          resource: { group: 'apps', version: 'v1', resource: 'deployments' },
-          requestKind: { group: 'apps', version: 'v1', kind: 'Deployment' },
-          requestResource: { group: 'apps', version: 'v1', resource: 'deployments' },
-          name: 'web',
-          namespace: 'shop',
-          operation: 'CREATE',
-          userInfo: { username: 'system:serviceaccount:argocd:argocd-application-controller', groups: ['system:serviceaccounts'] },
-          object: {
-            apiVersion: 'apps/v1',
-            kind: 'Deployment',
-            metadata: { name: 'web', namespace: 'shop' },
-            spec: {
-              replicas: 2,
-              selector: { matchLabels: { app: 'web' } },
-              template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${app}:v1` }] } },
-            },
-          },
-          oldObject: null,
-          dryRun: false,
-          options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
-        },
-      };
+      const review = admissionReview('Deployment', objectOf('Deployment', { containers: [`${app}:v1`] }, 'web', 'shop'), {
+        username: 'system:serviceaccount:argocd:argocd-application-controller',
+      });
       const { json } = await post(gate, readFileSync(gateTls.caCert, 'utf8'), '/mutate', review);
       const response = (json as { response: { uid: string; allowed: boolean; patch?: string; patchType?: string } }).response;
       assert.equal(response.uid, review.request.uid);
