@@ -24,8 +24,13 @@ export {
   type RegistryCredentials,
 } from './docker-config.js';
 export {
+  MAX_REFERRERS,
   MEDIA_TYPES,
   RegistryClient,
+  referrersTag,
+  type OciDescriptor,
+  type PutManifestResult,
+  type Referrers,
   type BlobDescriptor,
   type Manifest,
   type ManifestDescriptor,

@@ -69,6 +69,29 @@ export interface BlobDescriptor {
   size: number;
 }
 
+/** A descriptor as an OCI index lists it (the referrers API's answer, the tag-schema fallback). */
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface Referrers {
+  descriptors: OciDescriptor[];
+  /** `api`: the registry's referrers API answered; `tag-schema`: the `sha256-<hex>` index tag (OCI 1.1's fallback) was read. */
+  source: 'api' | 'tag-schema';
+}
+
+/** Whether the registry took a manifest's `subject` (the `OCI-Subject` header of its answer). */
+export interface PutManifestResult extends ManifestDescriptor {
+  subjectAccepted: boolean;
+}
+
+/** At most this many referrers are read for one digest. */
+export const MAX_REFERRERS = 1000;
+
 export interface RegistryClientOptions {
   /** Where credentials come from; default the docker config in `dockerConfigDir`. */
   credentials?: CredentialSource;
@@ -103,6 +126,9 @@ type Actions = 'pull' | 'pull,push';
 const DEFAULT_MAX_MANIFEST = 4 * 1024 * 1024;
 const DEFAULT_MAX_BLOB = 64 * 1024 * 1024;
 const TOKEN_MARGIN_MS = 5_000;
+
+/** The referrers tag schema's tag for a digest: `sha256-<hex>`. */
+export const referrersTag = (digest: string) => digest.replace(':', '-');
 
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -254,7 +280,7 @@ export class RegistryClient {
   }
 
   /** Store a manifest under a tag (or its digest); its blobs must be there already. */
-  async putManifest(repo: RepositoryRef, reference: string, bytes: Buffer, mediaType: string): Promise<ManifestDescriptor> {
+  async putManifest(repo: RepositoryRef, reference: string, bytes: Buffer, mediaType: string): Promise<PutManifestResult> {
     if (!isValidTag(reference) && !isSha256Digest(reference)) {
       throw new RegistryError('BAD_REQUEST', repo.registry, `${repo.repository}: ${JSON.stringify(reference)} is neither a tag nor a sha256 digest`);
     }
@@ -267,7 +293,114 @@ export class RegistryClient {
     if (announced && isSha256Digest(announced) && announced !== digest) {
       throw new RegistryError('DIGEST_MISMATCH', repo.registry, `${what}: the registry stored ${announced}, the bytes sent are ${digest}`);
     }
-    return { digest, size: bytes.length, mediaType };
+    return { digest, size: bytes.length, mediaType, subjectAccepted: headerValue(res.headers, 'oci-subject') !== undefined };
+  }
+
+  /**
+   * The manifests that name `digest` as their subject (OCI distribution 1.1): the referrers API
+   * when the registry has it, else the referrers tag schema (`sha256-<hex>` holding an index), as
+   * the spec tells clients to. `artifactType` filters (client-side too: a registry may ignore it).
+   * A registry with neither has no referrers: an empty list.
+   */
+  async getReferrers(repo: RepositoryRef, digest: string, options: { artifactType?: string } = {}): Promise<Referrers> {
+    if (!isSha256Digest(digest)) throw new RegistryError('BAD_REQUEST', repo.registry, `${repo.repository}: ${JSON.stringify(digest)} is not a sha256 digest`);
+    const what = `referrers of ${repo.repository}@${digest}`;
+    const query = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';
+    const res = await this.send(repo, 'pull', 'GET', `referrers/${digest}${query}`, { accept: MEDIA_TYPES.ociIndex }, undefined, this.maxManifestBytes);
+    let descriptors: OciDescriptor[];
+    let source: Referrers['source'];
+    // A registry with the API answers 200 (an empty index when there is nothing); 404 and 405 mean it has none.
+    if (res.status === 200 && this.mediaTypeOf(res) === MEDIA_TYPES.ociIndex) {
+      descriptors = this.indexDescriptors(repo, res.body, what);
+      source = 'api';
+    } else if (res.status === 404 || res.status === 405 || res.status === 400 || res.status === 200) {
+      source = 'tag-schema';
+      const tag = referrersTag(digest);
+      let index: Manifest;
+      try {
+        index = await this.getManifest(this.at(repo, tag));
+      } catch (error) {
+        if (error instanceof RegistryError && error.code === 'NOT_FOUND') return { descriptors: [], source };
+        throw error;
+      }
+      if (index.mediaType !== MEDIA_TYPES.ociIndex) throw new RegistryError('BAD_RESPONSE', repo.registry, `${what}: tag ${tag} is not an OCI index`);
+      descriptors = this.indexDescriptors(repo, index.bytes, what);
+    } else {
+      this.checkStatus(repo, res, [200], what);
+      throw new RegistryError('BAD_RESPONSE', repo.registry, `${what}: unexpected answer`);
+    }
+    const wanted = options.artifactType;
+    return { descriptors: wanted ? descriptors.filter((d) => d.artifactType === wanted) : descriptors, source };
+  }
+
+  /**
+   * Store a manifest that names a subject, by its digest, and make it findable: when the registry
+   * does not say it took the subject (no `OCI-Subject` header), add it to the referrers tag-schema
+   * index `sha256-<hex>` (read, append, write: as go-containerregistry does, not atomic against
+   * another writer of the same subject at the same moment).
+   */
+  async putReferrer(
+    repo: RepositoryRef,
+    bytes: Buffer,
+    descriptor: { subject: string; artifactType: string; annotations?: Record<string, string> },
+  ): Promise<PutManifestResult> {
+    const stored = await this.putManifest(repo, sha256(bytes), bytes, MEDIA_TYPES.ociManifest);
+    if (stored.subjectAccepted) return stored;
+    const tag = referrersTag(descriptor.subject);
+    let manifests: OciDescriptor[] = [];
+    try {
+      const index = await this.getManifest(this.at(repo, tag));
+      manifests = this.indexDescriptors(repo, index.bytes, `referrers index ${repo.repository}:${tag}`);
+    } catch (error) {
+      if (!(error instanceof RegistryError && error.code === 'NOT_FOUND')) throw error;
+    }
+    if (manifests.some((m) => m.digest === stored.digest)) return stored;
+    const entry: OciDescriptor = {
+      mediaType: MEDIA_TYPES.ociManifest,
+      digest: stored.digest,
+      size: stored.size,
+      artifactType: descriptor.artifactType,
+      ...(descriptor.annotations && Object.keys(descriptor.annotations).length ? { annotations: descriptor.annotations } : {}),
+    };
+    const index = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [...manifests, entry] };
+    await this.putManifest(repo, tag, Buffer.from(JSON.stringify(index)), MEDIA_TYPES.ociIndex);
+    return stored;
+  }
+
+  /** A reference to `tagOrDigest` in `repo`. */
+  at(repo: RepositoryRef, tagOrDigest: string): ImageReference {
+    const name = `${repo.registry}/${repo.repository}`;
+    const base = { registry: repo.registry, repository: repo.repository, name, familiar: name };
+    return isSha256Digest(tagOrDigest) ? { ...base, digest: tagOrDigest } : { ...base, tag: tagOrDigest };
+  }
+
+  private indexDescriptors(repo: RepositoryRef, bytes: Buffer, what: string): OciDescriptor[] {
+    let body: unknown;
+    try {
+      body = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new RegistryError('BAD_RESPONSE', repo.registry, `${what}: the index is not JSON`);
+    }
+    const manifests = (body as { manifests?: unknown } | null)?.manifests;
+    if (!Array.isArray(manifests)) throw new RegistryError('BAD_RESPONSE', repo.registry, `${what}: the index has no manifests list`);
+    const out: OciDescriptor[] = [];
+    for (const m of manifests.slice(0, MAX_REFERRERS)) {
+      const d = m as Record<string, unknown> | null;
+      if (typeof d !== 'object' || d === null || typeof d.digest !== 'string' || !isSha256Digest(d.digest) || typeof d.mediaType !== 'string') continue;
+      const size = typeof d.size === 'number' && Number.isSafeInteger(d.size) && d.size >= 0 ? d.size : 0;
+      const annotations =
+        typeof d.annotations === 'object' && d.annotations !== null && !Array.isArray(d.annotations)
+          ? Object.fromEntries(Object.entries(d.annotations as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'))
+          : undefined;
+      out.push({
+        mediaType: d.mediaType,
+        digest: d.digest,
+        size,
+        ...(typeof d.artifactType === 'string' ? { artifactType: d.artifactType } : {}),
+        ...(annotations ? { annotations } : {}),
+      });
+    }
+    return out;
   }
 
   // ---- internals ----

@@ -47,7 +47,7 @@ const MAX_PROMPTS = 3;
 const MIN_NEW_LENGTH = 8;
 
 /** Read one line from a raw-mode terminal without echoing it. */
-function readHidden(terminal: PassphraseTerminal, prompt: string): Promise<string> {
+export function readHidden(terminal: PassphraseTerminal, prompt: string): Promise<string> {
   const { input, output } = terminal;
   output.write(prompt);
   return new Promise((resolve, reject) => {
