@@ -16,6 +16,7 @@ const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf
   dependencies: Record<string, string>;
   scripts: Record<string, string>;
   files: string[];
+  exports: Record<string, string | { types: string; default: string }>;
 };
 
 function jsFiles(dir: string): string[] {
@@ -57,6 +58,11 @@ test('npm pack ships the compiled code, the client bundle and the migrations', (
     'package.json',
   ]) {
     assert.ok(files.has(f), `${f} is packed`);
+  }
+  for (const [entry, target] of Object.entries(pkg.exports)) {
+    for (const file of typeof target === 'string' ? [target] : [target.types, target.default]) {
+      assert.ok(files.has(file.replace(/^\.\//, '')), `${file} (the export ${entry}) is packed`);
+    }
   }
   assert.ok(
     [...files].some((f) => f.startsWith('migrations/')),
