@@ -53,7 +53,7 @@ function settingsOf(source: CosignSource): string {
 function keysOf(source: CosignSource): string {
   const rekor = (source.rekorKeys ?? []).map((k) => k.export({ type: 'spki', format: 'der' }).toString('base64'));
   return createHash('sha256')
-    .update(JSON.stringify([[...source.keyIds], rekor]))
+    .update(JSON.stringify([[...source.keyIds], rekor, source.rekorURL ?? null]))
     .digest('hex');
 }
 
@@ -197,7 +197,12 @@ export class GateCosignCache {
  */
 async function readBothFormats(state: CosignSourceState, repo: RepositoryRef, digest: string): Promise<CosignVerification> {
   const { verifyCosignSignatures } = await loadVerifier();
-  const options = { keys: state.source.keys, ...(state.source.rekorKeys ? { rekorKeys: state.source.rekorKeys } : {}) };
+  const source = state.source;
+  const options = {
+    keys: source.keys,
+    ...(source.rekorKeys ? { rekorKeys: source.rekorKeys } : {}),
+    ...(source.rekorURL ? { rekorURL: source.rekorURL } : {}),
+  };
   const parts = await Promise.all(
     FORMATS.map((format) =>
       verifyCosignSignatures(state.client, repo, digest, { ...options, formats: [format] }).catch((error: unknown) => {

@@ -32,6 +32,9 @@ const notarySourceSchema = z.strictObject({
 const signerName = z.string().regex(/^(targets|[a-z0-9][a-z0-9_-]*)$/, 'must be a signer name (a delegation or a Cosign key name) or "targets"');
 const keyName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a key name of lower-case letters, digits, _ and - (at most 63)');
 
+/** The public Rekor log: its checkpoints are signed under the name rekor.sigstore.dev. */
+export const DEFAULT_REKOR_URL = 'https://rekor.sigstore.dev';
+
 const cosignSourceSchema = z.strictObject({
   cosign: z.strictObject({
     /** Key name → a PEM public key file (cosign.pub) or the PEM text itself. */
@@ -43,8 +46,13 @@ const cosignSourceSchema = z.strictObject({
       .optional(),
     /** CA certificate(s) of registries with a private CA, besides the system's. */
     ca: z.string().min(1).optional(),
-    /** Verify bundles' transparency-log entries against these Rekor public keys. */
-    rekor: z.strictObject({ publicKeys: z.array(z.string().min(1)).min(1) }).optional(),
+    /** Verify bundles' transparency-log entries against these Rekor public keys (the log at `url`). */
+    rekor: z
+      .strictObject({
+        publicKeys: z.array(z.string().min(1)).min(1),
+        url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default(DEFAULT_REKOR_URL),
+      })
+      .optional(),
   }),
 });
 
@@ -128,6 +136,8 @@ export interface CosignSource {
   /** Key name → a fingerprint of its key material (two names of one key share it). */
   keyIds: Map<string, string>;
   rekorKeys?: KeyObject[];
+  /** The Rekor log's URL, with rekorKeys. */
+  rekorURL?: string;
   auth?: { username: string; password: string; registry?: string };
   ca?: string;
 }
@@ -311,6 +321,7 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
           const what = `${at(['trust', sourceName, 'cosign', 'rekor', 'publicKeys'])}[${i}]`;
           return pinnedKeysFromPem(k.includes('-----BEGIN') ? k : readPem(k, what, base), what);
         });
+        source.rekorURL = c.rekor.url;
       }
       if (c.ca) source.ca = readPem(c.ca, at(['trust', sourceName, 'cosign', 'ca']), base);
       if (c.auth) {
