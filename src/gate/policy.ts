@@ -282,7 +282,9 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
           .join('')
           .replace(/^\./, '')
       : '(top level)';
-    throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: ${field}: ${issue.message}`);
+    // A bad key of a record says why in its own issues.
+    const message = issue.code === 'invalid_key' && issue.issues[0] ? issue.issues[0].message : issue.message;
+    throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: ${field}: ${message}`);
   };
   const parsed = policySchema.safeParse(doc.toJS());
   if (!parsed.success) fail(parsed.error.issues[0]!);
