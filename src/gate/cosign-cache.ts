@@ -10,10 +10,11 @@
  * Concurrent misses share one fetch, and a failure is answered from memory for COSIGN_FAILURE_MEMORY_MS
  * instead of asking the registry again at once. A tag's digest is used for one refresh interval.
  *
- * The verifier (and with it sigstore-js) is loaded on the first Cosign lookup, not at start.
+ * The verifier (and with it sigstore-js) and the registry client are loaded on the first Cosign
+ * lookup, not at start: a gate with Notary sources only starts as fast as before.
  */
 import { createHash } from 'node:crypto';
-import { DockerConfigCredentials, RegistryClient, type CredentialSource, type ImageReference, type RepositoryRef } from '../registry/index.js';
+import type { CredentialSource, ImageReference, RegistryClient, RepositoryRef } from '../registry/index.js';
 import { CosignError } from '../cosign/errors.js';
 import type { CosignVerification, SignatureFormat } from '../cosign/verify.js';
 import type { CosignSource } from './policy.js';
@@ -58,7 +59,8 @@ function keysOf(source: CosignSource): string {
 }
 
 class CosignSourceState {
-  readonly client: RegistryClient;
+  private client?: Promise<RegistryClient>;
+  private closed = false;
   readonly settings: string;
   readonly keys: string;
   readonly results = new Map<string, Entry<CosignVerification>>();
@@ -66,15 +68,32 @@ class CosignSourceState {
   constructor(readonly source: CosignSource) {
     this.settings = settingsOf(source);
     this.keys = keysOf(source);
-    const docker = new DockerConfigCredentials();
-    const auth = source.auth;
-    const credentials: CredentialSource = {
-      get: (registry) =>
-        auth && (auth.registry === undefined || auth.registry === registry)
-          ? Promise.resolve({ username: auth.username, password: auth.password })
-          : docker.get(registry),
-    };
-    this.client = new RegistryClient({ credentials, timeoutMs: 10_000, userAgent: 'signet-gate', ...(source.ca ? { ca: source.ca } : {}) });
+  }
+
+  /** The registry client of this source: its credentials (sent to `auth.registry` only, when given), else the docker config's. */
+  registry(): Promise<RegistryClient> {
+    this.client ??= (async () => {
+      const [{ RegistryClient }, { DockerConfigCredentials }] = await Promise.all([
+        import('../registry/registry-client.js'),
+        import('../registry/docker-config.js'),
+      ]);
+      const docker = new DockerConfigCredentials();
+      const auth = this.source.auth;
+      const credentials: CredentialSource = {
+        get: (registry) =>
+          auth && (auth.registry === undefined || auth.registry === registry)
+            ? Promise.resolve({ username: auth.username, password: auth.password })
+            : docker.get(registry),
+      };
+      return new RegistryClient({ credentials, timeoutMs: 10_000, userAgent: 'signet-gate', ...(this.source.ca ? { ca: this.source.ca } : {}) });
+    })();
+    return this.client;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.client?.then((c) => c.close());
   }
 }
 
@@ -96,13 +115,13 @@ export class GateCosignCache {
       const old = this.sources.get(source.name);
       next.set(source.name, old && old.settings === settingsOf(source) && old.keys === keysOf(source) ? old : new CosignSourceState(source));
     }
-    for (const [name, state] of this.sources) if (next.get(name) !== state) state.client.close();
+    for (const [name, state] of this.sources) if (next.get(name) !== state) state.close();
     this.sources.clear();
     for (const [k, v] of next) this.sources.set(k, v);
   }
 
   close(): void {
-    for (const s of this.sources.values()) s.client.close();
+    for (const s of this.sources.values()) s.close();
   }
 
   private state(name: string): CosignSourceState {
@@ -150,7 +169,7 @@ export class GateCosignCache {
     if (entry.failure && now - entry.failure.at < COSIGN_FAILURE_MEMORY_MS) return Promise.reject(entry.failure.error);
     state.tags.set(key, entry);
     this.stats.resolves++;
-    const inflight = state.client.resolveManifest({ ...ref, digest: undefined } as ImageReference).then(
+    const inflight = (async () => (await state.registry()).resolveManifest({ ...ref, digest: undefined } as ImageReference))().then(
       (d) => {
         entry.value = d.digest;
         entry.fetchedAt = this.now();
@@ -196,7 +215,7 @@ export class GateCosignCache {
  * counts. A registry that cannot be reached fails the whole lookup.
  */
 async function readBothFormats(state: CosignSourceState, repo: RepositoryRef, digest: string): Promise<CosignVerification> {
-  const { verifyCosignSignatures } = await loadVerifier();
+  const [{ verifyCosignSignatures }, client] = await Promise.all([loadVerifier(), state.registry()]);
   const source = state.source;
   const options = {
     keys: source.keys,
@@ -205,7 +224,7 @@ async function readBothFormats(state: CosignSourceState, repo: RepositoryRef, di
   };
   const parts = await Promise.all(
     FORMATS.map((format) =>
-      verifyCosignSignatures(state.client, repo, digest, { ...options, formats: [format] }).catch((error: unknown) => {
+      verifyCosignSignatures(client, repo, digest, { ...options, formats: [format] }).catch((error: unknown) => {
         if (error instanceof CosignError && error.code === 'BAD_SIGNATURE_DATA') {
           return { digest, signers: [], evidence: [], problems: [`${format} format: ${error.message}`], found: 1 } satisfies CosignVerification;
         }
