@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { CredentialSource, ImageReference, RegistryClient, RepositoryRef } from '../registry/index.js';
 import { CosignError } from '../cosign/errors.js';
+import { RegistryError } from '../registry/errors.js';
 import type { CosignVerification, SignatureFormat } from '../cosign/verify.js';
 import type { CosignSource } from './policy.js';
 
@@ -209,10 +210,15 @@ export class GateCosignCache {
   }
 }
 
+/** Failures of the registry itself (not of what it holds): they fail the whole lookup, which is then remembered briefly. */
+const CONNECTIVITY = new Set(['UNREACHABLE', 'TIMEOUT', 'TLS', 'UNAUTHORIZED', 'DENIED', 'CREDENTIALS', 'DOCKER_CONFIG']);
+
 /**
  * Both formats, each read on its own: signature data of one format that is not what cosign
- * writes (a `.sig` manifest with garbage) is a problem of that format, and the other still
- * counts. A registry that cannot be reached fails the whole lookup.
+ * writes (a `.sig` manifest with garbage, a referrers index tag that is not an index) is a
+ * problem of that format, and the other still counts. A registry that cannot be reached, or
+ * refuses the gate, fails the whole lookup. (Neither can admit anything: only a signature that
+ * verifies does.)
  */
 async function readBothFormats(state: CosignSourceState, repo: RepositoryRef, digest: string): Promise<CosignVerification> {
   const [{ verifyCosignSignatures }, client] = await Promise.all([loadVerifier(), state.registry()]);
@@ -225,10 +231,11 @@ async function readBothFormats(state: CosignSourceState, repo: RepositoryRef, di
   const parts = await Promise.all(
     FORMATS.map((format) =>
       verifyCosignSignatures(client, repo, digest, { ...options, formats: [format] }).catch((error: unknown) => {
-        if (error instanceof CosignError && error.code === 'BAD_SIGNATURE_DATA') {
-          return { digest, signers: [], evidence: [], problems: [`${format} format: ${error.message}`], found: 1 } satisfies CosignVerification;
-        }
-        throw error;
+        const code = (error as { code?: unknown }).code;
+        const ofTheData =
+          (error instanceof CosignError && error.code === 'BAD_SIGNATURE_DATA') || (error instanceof RegistryError && !CONNECTIVITY.has(String(code)));
+        if (!ofTheData) throw error;
+        return { digest, signers: [], evidence: [], problems: [`${format} format: ${(error as Error).message}`], found: 1 } satisfies CosignVerification;
       }),
     ),
   );

@@ -31,9 +31,9 @@ import {
 } from '../../src/cosign/index.js';
 import { startGateServer, type RunningGate } from '../../src/gate/gate-server.js';
 import { loadPolicy } from '../../src/gate/policy.js';
-import { MEDIA_TYPES, RegistryClient, staticCredentials, type RepositoryRef } from '../../src/registry/index.js';
+import { MEDIA_TYPES, RegistryClient, referrersTag, staticCredentials, type RepositoryRef } from '../../src/registry/index.js';
 import { admissionReview, captureLog, gateRequest, objectOf, patchOf, writePolicy, type CapturedLog } from '../support/gate.js';
-import { startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
+import { PUSHER, startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
 import { makeTestRekor, type TestRekor } from '../support/rekor.js';
 
 const MARGIN_MS = 1_500;
@@ -131,6 +131,8 @@ describe('signet gate: Cosign signatures in the registry', { timeout: 150_000 },
       'subject',
       'tlog',
       'cached',
+      'referrers-not-index',
+      'junk-bundle',
     ]) {
       images[name] = await registry.pushImage(`cosign/${name}`, 'v1');
     }
@@ -181,6 +183,10 @@ describe('signet gate: Cosign signatures in the registry', { timeout: 150_000 },
       await client.putManifest(repoOf(name), signatureTag(digestOf(name)), emptyIndex, MEDIA_TYPES.ociIndex);
     }
     await sign('garbage-but-bundle', bot.privateKey, 'bundle');
+    // The referrers index tag holding an image instead of an index (the tag format is fine); a bundle that is junk.
+    await sign('referrers-not-index', bot.privateKey, 'tag');
+    await registry.pushImage('cosign/referrers-not-index', referrersTag(digestOf('referrers-not-index')));
+    await writeStoredBundle(client, repoOf('junk-bundle'), digestOf('junk-bundle'), Buffer.from('{"mediaType": "junk"'));
     // A bundle that signs tagged:v2's digest, stored as a referrer of subject's.
     await writeStoredBundle(client, repoOf('subject'), digestOf('subject'), buildSignatureBundle(bot.privateKey, bot.publicKey, digestOf('tagged:v2')));
     // A bundle with a transparency-log entry from the stand-in Rekor.
@@ -320,7 +326,14 @@ describe('signet gate: Cosign signatures in the registry', { timeout: 150_000 },
     const subject = await verify(gate, image('subject'));
     assert.equal(subject.allowed, false);
     assert.match(subject.reasons.join(), new RegExp(`bundle sha256:[0-9a-f]{64}: the statement's subject is not ${digestOf('subject')}`));
-    for (const name of ['garbage', 'garbage-index', 'subject']) {
+    // A referrers index tag that is not an index spoils the bundle format only.
+    const notIndex = await verify(gate, image('referrers-not-index'));
+    assert.equal(notIndex.allowed, true, notIndex.reasons.join());
+    assert.deepEqual(notIndex.evidence, [{ source: 'ci', kind: 'cosign', signer: 'release-bot', format: 'tag' }]);
+    const junk = await verify(gate, image('junk-bundle'));
+    assert.equal(junk.allowed, false);
+    assert.match(junk.reasons.join(), /bundle sha256:[0-9a-f]{64}: not a Sigstore bundle/);
+    for (const name of ['garbage', 'garbage-index', 'subject', 'junk-bundle']) {
       const res = await review(gate, '/validate', admissionReview('Job', objectOf('Job', { containers: [image(name)] })));
       assert.equal(res.allowed, false, name);
       assert.equal(res.status?.code, 403, name);
@@ -448,5 +461,73 @@ describe('signet gate: Cosign signatures in the registry', { timeout: 150_000 },
       'ci:release-bot/bundle',
       'ci:release-bot/tag',
     ]);
+  });
+});
+
+describe('signet gate: Cosign signatures in a registry behind token auth', { timeout: 60_000 }, () => {
+  let registry: TestRegistry;
+  let dir: string;
+  const pushed: Record<string, PushedImage> = {};
+  const gates: RunningGate[] = [];
+  const bot = keyPair();
+  const savedDockerConfig = process.env['DOCKER_CONFIG'];
+  const names = ['authed', 'scoped', 'elsewhere', 'anonymous'] as const;
+
+  before(async () => {
+    registry = await startRegistry({ users: [{ name: 'gate', password: 'gate-registry-secret', repositories: ['priv/'], actions: ['pull'] }] });
+    dir = mkdtempSync(path.join(os.tmpdir(), 'signet-gate-cosign-auth-'));
+    // An empty docker config: the credentials are the policy's or none.
+    process.env['DOCKER_CONFIG'] = path.join(dir, 'docker');
+    writeFileSync(path.join(dir, 'bot.pub'), pemOf(bot.publicKey));
+    writeFileSync(path.join(dir, 'gate-password'), 'gate-registry-secret\n');
+    const pusher = new RegistryClient({
+      credentials: staticCredentials({ [registry.host]: { username: PUSHER.name, password: PUSHER.password } }),
+      certsDir: null,
+    });
+    for (const name of names) {
+      pushed[name] = await registry.pushImage(`priv/${name}`, 'v1');
+      await signImageDigest(pusher, { registry: registry.host, repository: `priv/${name}` }, pushed[name].digest, bot.privateKey, { format: 'both' });
+    }
+    pusher.close();
+  });
+  after(async () => {
+    await Promise.all(gates.map((g) => g.close()));
+    await registry?.stop();
+    if (savedDockerConfig === undefined) delete process.env['DOCKER_CONFIG'];
+    else process.env['DOCKER_CONFIG'] = savedDockerConfig;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the source's credentials are used, for its registry only when it names one; without them: denied with the reason", async () => {
+    const log = captureLog();
+    const keys = { 'release-bot': 'bot.pub' };
+    const auth = { username: 'gate', passwordFile: 'gate-password' };
+    const file = writePolicy(dir, {
+      version: 1,
+      trust: {
+        authed: { cosign: { keys, auth } },
+        scoped: { cosign: { keys, auth: { ...auth, registry: registry.host } } },
+        elsewhere: { cosign: { keys, auth: { ...auth, registry: 'other.example.com' } } },
+        anonymous: { cosign: { keys } },
+      },
+      rules: names.map((name) => ({ images: [`${registry.host}/priv/${name}`], trust: name, pinDigest: true })),
+    });
+    const g = await startGateServer(loadPolicy(file), { host: '127.0.0.1', port: 0, logger: log.logger });
+    gates.push(g);
+    const verdict = async (ref: string) => (await gateRequest(g.url, 'POST', '/v1/verify', { image: ref })).json as Verdict;
+    for (const name of ['authed', 'scoped'] as const) {
+      const v = await verdict(`${registry.host}/priv/${name}:v1`);
+      assert.equal(v.allowed, true, `${name}: ${v.reasons.join()}`);
+      assert.equal(v.digest, pushed[name]!.digest);
+      assert.deepEqual(v.evidence.map((e) => e.format).sort(), ['bundle', 'tag'], name);
+    }
+    for (const name of ['elsewhere', 'anonymous'] as const) {
+      for (const ref of [`${registry.host}/priv/${name}:v1`, `${registry.host}/priv/${name}@${pushed[name]!.digest}`]) {
+        const v = await verdict(ref);
+        assert.equal(v.allowed, false, ref);
+        assert.match(v.reasons.join(), /UNAUTHORIZED|DENIED/, `${ref}: ${v.reasons.join()}`);
+      }
+    }
+    assert.doesNotMatch(JSON.stringify(log.lines()), /gate-registry-secret/);
   });
 });
