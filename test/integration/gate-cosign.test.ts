@@ -444,6 +444,23 @@ describe('signet gate: Cosign signatures in the registry', { timeout: 150_000 },
     await signImageDigest(client, repoOf(name), digestOf(name), bot.privateKey, { format: 'tag' });
   });
 
+  test('a reloaded policy keeps the Cosign results of unchanged sources, and starts afresh for a source whose keys changed', async () => {
+    const rules = [{ images: [`${registry.host}/cosign/**`], trust: 'ci', signers: ['release-bot'] }];
+    const g = await startGate(rules);
+    const ref = `${registry.host}/cosign/bundled@${digestOf('bundled')}`;
+    assert.equal((await verify(g, ref)).allowed, true);
+    assert.equal(g.trust.cosign.stats.fetches, 1);
+    g.setPolicy(loadPolicy(writePolicy(dir, { version: 1, trust: trust(), rules }, 'reload-same.yaml')));
+    assert.equal((await verify(g, ref)).allowed, true);
+    assert.equal(g.trust.cosign.stats.fetches, 1, 'the same source: the cached result');
+    // release-bot now names the stranger's key: the bot's signature no longer counts.
+    const changed = { ...trust(), ci: { cosign: { keys: { 'release-bot': pemOf(stranger.publicKey) } } } };
+    g.setPolicy(loadPolicy(writePolicy(dir, { version: 1, trust: changed, rules }, 'reload-changed.yaml')));
+    const after = await verify(g, ref);
+    assert.equal(after.allowed, false);
+    assert.equal(g.trust.cosign.stats.fetches, 2);
+  });
+
   test('each decision line names the keys and formats that counted', async () => {
     const body = admissionReview('Deployment', objectOf('Deployment', { containers: [image('both')] }, 'checkout', 'payments'));
     const res = await review(gate, '/mutate', body);
