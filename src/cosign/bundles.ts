@@ -146,12 +146,17 @@ export interface BundleCheck {
   tlog: 'verified' | 'ignored' | 'none';
 }
 
-function rekorTrust(rekorKeys: KeyObject[]): TrustMaterial['tlogs'] {
+/**
+ * The Rekor logs as @sigstore/verify takes them. `baseURL` is the log's URL: a checkpoint
+ * (inclusion proof) counts only when its signer name matches it, so without one, entries whose
+ * proof carries a checkpoint (all of Rekor v1's, as cosign 3 stores them) do not verify.
+ */
+function rekorTrust(rekorKeys: KeyObject[], baseURL = ''): TrustMaterial['tlogs'] {
   return rekorKeys.map((publicKey) => ({
     logID: createHash('sha256')
       .update(publicKey.export({ type: 'spki', format: 'der' }))
       .digest(),
-    baseURL: '',
+    baseURL,
     publicKey,
     validFor: { start: new Date(0), end: new Date(8.64e15) },
   }));
@@ -191,7 +196,7 @@ function statementProblem(bundle: Bundle, digest: string): string | undefined {
  * Whether `bundle` is a cosign signature of `digest` by `publicKey`: the statement names the
  * digest, and verifyBundleSignature holds.
  */
-export function checkBundle(bundle: Bundle, digest: string, publicKey: KeyObject, options: { rekorKeys?: KeyObject[] } = {}): BundleCheck {
+export function checkBundle(bundle: Bundle, digest: string, publicKey: KeyObject, options: { rekorKeys?: KeyObject[]; rekorURL?: string } = {}): BundleCheck {
   const problem = statementProblem(bundle, digest);
   if (problem) return { valid: false, reason: problem, tlog: bundle.verificationMaterial.tlogEntries.length ? 'ignored' : 'none' };
   return verifyBundleSignature(bundle, publicKey, options);
@@ -205,7 +210,11 @@ export function checkBundle(bundle: Bundle, digest: string, publicKey: KeyObject
  * check. RFC 3161 timestamps are set aside always: key-signed cosign signatures need none, and no
  * timestamp authority is configured.
  */
-export function verifyBundleSignature(bundle: Bundle, publicKey: KeyObject, options: { rekorKeys?: KeyObject[]; artifact?: Buffer } = {}): BundleCheck {
+export function verifyBundleSignature(
+  bundle: Bundle,
+  publicKey: KeyObject,
+  options: { rekorKeys?: KeyObject[]; rekorURL?: string; artifact?: Buffer } = {},
+): BundleCheck {
   const entries = bundle.verificationMaterial.tlogEntries.length;
   const rekor = options.rekorKeys?.length ? options.rekorKeys : undefined;
   const tlog: BundleCheck['tlog'] = entries === 0 ? 'none' : rekor ? 'verified' : 'ignored';
@@ -223,7 +232,7 @@ export function verifyBundleSignature(bundle: Bundle, publicKey: KeyObject, opti
     certificateAuthorities: [],
     timestampAuthorities: [],
     ctlogs: [],
-    tlogs: rekor ? rekorTrust(rekor) : [],
+    tlogs: rekor ? rekorTrust(rekor, options.rekorURL) : [],
     publicKey: () => ({ publicKey, validFor: () => true }),
   };
   try {

@@ -15,7 +15,6 @@
  * asking for more would make the reader spend unbounded memory.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, type KeyObject } from 'node:crypto';
-import nacl from 'tweetnacl';
 import { decodePem, encodePem } from '../client/keys/pem.js';
 import { KeyStoreError } from '../client/keys/errors.js';
 import { CosignError } from './errors.js';
@@ -28,6 +27,9 @@ const ACCEPTED_N = new Set([32768, 65536, 131072]);
 const SCRYPT_R = 8;
 const SCRYPT_P = 1;
 const MAX_KEY_FILE = 64 * 1024;
+/** NaCl's secretbox nonce (24 bytes); tweetnacl itself is loaded when a private key is opened or sealed, so reading public keys stays light. */
+const SECRETBOX_NONCE_LENGTH = 24;
+const loadNacl = async () => (await import('tweetnacl')).default;
 
 export type CosignKeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521' | 'ed25519' | 'rsa';
 
@@ -143,9 +145,9 @@ export async function readCosignPrivateKey(pem: string | Buffer, password: strin
     );
   }
   const salt = base64Field(kdf.salt, what, 'kdf.salt');
-  const nonce = base64Field(cipher.nonce, what, 'cipher.nonce', nacl.secretbox.nonceLength);
+  const nonce = base64Field(cipher.nonce, what, 'cipher.nonce', SECRETBOX_NONCE_LENGTH);
   const ciphertext = base64Field(json.ciphertext, what, 'ciphertext');
-  const secret = await deriveKey(password, salt, n);
+  const [secret, nacl] = await Promise.all([deriveKey(password, salt, n), loadNacl()]);
   const opened = nacl.secretbox.open(ciphertext, nonce, secret);
   secret.fill(0);
   if (!opened) throw new CosignError('PASSWORD_WRONG', `${what}: the password does not open it`);
@@ -169,8 +171,8 @@ export async function writeCosignPrivateKey(key: KeyObject, password: string, op
   const n = options.scryptN ?? DEFAULT_SCRYPT_N;
   if (!ACCEPTED_N.has(n)) throw new CosignError('BAD_INPUT', `scrypt N ${n} is not one cosign reads (32768, 65536, 131072)`);
   const salt = randomBytes(32);
-  const nonce = randomBytes(nacl.secretbox.nonceLength);
-  const secret = await deriveKey(password, salt, n);
+  const nonce = randomBytes(SECRETBOX_NONCE_LENGTH);
+  const [secret, nacl] = await Promise.all([deriveKey(password, salt, n), loadNacl()]);
   const der = key.export({ type: 'pkcs8', format: 'der' });
   const sealed = Buffer.from(nacl.secretbox(der, nonce, secret));
   secret.fill(0);

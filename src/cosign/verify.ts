@@ -21,6 +21,8 @@ export interface CosignVerifyOptions {
   keys: ReadonlyMap<string, KeyObject>;
   /** Verify bundles' transparency-log entries against these; without, entries are set aside. */
   rekorKeys?: KeyObject[];
+  /** The Rekor log's URL (such as https://rekor.sigstore.dev): checkpoints of inclusion proofs must be signed under its name. */
+  rekorURL?: string;
   /** Default both. */
   formats?: readonly SignatureFormat[];
   maxPayloadBytes?: number;
@@ -114,7 +116,10 @@ export async function verifyCosignSignatures(
       const reasons = new Set<string>();
       let counted = false;
       for (const [name, key] of options.keys) {
-        const check = checkBundle(bundle, digest, key, options.rekorKeys ? { rekorKeys: options.rekorKeys } : {});
+        const check = checkBundle(bundle, digest, key, {
+          ...(options.rekorKeys ? { rekorKeys: options.rekorKeys } : {}),
+          ...(options.rekorURL ? { rekorURL: options.rekorURL } : {}),
+        });
         if (check.valid) {
           if (!signers.has(name)) evidence.push({ key: name, format: 'bundle', tlog: check.tlog });
           signers.add(name);

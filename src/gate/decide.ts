@@ -1,10 +1,13 @@
 /**
  * One image, one decision: normalise the reference as the container runtime does, pick the
- * rule, and for a trust rule find the signed digest in the repository's trusted set and apply
- * the signer policy. Signers are delegations (`targets/NAME`, named NAME; "targets" is the
- * repository key); the signers of one digest are counted by distinct key material, so two
- * delegations signed with the same key count once. Without `signers`, docker's pull rule
- * applies: the digest `targets/releases` gives, else the one `targets` gives.
+ * rule, and for a trust rule run its checks. A Notary check finds the signed digest in the
+ * repository's trusted set and applies the signer policy: signers are delegations
+ * (`targets/NAME`, named NAME; "targets" is the repository key), and without `signers` docker's
+ * pull rule applies (the digest `targets/releases` gives, else the one `targets` gives). A Cosign
+ * check asks which of the source's keys signed the digest the image runs: the reference's
+ * digest, the one a Notary check of the same `allOf` rule found, or else the one the registry
+ * gives for the tag. Signers of one digest are counted by distinct key material, so two names
+ * of one key count once. `allOf` needs every check (for one digest), `anyOf` one.
  *
  * A decision never allows on an error in enforce mode; in warn mode it admits with the
  * reasons as warnings.
@@ -14,6 +17,8 @@ import { signetErrorCode } from '../tuf/core/signet-error.js';
 import type { SignedTarget, TrustedSet } from '../tuf/notary/trusted-set.js';
 import { loadedRoles } from '../client/signed-state.js';
 import { matchRule, type Policy, type Rule } from './policy.js';
+import type { CosignVerification } from '../cosign/verify.js';
+import type { CosignSource, TrustCheck } from './policy.js';
 import type { GateTrustCache } from './trust-cache.js';
 
 const RELEASES = 'targets/releases';
@@ -33,7 +38,23 @@ export interface ImageDecision {
   reasons: string[];
   /** The reference to run instead (`name:tag@digest`), when the rule pins digests. */
   pinned?: string;
+  /** What counted: each signer of each check that held, with its source. */
+  evidence: DecisionEvidence[];
 }
+
+export interface DecisionEvidence {
+  source: string;
+  kind: 'notary' | 'cosign';
+  /** A Notary signer (delegation name) or a Cosign key name. */
+  signer: string;
+  /** Cosign: the storage format of the signature that counted. */
+  format?: 'tag' | 'bundle';
+  /** Cosign bundles: whether a transparency-log entry was verified, not checked, or absent. */
+  tlog?: 'verified' | 'ignored' | 'none';
+  note?: string;
+}
+
+export const TLOG_NOT_CHECKED = 'transparency-log entry not checked: no Rekor key configured';
 
 const hexOf = (t: SignedTarget) => (t.hashes['sha256'] ? Buffer.from(t.hashes['sha256'], 'base64').toString('hex') : '');
 const signerName = (role: string) => (role === 'targets' ? 'targets' : role.slice('targets/'.length));
@@ -58,7 +79,7 @@ interface Found {
  * not. For `tag@digest` the digest is what runs: it must be signed, and when the tag is signed
  * too, for the same digest.
  */
-export function applySigners(set: TrustedSet, rule: Rule, ref: ImageReference): Found | { reason: string } {
+export function applySigners(set: TrustedSet, rule: Pick<Rule, 'signers' | 'threshold'>, ref: ImageReference): Found | { reason: string } {
   if (ref.digest && ref.tag) {
     const byDigest = signedFor(set, rule, { ...ref, tag: undefined } as ImageReference);
     if ('reason' in byDigest) return { reason: `${ref.name}:${ref.tag}@${ref.digest}: ${byDigest.reason}` };
@@ -71,7 +92,7 @@ export function applySigners(set: TrustedSet, rule: Rule, ref: ImageReference): 
   return signedFor(set, rule, ref);
 }
 
-function signedFor(set: TrustedSet, rule: Rule, ref: ImageReference): Found | { reason: string } {
+function signedFor(set: TrustedSet, rule: Pick<Rule, 'signers' | 'threshold'>, ref: ImageReference): Found | { reason: string } {
   const tag = ref.tag ?? (ref.digest ? undefined : 'latest');
   const wantHex = ref.digest?.slice('sha256:'.length);
   const what = `${ref.name}${tag !== undefined ? `:${tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
@@ -136,7 +157,7 @@ function deadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
     new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), ms);
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, ms));
     }),
   ]);
 }
@@ -146,12 +167,112 @@ function finish(d: Omit<ImageDecision, 'allowed'>, ok: boolean): ImageDecision {
   return { ...d, allowed: ok || d.mode === 'warn' };
 }
 
+/** What one check of a rule found: the digest and who signed it, or why not. */
+type Outcome = { ok: true; digest: string; signers: string[]; evidence: DecisionEvidence[] } | { ok: false; reason: string };
+
+const errorText = (err: unknown) => {
+  const code = signetErrorCode(err);
+  return `${code ? `${code}: ` : ''}${(err as Error).message}`;
+};
+
+/** A Notary check: the cached trusted set when it can be used as it is (no promise, no timer), else a fetch within the budget. */
+function notaryCheck(check: TrustCheck, ref: ImageReference, policy: Policy, trust: GateTrustCache, until: number): Outcome | Promise<Outcome> {
+  const source = policy.trust.get(check.trust)!;
+  // Only the delegations the check counts are fetched: its signers, or docker's targets/releases.
+  const roles = check.signers ? check.signers.filter((n) => n !== 'targets').map((n) => `targets/${n}`) : [RELEASES];
+  const apply = (set: TrustedSet): Outcome => {
+    const found = applySigners(set, check, ref);
+    if ('reason' in found) return { ok: false, reason: found.reason };
+    return {
+      ok: true,
+      digest: `sha256:${found.digestHex}`,
+      signers: found.signers,
+      evidence: found.signers.map((signer) => ({ source: source.name, kind: 'notary' as const, signer })),
+    };
+  };
+  const cached = trust.peek(source.name, ref.name, roles);
+  if (cached) return apply(cached);
+  return deadline(trust.trustedSet(source.name, ref.name, roles), until - Date.now()).then(
+    (set): Outcome =>
+      set === 'timeout'
+        ? { ok: false, reason: `trust source ${source.name} did not answer for ${ref.name} within the budget of ${policy.budgetMs} ms` }
+        : apply(set),
+    (err: unknown): Outcome => ({ ok: false, reason: `trust data of ${ref.name} from ${source.name}: ${errorText(err)}` }),
+  );
+}
+
+const shorten = (text: string, max = 240) => (text.length > max ? `${text.slice(0, max - 3)}...` : text);
+
+/** The signers of a Cosign verification that a check counts, by distinct key material. */
+function cosignOutcome(check: TrustCheck, source: CosignSource, v: CosignVerification, what: string): Outcome {
+  const wanted = check.signers ?? [...source.keys.keys()];
+  const threshold = check.threshold ?? (check.signers ? check.signers.length : 1);
+  // A name counts when its key signed, under whichever name the verifier credited it.
+  const signedIds = new Set(v.signers.map((n) => source.keyIds.get(n)));
+  const used = new Set<string>();
+  const counted: string[] = [];
+  for (const n of wanted) {
+    const id = source.keyIds.get(n)!;
+    if (signedIds.has(id) && !used.has(id)) {
+      used.add(id);
+      counted.push(n);
+    }
+  }
+  if (counted.length >= threshold) {
+    const evidence = counted.flatMap((signer) => {
+      const id = source.keyIds.get(signer);
+      const lines = v.evidence.filter((e) => source.keyIds.get(e.key) === id);
+      return lines.map((e): DecisionEvidence => {
+        const out: DecisionEvidence = { source: source.name, kind: 'cosign', signer, format: e.format };
+        if (e.format === 'bundle' && e.tlog) {
+          out.tlog = e.tlog;
+          if (e.tlog === 'ignored') out.note = TLOG_NOT_CHECKED;
+          else if (e.tlog === 'verified') out.note = 'transparency-log entry verified with the configured Rekor key';
+        }
+        return out;
+      });
+    });
+    return { ok: true, digest: v.digest, signers: counted, evidence };
+  }
+  const problems = v.problems.length
+    ? ` (${v.problems
+        .slice(0, 3)
+        .map((p) => shorten(p))
+        .join('; ')}${v.problems.length > 3 ? `; and ${v.problems.length - 3} more` : ''})`
+    : '';
+  if (v.found === 0) return { ok: false, reason: `no Cosign signature of ${what}${problems}` };
+  if (counted.length === 0) return { ok: false, reason: `no Cosign signature of ${what} by ${wanted.join(', ')}${problems}` };
+  const missing = wanted.filter((n) => !counted.includes(n));
+  return {
+    ok: false,
+    reason: `${what}: Cosign signatures by ${counted.length} of ${wanted.join(', ')} (${counted.join(', ')}), ${threshold} needed; missing ${missing.join(', ')}${problems}`,
+  };
+}
+
+/** A Cosign check of `digest`: the cached result when it can be used as it is, else the registry within the budget. */
+async function cosignCheck(check: TrustCheck, ref: ImageReference, digest: string, policy: Policy, trust: GateTrustCache, until: number): Promise<Outcome> {
+  const source = policy.cosign.get(check.trust)!;
+  const what = `${ref.name}@${digest}`;
+  let v: CosignVerification | 'timeout' | null = trust.cosign.peek(source.name, ref, digest);
+  try {
+    v ??= await deadline(trust.cosign.verification(source.name, ref, digest), until - Date.now());
+  } catch (err) {
+    return { ok: false, reason: `Cosign signatures of ${what} (trust source ${source.name}): ${errorText(err)}` };
+  }
+  if (v === 'timeout')
+    return {
+      ok: false,
+      reason: `registry ${ref.registry} did not answer for ${ref.name} within the budget of ${policy.budgetMs} ms (trust source ${source.name})`,
+    };
+  return cosignOutcome(check, source, v, what);
+}
+
 /**
  * Decide one image under `policy`, within `budgetMs` (what is left of the request's budget,
- * policy.budgetMs at most; the trust fetch goes on in the background).
+ * policy.budgetMs at most; trust and registry fetches go on in the background).
  */
 export async function decideImage(image: string, policy: Policy, trust: GateTrustCache, budgetMs = policy.budgetMs): Promise<ImageDecision> {
-  const base = { image, mode: 'enforce' as const, signers: [] as string[], reasons: [] as string[] };
+  const base = { image, mode: 'enforce' as const, signers: [] as string[], reasons: [] as string[], evidence: [] as DecisionEvidence[] };
   if (typeof image !== 'string' || image.length === 0) return { ...base, allowed: false, reasons: ['no image given'] };
   if (image.length > MAX_IMAGE_LENGTH)
     return { ...base, image: `${image.slice(0, 64)}…`, allowed: false, reasons: [`image reference longer than ${MAX_IMAGE_LENGTH} characters`] };
@@ -173,22 +294,68 @@ export async function decideImage(image: string, policy: Policy, trust: GateTrus
   if (rule.requireDigest && !ref.digest) {
     return finish({ ...decided, reasons: [`${image}: the rule ${rule.name} requires images by digest (name@sha256:…)`] }, false);
   }
-  const source = policy.trust.get(rule.trust!)!;
-  // Only the delegations the rule counts are fetched: its signers, or docker's targets/releases.
-  const roles = rule.signers ? rule.signers.filter((n) => n !== 'targets').map((n) => `targets/${n}`) : [RELEASES];
-  let set: TrustedSet | 'timeout' | null = trust.peek(source.name, ref.name, roles);
-  try {
-    set ??= await deadline(trust.trustedSet(source.name, ref.name, roles), budgetMs);
-  } catch (err) {
-    const code = signetErrorCode(err);
-    return finish({ ...decided, reasons: [`trust data of ${ref.name} from ${source.name}: ${code ? `${code}: ` : ''}${(err as Error).message}`] }, false);
+  const until = Date.now() + budgetMs;
+  const several = rule.checks.length > 1;
+  const label = (check: TrustCheck, o: Outcome): Outcome => (o.ok || !several ? o : { ok: false, reason: `${check.trust}: ${o.reason}` });
+  const outcomes = new Map<TrustCheck, Outcome>();
+
+  // Notary checks first: they need no registry, and under allOf they give the digest the Cosign checks verify.
+  const notary = rule.checks.filter((c) => c.kind === 'notary');
+  const pending: Promise<void>[] = [];
+  for (const check of notary) {
+    const o = notaryCheck(check, ref, policy, trust, until);
+    if (o instanceof Promise) pending.push(o.then((done) => void outcomes.set(check, label(check, done))));
+    else outcomes.set(check, label(check, o));
   }
-  if (set === 'timeout')
-    return finish({ ...decided, reasons: [`trust source ${source.name} did not answer for ${ref.name} within the budget of ${policy.budgetMs} ms`] }, false);
-  const found = applySigners(set, rule, ref);
-  if ('reason' in found) return finish({ ...decided, reasons: [found.reason] }, false);
-  const digest = `sha256:${found.digestHex}`;
-  const out: ImageDecision = { ...decided, allowed: true, digest, signers: found.signers };
+  if (pending.length) await Promise.all(pending);
+
+  const cosign = rule.checks.filter((c) => c.kind === 'cosign');
+  const notaryOk = notary.map((c) => outcomes.get(c)!).filter((o) => o.ok);
+  const skipCosign = rule.combine === 'allOf' ? notaryOk.length < notary.length : notaryOk.length > 0;
+  if (cosign.length && !skipCosign) {
+    // The digest the image runs: the reference's, else (allOf) the one the Notary checks found, else the registry's for the tag.
+    let digest: string | undefined = ref.digest ?? (rule.combine === 'allOf' ? notaryOk[0]?.digest : undefined);
+    let failure: string | undefined;
+    if (!digest) {
+      const tagged = `${ref.name}:${ref.tag ?? 'latest'}`;
+      try {
+        const found = await deadline(trust.cosign.digestOf(cosign[0]!.trust, ref), until - Date.now());
+        if (found === 'timeout') failure = `registry ${ref.registry} did not answer for ${tagged} within the budget of ${policy.budgetMs} ms`;
+        else digest = found;
+      } catch (err) {
+        failure = `${tagged}: no digest from the registry: ${errorText(err)}`;
+      }
+    }
+    const results = await Promise.all(
+      cosign.map((check): Promise<Outcome> | Outcome => (digest ? cosignCheck(check, ref, digest, policy, trust, until) : { ok: false, reason: failure! })),
+    );
+    cosign.forEach((check, i) => outcomes.set(check, label(check, results[i]!)));
+  }
+
+  const done = rule.checks.map((c) => outcomes.get(c)).filter((o): o is Outcome => o !== undefined);
+  const passed = done.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
+  const failed = done.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
+  let chosen: Extract<Outcome, { ok: true }>[];
+  if (rule.combine === 'allOf') {
+    if (failed.length) return finish({ ...decided, reasons: failed.map((f) => f.reason) }, false);
+    const digests = [...new Set(passed.map((p) => p.digest))];
+    if (digests.length > 1) {
+      const by = rule.checks.map((c, i) => `${c.trust}: ${passed[i]?.digest ?? '?'}`).join('; ');
+      return finish({ ...decided, reasons: [`${ref.name}${ref.tag ? `:${ref.tag}` : ''}: the trust sources disagree on the digest (${by})`] }, false);
+    }
+    chosen = passed;
+  } else {
+    if (passed.length === 0) return finish({ ...decided, reasons: failed.map((f) => f.reason) }, false);
+    chosen = passed.filter((p) => p.digest === passed[0]!.digest);
+  }
+  const digest = chosen[0]!.digest;
+  const out: ImageDecision = {
+    ...decided,
+    allowed: true,
+    digest,
+    signers: [...new Set(chosen.flatMap((c) => c.signers))],
+    evidence: chosen.flatMap((c) => c.evidence),
+  };
   if (rule.pinDigest && !ref.digest) out.pinned = `${ref.name}:${ref.tag ?? 'latest'}@${digest}`;
   return out;
 }

@@ -48,8 +48,26 @@ class GateMetrics {
   /** result: verified (signed as the rule asks), warned (admitted by a warn rule though it failed), denied, or allowed (an allow rule). */
   readonly images = new Counter({ name: 'signet_gate_images_total', help: 'Image decisions', labelNames: ['result', 'mode'], registers: [this.registry] });
   readonly trustFetches: Counter;
-  constructor(stats: () => { fetches: number; hits: number; refreshes: number }) {
+  readonly cosignLookups: Counter;
+  constructor(
+    stats: () => { fetches: number; hits: number; refreshes: number },
+    cosignStats: () => { fetches: number; hits: number; refreshes: number; resolves: number },
+  ) {
     const registry = this.registry;
+    this.cosignLookups = new Counter({
+      name: 'signet_gate_cosign_cache_total',
+      help: 'Cosign lookups of the gate: signature reads from registries, cache hits, background refreshes, tag to digest lookups',
+      labelNames: ['event'],
+      registers: [registry],
+      collect() {
+        const now = cosignStats();
+        this.reset();
+        this.inc({ event: 'fetch' }, now.fetches);
+        this.inc({ event: 'hit' }, now.hits);
+        this.inc({ event: 'refresh' }, now.refreshes);
+        this.inc({ event: 'resolve' }, now.resolves);
+      },
+    });
     this.trustFetches = new Counter({
       name: 'signet_gate_trust_cache_total',
       help: 'Trust data lookups of the gate: fetches from trust sources, cache hits, background refreshes',
@@ -123,8 +141,11 @@ export async function startGateServer(initial: Policy, options: GateServerOption
   const trust = new GateTrustCache(policy.refreshMs, (source, gun, err) =>
     log.warn('trust data refresh failed; the cached data is used until it expires', { source, gun, error: (err as Error).message }),
   );
-  trust.configure(policy.trust.values(), policy.refreshMs);
-  const metrics = new GateMetrics(() => trust.stats);
+  trust.configure(policy.trust.values(), policy.refreshMs, policy.cosign.values());
+  const metrics = new GateMetrics(
+    () => trust.stats,
+    () => trust.cosign.stats,
+  );
   let readyCache: { at: number; ok: boolean; body: object } | null = null;
 
   const send = (res: http.ServerResponse, status: number, body: unknown, type = 'application/json') => {
@@ -142,6 +163,7 @@ export async function startGateServer(initial: Policy, options: GateServerOption
       rule: d.rule,
       mode: d.mode,
       signers: d.signers,
+      evidence: d.evidence,
       allowed: d.allowed,
       reasons: d.reasons,
       ms: Date.now() - started,
@@ -236,6 +258,7 @@ export async function startGateServer(initial: Policy, options: GateServerOption
         rule: d.rule ?? null,
         mode: d.mode,
         signers: d.signers,
+        evidence: d.evidence,
         reasons: d.reasons,
       });
     }
@@ -292,7 +315,7 @@ export async function startGateServer(initial: Policy, options: GateServerOption
     policy: () => policy,
     setPolicy(next) {
       policy = next;
-      trust.configure(next.trust.values(), next.refreshMs);
+      trust.configure(next.trust.values(), next.refreshMs, next.cosign.values());
       readyCache = null;
     },
     // Stop taking connections, let the requests being decided finish (the API server would

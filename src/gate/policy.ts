@@ -1,35 +1,89 @@
 /**
  * The gate's policy file (docs/gate.md): named trust sources (Notary v1 servers with pinned root
- * keys), rules that match images by glob, and namespaces to leave alone. YAML or JSON, checked
- * with zod; every mistake names the field and its line. Rules are chosen by specificity: of the
- * rules whose glob matches, the one with the longest literal prefix wins (Connaisseur's "most
- * specific rule"), ties going to the earlier rule.
+ * keys, or Cosign public keys checked against signatures in the image's registry), rules that
+ * match images by glob, and namespaces to leave alone. YAML or JSON, checked with zod; every
+ * mistake names the field and its line. Rules are chosen by specificity: of the rules whose glob
+ * matches, the one with the longest literal prefix wins (Connaisseur's "most specific rule"),
+ * ties going to the earlier rule.
+ *
+ * A trust rule checks one source (`trust`, `signers`, `threshold`) or several: `allOf` (every
+ * branch must hold: a Notary signer and a Cosign key, say) or `anyOf` (one branch is enough: an
+ * old and a new pipeline during a migration).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { readCosignPublicKey } from '../cosign/keys.js';
 import { GateError } from './errors.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be a name of letters, digits, _ . - (at most 63)');
 
-const trustSourceSchema = z.strictObject({
+const authSchema = z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) });
+
+const notarySourceSchema = z.strictObject({
   notary: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
   ca: z.string().min(1).optional(),
   rootKeys: z.array(z.string().min(1)).min(1, 'pin at least one root key (a PEM certificate or public key file)'),
-  auth: z.strictObject({ username: z.string().min(1), passwordFile: z.string().min(1) }).optional(),
+  auth: authSchema.optional(),
 });
+
+const signerName = z.string().regex(/^(targets|[a-z0-9][a-z0-9_-]*)$/, 'must be a signer name (a delegation or a Cosign key name) or "targets"');
+const keyName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a key name of lower-case letters, digits, _ and - (at most 63)');
+
+/** The public Rekor log: its checkpoints are signed under the name rekor.sigstore.dev. */
+export const DEFAULT_REKOR_URL = 'https://rekor.sigstore.dev';
+
+const cosignSourceSchema = z.strictObject({
+  cosign: z.strictObject({
+    /** Key name → a PEM public key file (cosign.pub) or the PEM text itself. */
+    keys: z.record(keyName, z.string().min(1)).refine((k) => Object.keys(k).length > 0, 'name at least one key'),
+    /** Registry credentials besides the docker config's, sent to `registry` only when it is given. */
+    auth: authSchema
+      .extend({ registry: z.string().min(1).optional() })
+      .strict()
+      .optional(),
+    /** CA certificate(s) of registries with a private CA, besides the system's. */
+    ca: z.string().min(1).optional(),
+    /** Verify bundles' transparency-log entries against these Rekor public keys (the log at `url`). */
+    rekor: z
+      .strictObject({
+        publicKeys: z.array(z.string().min(1)).min(1),
+        url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default(DEFAULT_REKOR_URL),
+      })
+      .optional(),
+  }),
+});
+
+/** A trust source is a mapping; which kind is told by its `cosign` or `notary` key. */
+const trustSourceSchema = z.record(z.string(), z.unknown(), { error: 'a trust source must be a mapping (notary: URL, or cosign: {keys: …})' });
+
+const branchSchema = z
+  .strictObject({
+    trust: name,
+    signers: z.array(signerName).min(1).optional(),
+    threshold: z.number().int().min(1).optional(),
+  })
+  .superRefine((branch, ctx) => checkThreshold(branch, ctx));
+
+function checkThreshold(r: { signers?: string[] | undefined; threshold?: number | undefined }, ctx: z.RefinementCtx): void {
+  if (r.threshold !== undefined && r.signers === undefined) ctx.addIssue({ code: 'custom', message: 'threshold needs signers', path: ['threshold'] });
+  if (r.threshold !== undefined && r.signers && r.threshold > r.signers.length) {
+    ctx.addIssue({ code: 'custom', message: `threshold ${r.threshold} is more than the ${r.signers.length} signers listed`, path: ['threshold'] });
+  }
+}
 
 const ruleSchema = z
   .strictObject({
     images: z.array(z.string().min(1).max(512)).min(1),
     trust: name.optional(),
-    signers: z
-      .array(z.string().regex(/^(targets|[a-z0-9][a-z0-9_-]*)$/, 'must be a signer name (a delegation) or "targets"'))
-      .min(1)
-      .optional(),
+    signers: z.array(signerName).min(1).optional(),
     threshold: z.number().int().min(1).optional(),
+    /** Every branch must hold (a Notary signer and a Cosign key, say). */
+    allOf: z.array(branchSchema).min(1).max(16).optional(),
+    /** One branch is enough (an old and a new pipeline during a migration). */
+    anyOf: z.array(branchSchema).min(1).max(16).optional(),
     mode: z.enum(['enforce', 'warn']).default('enforce'),
     pinDigest: z.boolean().default(false),
     /** Refuse images given by tag alone (for a validate-only gate whose manifests pin digests). */
@@ -37,14 +91,16 @@ const ruleSchema = z
     action: z.enum(['allow', 'deny']).optional(),
   })
   .superRefine((rule, ctx) => {
-    if (rule.trust === undefined && rule.action === undefined)
-      ctx.addIssue({ code: 'custom', message: 'a rule needs a trust source (trust) or an action (allow or deny)' });
-    if (rule.trust !== undefined && rule.action !== undefined)
-      ctx.addIssue({ code: 'custom', message: 'trust and action exclude each other', path: ['action'] });
-    if (rule.threshold !== undefined && rule.signers === undefined) ctx.addIssue({ code: 'custom', message: 'threshold needs signers', path: ['threshold'] });
-    if (rule.threshold !== undefined && rule.signers && rule.threshold > rule.signers.length) {
-      ctx.addIssue({ code: 'custom', message: `threshold ${rule.threshold} is more than the ${rule.signers.length} signers listed`, path: ['threshold'] });
+    const kinds = [rule.trust !== undefined && 'trust', rule.allOf && 'allOf', rule.anyOf && 'anyOf', rule.action !== undefined && 'action'].filter(
+      (k): k is string => typeof k === 'string',
+    );
+    if (kinds.length === 0) ctx.addIssue({ code: 'custom', message: 'a rule needs a trust source (trust, allOf or anyOf) or an action (allow or deny)' });
+    if (kinds.length > 1) ctx.addIssue({ code: 'custom', message: `${kinds.join(' and ')} exclude each other`, path: [kinds[1]!] });
+    if (rule.trust === undefined && (rule.signers !== undefined || rule.threshold !== undefined)) {
+      const field = rule.signers !== undefined ? 'signers' : 'threshold';
+      ctx.addIssue({ code: 'custom', message: `${field} goes with trust (in allOf and anyOf, give it in each branch)`, path: [field] });
     }
+    checkThreshold(rule, ctx);
   });
 
 export const policySchema = z.strictObject({
@@ -72,15 +128,41 @@ export interface TrustSource {
   auth?: { username: string; password: string };
 }
 
+/** A trust source of kind `cosign`: named public keys, checked against signatures in the image's registry. */
+export interface CosignSource {
+  name: string;
+  /** Key name → public key. */
+  keys: Map<string, KeyObject>;
+  /** Key name → a fingerprint of its key material (two names of one key share it). */
+  keyIds: Map<string, string>;
+  rekorKeys?: KeyObject[];
+  /** The Rekor log's URL, with rekorKeys. */
+  rekorURL?: string;
+  auth?: { username: string; password: string; registry?: string };
+  ca?: string;
+}
+
+/** One check of a trust rule: a source, and which of its signers must have signed. */
+export interface TrustCheck {
+  trust: string;
+  kind: 'notary' | 'cosign';
+  signers?: string[];
+  threshold?: number;
+}
+
 export interface Rule {
   index: number;
   /** How the rule is named in decisions: its first glob. */
   name: string;
   images: string[];
   matchers: { glob: string; re: RegExp; literal: number }[];
+  /** For a rule of one check (`trust:`), that check's fields. */
   trust?: string;
   signers?: string[];
   threshold?: number;
+  /** The checks of a trust rule (one for `trust:`), and how they combine. */
+  checks: TrustCheck[];
+  combine: 'allOf' | 'anyOf';
   mode: 'enforce' | 'warn';
   pinDigest: boolean;
   requireDigest: boolean;
@@ -89,7 +171,10 @@ export interface Rule {
 
 export interface Policy {
   file: string;
+  /** The Notary v1 trust sources. */
   trust: Map<string, TrustSource>;
+  /** The Cosign trust sources (names are shared with `trust`: one name, one source). */
+  cosign: Map<string, CosignSource>;
   rules: Rule[];
   excludedNamespaces: Set<string>;
   refreshMs: number;
@@ -187,11 +272,9 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
     const line = e.linePos?.[0]?.line ?? (e.pos?.[0] !== undefined ? lines.linePos(e.pos[0]).line : undefined);
     throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: not YAML or JSON: ${e.message.split('\n')[0]}`);
   }
-  const parsed = policySchema.safeParse(doc.toJS());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+  const fail = (issue: z.core.$ZodIssue, prefix: readonly PropertyKey[] = []): never => {
     // An unknown field is named (and its line given) by itself, not by the object holding it.
-    const at = issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0]!] : issue.path;
+    const at = [...prefix, ...(issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0]!] : issue.path)];
     const line = lineOf(doc, lines, at);
     const field = at.length
       ? at
@@ -199,28 +282,103 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
           .join('')
           .replace(/^\./, '')
       : '(top level)';
-    throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: ${field}: ${issue.message}`);
-  }
-  const p = parsed.data;
+    // A bad key of a record says why in its own issues.
+    const message = issue.code === 'invalid_key' && issue.issues[0] ? issue.issues[0].message : issue.message;
+    throw new GateError('POLICY', `${file}${line ? `:${line}` : ''}: ${field}: ${message}`);
+  };
+  const parsed = policySchema.safeParse(doc.toJS());
+  if (!parsed.success) fail(parsed.error.issues[0]!);
+  const p = parsed.data!;
   const base = path.dirname(path.resolve(file));
+  const at = (where: (string | number)[]) =>
+    `${file}:${lineOf(doc, lines, where) ?? '?'}: ${where
+      .map((w) => (typeof w === 'number' ? `[${w}]` : `.${w}`))
+      .join('')
+      .slice(1)}`;
   const trust = new Map<string, TrustSource>();
-  for (const [sourceName, s] of Object.entries(p.trust)) {
-    const where = (field: string) => `${file}:${lineOf(doc, lines, ['trust', sourceName, field]) ?? '?'}: trust.${sourceName}.${field}`;
+  const cosign = new Map<string, CosignSource>();
+  for (const [sourceName, raw] of Object.entries(p.trust)) {
+    const where = (field: string) => at(['trust', sourceName, field]);
+    if ('cosign' in raw) {
+      const checked = cosignSourceSchema.safeParse(raw);
+      if (!checked.success) fail(checked.error.issues[0]!, ['trust', sourceName]);
+      const c = checked.data!.cosign;
+      const keys = new Map<string, KeyObject>();
+      const keyIds = new Map<string, string>();
+      for (const [keyName, value] of Object.entries(c.keys)) {
+        const what = at(['trust', sourceName, 'cosign', 'keys', keyName]);
+        const pem = value.includes('-----BEGIN') ? value : readPem(value, what, base);
+        let key: KeyObject;
+        try {
+          key = readCosignPublicKey(pem, what);
+        } catch (err) {
+          throw new GateError('POLICY', (err as Error).message);
+        }
+        keys.set(keyName, key);
+        keyIds.set(keyName, key.export({ type: 'spki', format: 'der' }).toString('base64'));
+      }
+      const source: CosignSource = { name: sourceName, keys, keyIds };
+      if (c.rekor) {
+        source.rekorKeys = c.rekor.publicKeys.flatMap((k, i) => {
+          const what = `${at(['trust', sourceName, 'cosign', 'rekor', 'publicKeys'])}[${i}]`;
+          return pinnedKeysFromPem(k.includes('-----BEGIN') ? k : readPem(k, what, base), what);
+        });
+        source.rekorURL = c.rekor.url;
+      }
+      if (c.ca) source.ca = readPem(c.ca, at(['trust', sourceName, 'cosign', 'ca']), base);
+      if (c.auth) {
+        const password = readPem(c.auth.passwordFile, at(['trust', sourceName, 'cosign', 'auth']), base).trim();
+        source.auth = { username: c.auth.username, password, ...(c.auth.registry ? { registry: c.auth.registry } : {}) };
+      }
+      cosign.set(sourceName, source);
+      continue;
+    }
+    const checked = notarySourceSchema.safeParse(raw);
+    if (!checked.success) fail(checked.error.issues[0]!, ['trust', sourceName]);
+    const s = checked.data!;
     const rootKeys = s.rootKeys.flatMap((k, i) => pinnedKeysFromPem(readPem(k, `${where('rootKeys')}[${i}]`, base), `${where('rootKeys')}[${i}]`));
     const source: TrustSource = { name: sourceName, url: s.notary, rootKeys };
     if (s.ca) source.ca = readPem(s.ca, where('ca'), base);
     if (s.auth) source.auth = { username: s.auth.username, password: readPem(s.auth.passwordFile, where('auth'), base).trim() };
     trust.set(sourceName, source);
   }
-  const rules = p.rules.map((r, index): Rule => {
-    if (r.trust !== undefined && !trust.has(r.trust)) {
-      throw new GateError('POLICY', `${file}:${lineOf(doc, lines, ['rules', index, 'trust']) ?? '?'}: rules[${index}].trust: no trust source named ${r.trust}`);
+  /** A check of rule `index` (a branch `b` of its allOf/anyOf, or the rule itself), with its source's kind. */
+  const checkOf = (
+    index: number,
+    branch: (string | number)[],
+    c: { trust: string; signers?: string[] | undefined; threshold?: number | undefined },
+  ): TrustCheck => {
+    const path = ['rules', index, ...branch];
+    const kind = trust.has(c.trust) ? 'notary' : cosign.has(c.trust) ? 'cosign' : undefined;
+    if (!kind) throw new GateError('POLICY', `${at([...path, 'trust'])}: no trust source named ${c.trust}`);
+    if (kind === 'cosign') {
+      const keys = cosign.get(c.trust)!.keys;
+      const unknown = c.signers?.find((n) => !keys.has(n));
+      if (unknown !== undefined) {
+        throw new GateError('POLICY', `${at([...path, 'signers'])}: ${c.trust} has no key named ${unknown} (its keys: ${[...keys.keys()].join(', ')})`);
+      }
     }
+    return {
+      trust: c.trust,
+      kind,
+      ...(c.signers !== undefined ? { signers: c.signers } : {}),
+      ...(c.threshold !== undefined ? { threshold: c.threshold } : {}),
+    };
+  };
+  const rules = p.rules.map((r, index): Rule => {
+    const branches = r.allOf ?? r.anyOf;
+    const checks = branches
+      ? branches.map((b, i) => checkOf(index, [r.allOf ? 'allOf' : 'anyOf', i], b))
+      : r.trust !== undefined
+        ? [checkOf(index, [], { trust: r.trust, signers: r.signers, threshold: r.threshold })]
+        : [];
     return {
       index,
       name: r.images[0]!,
       images: r.images,
       matchers: r.images.map((glob) => ({ glob, re: globToRegExp(glob), literal: literalPrefix(glob) })),
+      checks,
+      combine: r.anyOf ? 'anyOf' : 'allOf',
       mode: r.mode,
       pinDigest: r.pinDigest,
       requireDigest: r.requireDigest,
@@ -233,6 +391,7 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
   return {
     file,
     trust,
+    cosign,
     rules,
     excludedNamespaces: new Set(p.namespaces.exclude),
     refreshMs: p.cache.refreshSeconds * 1000,

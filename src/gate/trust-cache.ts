@@ -12,7 +12,8 @@ import { TrustServer } from '../client/trust-server.js';
 import { MemoryMetadataCache } from '../client/trust-store.js';
 import { repositoryAuthenticator } from '../registry/token-auth.js';
 import type { TrustedSet } from '../tuf/notary/trusted-set.js';
-import type { TrustSource } from './policy.js';
+import { GateCosignCache } from './cosign-cache.js';
+import type { CosignSource, TrustSource } from './policy.js';
 
 interface Entry {
   set?: TrustedSet;
@@ -60,16 +61,21 @@ class SourceState {
 export class GateTrustCache {
   private readonly sources = new Map<string, SourceState>();
   readonly stats: TrustCacheStats = { fetches: 0, hits: 0, refreshes: 0 };
+  /** The Cosign results of the Cosign trust sources, on the same refresh interval. */
+  readonly cosign: GateCosignCache;
 
   constructor(
     private refreshMs: number,
     private readonly onRefreshError: (source: string, gun: string, err: unknown) => void = () => {},
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.cosign = new GateCosignCache(refreshMs, onRefreshError, now);
+  }
 
-  /** Take a new policy's sources; a source whose settings changed starts afresh. */
-  configure(sources: Iterable<TrustSource>, refreshMs: number): void {
+  /** Take a new policy's sources (Notary, and Cosign); a source whose settings changed starts afresh. */
+  configure(sources: Iterable<TrustSource>, refreshMs: number, cosignSources: Iterable<CosignSource> = []): void {
     this.refreshMs = refreshMs;
+    this.cosign.configure(cosignSources, refreshMs);
     const next = new Map<string, SourceState>();
     for (const source of sources) {
       const old = this.sources.get(source.name);
@@ -82,6 +88,7 @@ export class GateTrustCache {
 
   close(): void {
     for (const s of this.sources.values()) s.http.close();
+    this.cosign.close();
   }
 
   /**

@@ -114,7 +114,11 @@ describe('signet gate: the command', { timeout: 90_000 }, () => {
       ['syntax.yaml', good((l) => (l[10] = '  - images: ["registry.example.com/**"')), /^signet gate: .*syntax\.yaml:12: not YAML or JSON: /],
       ['unknown.yaml', good((l) => (l[11] = '    acton: deny')), /^signet gate: .*unknown\.yaml:12: rules\[1\]\.acton: Unrecognized key: "acton"$/],
       ['unknown-top.yaml', good((l) => l.push('namespace:', '  exclude: [kube-system]')), /unknown-top\.yaml:15: namespace: Unrecognized key: "namespace"$/],
-      ['neither.yaml', good((l) => l.splice(11, 1)), /neither\.yaml:11: rules\[1\]: a rule needs a trust source \(trust\) or an action \(allow or deny\)$/],
+      [
+        'neither.yaml',
+        good((l) => l.splice(11, 1)),
+        /neither\.yaml:11: rules\[1\]: a rule needs a trust source \(trust, allOf or anyOf\) or an action \(allow or deny\)$/,
+      ],
       ['both.yaml', good((l) => l.splice(8, 2, '    action: allow')), /both\.yaml:9: rules\[0\]\.action: trust and action exclude each other$/],
       [
         'missing-key.yaml',

@@ -522,7 +522,7 @@ describe('signet gate: admission decisions against trust data published with sig
     const res = await gateRequest(gate.url, 'POST', '/v1/verify', { image: `${repo('app')}:v1` }, { ca });
     assert.equal(res.status, 200);
     assert.match(String(res.headers['content-type']), /^application\/json/);
-    assert.deepEqual(Object.keys(res.json).sort(), ['allowed', 'digest', 'image', 'mode', 'reasons', 'rule', 'signers']);
+    assert.deepEqual(Object.keys(res.json).sort(), ['allowed', 'digest', 'evidence', 'image', 'mode', 'reasons', 'rule', 'signers']);
     assert.deepEqual(
       { ...res.json, signers: [...(res.json.signers as string[])].sort() },
       {
@@ -532,6 +532,7 @@ describe('signet gate: admission decisions against trust data published with sig
         rule: `${registry.host}/gate/**`,
         mode: 'enforce',
         signers: ['releases'],
+        evidence: [{ source: 'signet', kind: 'notary', signer: 'releases' }],
         reasons: [],
       },
     );
@@ -544,6 +545,7 @@ describe('signet gate: admission decisions against trust data published with sig
       rule: '**',
       mode: 'enforce',
       signers: [],
+      evidence: [],
       reasons: ['the rule ** denies quay.io/x/y'],
     });
   });
