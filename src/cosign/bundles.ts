@@ -240,9 +240,11 @@ export function verifyBundleSignature(
     return { valid: true, tlog };
   } catch (error) {
     const code = String((error as { code?: unknown }).code ?? '');
-    const reason = code.startsWith('TLOG')
-      ? `the transparency-log entry does not verify with the configured Rekor keys (${code})`
-      : 'the signature does not verify with this key';
+    const reason = !code.startsWith('TLOG')
+      ? 'the signature does not verify with this key'
+      : entries === 0
+        ? 'no transparency-log entry, and Rekor keys are configured so one is required'
+        : `the transparency-log entry does not verify with the configured Rekor keys (${code})`;
     return { valid: false, reason, tlog };
   }
 }
