@@ -116,10 +116,13 @@ function mergeSignatures(
   thresholds: readonly StagedThreshold[],
 ): { signatures: SignatureEntry[]; added: string[]; alreadySigned: string[] } {
   const keys = allKeys(thresholds);
-  const identities = new Set<string>();
+  // One signature per key and key ID: a key listed under two IDs (a renewed certificate in a
+  // rotation) signs once under each, and each threshold counts it once.
+  const signedAs = (key: VerifierKey, keyid: string) => `${key.identity}\u0000${keyid}`;
+  const seen = new Set<string>();
   for (const e of existing) {
     const key = verifyEntry(message, e, keys);
-    if (key) identities.add(key.identity);
+    if (key) seen.add(signedAs(key, e.keyid));
   }
   const signatures = [...existing];
   const added: string[] = [];
@@ -136,11 +139,11 @@ function mergeSignatures(
         `the signature by key ${entry.keyid} does not verify over the staged bytes (sha256 ${sha256Hex(message)})`,
       );
     }
-    if (identities.has(key.identity)) {
+    if (seen.has(signedAs(key, entry.keyid))) {
       alreadySigned.push(entry.keyid);
       continue;
     }
-    identities.add(key.identity);
+    seen.add(signedAs(key, entry.keyid));
     signatures.push(entry);
     added.push(entry.keyid);
   }
