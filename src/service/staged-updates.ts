@@ -13,7 +13,7 @@ import { CodedError } from '../tuf/core/signet-error.js';
 import type { SignatureEntry } from '../tuf/core/signatures.js';
 import { parseSignedFile, type SignedFile } from '../tuf/notary/metadata.js';
 import { isDelegationRole, isValidRole } from '../tuf/notary/roles.js';
-import { stagedThresholds, thresholdStatus, verifyEntry, type StagedThreshold, type ThresholdStatus } from '../tuf/notary/staged.js';
+import { checkReachable, stagedThresholds, thresholdStatus, verifyEntry, type StagedThreshold, type ThresholdStatus } from '../tuf/notary/staged.js';
 import { validateUpdate, type RepositoryState } from '../tuf/notary/validate-update.js';
 import type { Actor } from '../storage/audit-store.js';
 import type { StagedRow, StagedState } from '../storage/staged-store.js';
@@ -225,6 +225,7 @@ export async function stageUpdate(ctx: ServiceContext, gun: string, request: Sta
       const state = await stateFor(ctx, stores, gun, role);
       const nowMs = ctx.now();
       const thresholds = stagedThresholds(file, state, gun, nowMs);
+      checkReachable(role, thresholds);
       // Everything but the thresholds, exactly as an update is checked.
       validateUpdate([file], state, await ctx.keys.signingKeys(stores, gun), {
         gun,

@@ -212,4 +212,54 @@ describe('key ceremonies with separate holders, read by notary and docker trust'
     const pretty = ok(await bench.docker(bench.user(), 'trust', 'inspect', '--pretty', repo));
     assert.match(pretty.stdout, /^pair\s+[0-9a-f]{12}, [0-9a-f]{12}$/m);
   });
+
+  test('refusals through the commands: one line, the right exit status, nothing published', async () => {
+    const { repo, owner } = await repository('ceremony/refusals');
+    const reader = bench.user();
+    const [a, b] = await holders(repo, 2);
+    const oneLine = (r: Result, code: number, pattern: RegExp) => {
+      assert.equal(r.code, code, r.out);
+      const lines = r.out.trim().split('\n').slice(1); // after the command line
+      assert.equal(lines.length, 1, r.out);
+      assert.match(lines[0]!, pattern);
+    };
+    oneLine(await signet(a!.dir, 'trust', 'stage', 'sign', 'not-an-id'), 2, /is not a staged update ID/);
+    oneLine(
+      await signet(owner, 'trust', 'stage', 'root-rotate', repo, '--new-key', a!.cert, '--threshold', '2'),
+      2,
+      /threshold must be between 1 and the number of new root keys \(1\)/,
+    );
+    // A certificate made for another repository: the server refuses the new root.
+    const stranger = bench.user();
+    ok(await signet(stranger, 'trust', 'key', 'generate', 'x', '--root', `${repo}-other`, '--dir', stranger));
+    oneLine(
+      await signet(owner, 'trust', 'stage', 'root-rotate', repo, '--new-key', path.join(stranger, 'x.crt'), '--new-key', a!.cert, '--threshold', '2'),
+      1,
+      /refused: INVALID_UPDATE.*can never be met.*does not match/,
+    );
+
+    const staged = json<{ staged: StagedJson }>(
+      await signet(owner, 'trust', 'stage', 'root-rotate', repo, '--new-key', a!.cert, '--new-key', b!.cert, '--threshold', '2', '--json'),
+    ).staged;
+    const ref = `${staged.gun}@${staged.id}`;
+    oneLine(await signet(bench.user(), 'trust', 'stage', 'sign', ref), 1, /no key in .* may sign staged update/);
+    ok(await signet(a!.dir, 'trust', 'stage', 'sign', ref));
+    // The repository moves on: the owner, holding every key needed, rotates to a root of its own.
+    const direct = json<{ published: boolean }>(await signet(owner, 'trust', 'stage', 'root-rotate', repo, '--json'));
+    assert.equal(direct.published, true);
+    oneLine(await signet(b!.dir, 'trust', 'stage', 'sign', ref), 1, /STAGED_OUTDATED.*moved on: root version 2 is current/);
+    assert.equal(await notaryRootVersion(reader, repo), 2, 'the direct rotation, not the staged one');
+    const root = JSON.parse(readFileSync(path.join(reader, 'trust', 'tuf', repo, 'metadata', 'root.json'), 'utf8')) as {
+      signed: { roles: { root: { keyids: string[] } } };
+    };
+    assert.equal(root.signed.roles.root.keyids.length, 1);
+
+    // Cancelled: nobody can sign it any more.
+    const again = json<{ staged: StagedJson }>(
+      await signet(owner, 'trust', 'stage', 'root-rotate', repo, '--new-key', a!.cert, '--new-key', b!.cert, '--threshold', '2', '--json'),
+    ).staged;
+    ok(await signet(a!.dir, 'trust', 'stage', 'cancel', `${again.gun}@${again.id}`));
+    oneLine(await signet(b!.dir, 'trust', 'stage', 'sign', `${again.gun}@${again.id}`), 1, /is cancelled/);
+    assert.equal(await notaryRootVersion(reader, repo), 2);
+  });
 });

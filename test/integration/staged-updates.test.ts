@@ -252,6 +252,12 @@ describe('staged updates (key ceremonies) over the API', { timeout: 120_000 }, (
       );
       await refusedWithoutChange(() => stage(gun, 'root', rotatedRoot(repo, [repo.rootKey], 1), [repo.rootKey]), 400, 'STAGE_REFUSED', /already meets/);
       await refusedWithoutChange(() => stage(gun, 'root', signed, [repo.targetsKey]), 400, 'SIGNATURE_REFUSED');
+      // A threshold no signatures could meet: one of the two keys is a certificate for another repository.
+      await refusedWithoutChange(
+        () => stage(gun, 'root', rotatedRoot(repo, [holders[0]!, certKey({ commonName: 'example.com/elsewhere' })], 2)),
+        400,
+        'INVALID_UPDATE',
+      );
       await refusedWithoutChange(() => stage(gun, 'root', signed, [], { expiresIn: 5 }), 400, 'INVALID_PARAMETERS');
       await refusedWithoutChange(() => stage(gun, 'root', signed, [], { surprise: true }), 400, 'INVALID_PARAMETERS');
     });

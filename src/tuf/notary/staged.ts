@@ -28,6 +28,8 @@ export interface StagedThreshold {
   description: string;
   threshold: number;
   keys: ReadonlyMap<string, VerifierKey>;
+  /** Why listed keys cannot sign (an unusable certificate, a key not defined). */
+  problems: string[];
 }
 
 /** Where one threshold stands. */
@@ -62,17 +64,24 @@ export function stagedThresholds(file: SignedFile, state: RepositoryState, gun: 
         description: `root keys of the current root (version ${old.value.version})`,
         threshold: old.value.roles['root']!.threshold,
         keys: previous.keys,
+        problems: previous.problems,
       });
     }
-    out.push({ name: 'root', description: `root keys of the new root (version ${root.version})`, threshold: root.roles['root']!.threshold, keys: own.keys });
+    out.push({
+      name: 'root',
+      description: `root keys of the new root (version ${root.version})`,
+      threshold: root.roles['root']!.threshold,
+      keys: own.keys,
+      problems: own.problems,
+    });
     return out;
   }
   if (file.role === 'targets') {
     if (!state.root) throw badTargets('the repository has no root yet');
     const root = readSigned(rootSchema, state.root);
     if (!root.ok) throw badRoot(`stored root is unreadable: ${root.reason}`);
-    const { keys, threshold } = rootRoleKeys(root.value, 'targets');
-    return [{ name: 'targets', description: `targets keys of root version ${root.value.version}`, threshold, keys }];
+    const { keys, threshold, problems } = rootRoleKeys(root.value, 'targets');
+    return [{ name: 'targets', description: `targets keys of root version ${root.value.version}`, threshold, keys, problems }];
   }
   if (isDelegationRole(file.role)) {
     const parentName = parentRole(file.role);
@@ -82,10 +91,23 @@ export function stagedThresholds(file: SignedFile, state: RepositoryState, gun: 
     if (!parent.ok) throw badTargets(parent.reason);
     const entry = parent.value.delegations?.roles?.find((r) => r.name === file.role);
     if (!entry) throw badTargets(`${file.role} is not delegated by ${parentName}`);
-    const { keys, threshold } = delegationKeys(entry.keyids, parent.value.delegations?.keys ?? {}, entry.threshold);
-    return [{ name: file.role, description: `keys ${parentName} (version ${parent.value.version}) delegates ${file.role} to`, threshold, keys }];
+    const { keys, threshold, problems } = delegationKeys(entry.keyids, parent.value.delegations?.keys ?? {}, entry.threshold);
+    return [{ name: file.role, description: `keys ${parentName} (version ${parent.value.version}) delegates ${file.role} to`, threshold, keys, problems }];
   }
   throw badTargets(`${file.role} cannot be staged: only root, targets and delegations can`);
+}
+
+/**
+ * Refuse thresholds no set of signatures could meet: fewer usable keys than the threshold (a
+ * certificate for another repository, say). Such an update could never be published.
+ */
+export function checkReachable(role: string, thresholds: readonly StagedThreshold[]): void {
+  for (const t of thresholds) {
+    if (t.keys.size >= t.threshold) continue;
+    const why = t.problems.length ? ` (${t.problems.join('; ')})` : '';
+    const msg = `${role}: the threshold of ${t.threshold} ${t.description} can never be met: only ${t.keys.size} of them can sign${why}`;
+    throw role === 'root' ? badRoot(msg) : badTargets(msg);
+  }
 }
 
 /** Whether `entry` is a valid signature over `message` by a key of `keys`; the key when it is. */
