@@ -305,3 +305,42 @@ describe('staged updates (key ceremonies) over the API', { timeout: 120_000 }, (
     });
   });
 });
+
+describe('the expiry watch closes expired staged updates', { timeout: 60_000 }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ SIGNET_EXPIRY_SCAN_INTERVAL: '1' });
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test('an expired staged update is closed and audited by the background watch', async () => {
+    const gun = 'example.com/ceremony/watched';
+    const repo = await createRepository(server.url, gun, { serverSnapshot: true });
+    const signed = rootDoc({ ...repo.rootSpec, version: 2, root: [certKey({ commonName: gun }), certKey({ commonName: gun })], rootThreshold: 2 });
+    const res = await request(server.url)
+      .post(`/api/v1/repositories/${gun}/staged`)
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ role: 'root', file: { signed, signatures: [] }, expiresIn: 60 }));
+    assert.equal(res.status, 201, res.text);
+    const realNow = server.context.now;
+    server.context.now = () => realNow() + 3_600_000;
+    try {
+      let state = '';
+      for (let i = 0; i < 100 && state !== 'expired'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const rows = await server.context.database.db.selectFrom('staged_updates').select('state').where('id', '=', res.body.id).execute();
+        state = rows[0]!.state;
+      }
+      assert.equal(state, 'expired', 'closed by the watch');
+    } finally {
+      server.context.now = realNow;
+    }
+    const audit = (await request(server.url).get(`/_signet/audit?gun=${encodeURIComponent(gun)}`)).body as { records: { action: string; subject: string }[] };
+    assert.deepEqual(
+      audit.records.filter((r) => r.action === 'staged-expire').map((r) => r.subject),
+      ['signet'],
+    );
+  });
+});
