@@ -60,6 +60,9 @@ export const configSchema = z
     SIGNET_SNAPSHOT_EXPIRY: seconds(60, 100 * 365 * DAY)
       .default(3 * 365 * DAY)
       .describe('Lifetime of server-signed snapshots, seconds.'),
+    SIGNET_STAGED_EXPIRY: seconds(60, 365 * DAY)
+      .default(7 * DAY)
+      .describe('Lifetime of a staged update (key ceremonies) unless the request asks for another, seconds.'),
     SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024)
       .default(100 * 1024 * 1024)
       .describe('Largest accepted update body.'),

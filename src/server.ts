@@ -6,6 +6,7 @@ import { ConfigError, gunPrefixes, type Config, SETTING_NAMES } from './config.j
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
 import { scanExpiry, summarise } from './service/expiry.js';
+import { expireStagedUpdates } from './service/staged-updates.js';
 import { withFastReads } from './http/fast-path.js';
 import { observe } from './http/observe.js';
 import { createLogger, type Logger } from './log.js';
@@ -46,6 +47,7 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
     const context = createContext(database, keys, {
       snapshotMs: config.SIGNET_SNAPSHOT_EXPIRY * 1000,
       timestampMs: config.SIGNET_TIMESTAMP_EXPIRY * 1000,
+      stagedMs: config.SIGNET_STAGED_EXPIRY * 1000,
     });
     let listener: ChangeListener | null = null;
     if (database.kind === 'postgres' && config.DATABASE_URL) {
@@ -93,6 +95,9 @@ function startExpiryWatch(context: ServiceContext, config: Config, logger: Logge
         }),
       );
       if (!scan) return;
+      // Staged updates whose expiry passed are closed (and audited) by the same watch.
+      const closed = await expireStagedUpdates(context);
+      if (closed > 0) logger.info('staged updates expired', { count: closed });
       context.metrics.expiring.reset();
       context.metrics.expired.reset();
       for (const [kind, counts] of summarise(scan)) {

@@ -6,7 +6,10 @@
  */
 export type AccessRoute =
   | { kind: 'health' | 'ready' | 'metrics' | 'audit' | 'expiring' | 'ping' | 'globalChangefeed' | 'notFound' }
-  | { kind: 'update' | 'getKey' | 'delete' | 'rotateKey' | 'current' | 'byChecksum' | 'byVersion' | 'changefeed' | 'history'; gun: string };
+  | { kind: 'update' | 'getKey' | 'delete' | 'rotateKey' | 'current' | 'byChecksum' | 'byVersion' | 'changefeed' | 'history'; gun: string }
+  // staged updates (key ceremonies)
+  | { kind: 'listAllStaged' }
+  | { kind: 'stageUpdate' | 'listStaged' | 'getStaged' | 'signStaged' | 'cancelStaged'; gun: string };
 
 export interface Access {
   type: 'repository' | 'registry';
@@ -42,6 +45,16 @@ export function requiredAccess(route: AccessRoute): Access[] | null {
     case 'changefeed':
     case 'history':
       return repo(route.gun, 'pull');
+    // ---- staged updates (key ceremonies): staging, signing and cancelling write; reads pull ----
+    case 'stageUpdate':
+    case 'signStaged':
+    case 'cancelStaged':
+      return repo(route.gun, 'push', 'pull');
+    case 'listStaged':
+    case 'getStaged':
+      return repo(route.gun, 'pull');
+    case 'listAllStaged':
+      return catalog;
   }
 }
 

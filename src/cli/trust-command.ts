@@ -12,6 +12,8 @@ import { TrustClient, type TrustClientOptions } from '../client/trust-client.js'
 import { publicKeyPem } from '../client/keys/index.js';
 import { parseCommand, UsageError, usageMessage, type Args, type CommandSpec, type OptionSpec } from './args.js';
 import { ClientError } from '../client/errors.js';
+import { parsePublicKeyPem } from '../client/public-keys.js';
+import type { StagedUpdate } from '../client/ceremony.js';
 
 // A short-lived process parses each schema a few times: zod's compiled fast path would not pay back.
 z.config({ jitless: true });
@@ -50,11 +52,21 @@ commands:
   key generate NAME [--dir DIR] [--type ecdsa|ed25519]   a signing key; writes DIR/NAME.pub
   key load FILE --name NAME                              import a private key as signer NAME
   key rotate REPO ROLE [--server-managed]                a new targets or snapshot key (or the server's)
-  signer add --key FILE... NAME REPO                     let NAME sign tags of REPO
+  signer add --key FILE... [--threshold N] NAME REPO     let NAME sign tags of REPO
   signer remove [--force] NAME REPO                      stop NAME signing tags of REPO
   sign IMAGE:TAG... [--signer NAME] [--digest D --size N] sign tags (digest from the registry)
   revoke IMAGE[:TAG]                                     remove the signature of a tag (or all)
   inspect [--pretty] IMAGE[:TAG]...                      keys and signatures (docker trust inspect's JSON)
+
+key ceremonies (threshold signing in rounds, on a Signet server):
+  key generate NAME --root REPO [--dir DIR]              a holder's root key; writes DIR/NAME.crt
+  stage root-rotate REPO [--new-key FILE]... [--keep-current] [--threshold N]
+                                                         stage a new root; signs with the root keys held here
+  stage list [REPO] [--state S]                          pending staged updates (all repositories without REPO)
+  stage show ID                                          what is signed, the diff, who still has to sign
+  sign IMAGE:TAG --stage --role ROLE                     stage a signature other holders must add to
+  stage sign ID                                          sign with the local key that may sign it
+  stage cancel ID                                        cancel it
 
 See also: signet verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]
 
@@ -67,8 +79,8 @@ function spec(name: string, usage: string, options: Record<string, OptionSpec> =
 const SPECS = {
   'key generate': spec(
     'trust key generate',
-    'usage: signet trust key generate NAME [--dir DIR] [--type ecdsa|ed25519]\n\nGenerate a signing key for signer NAME (ECDSA P-256 by default), store it encrypted in the\ntrust directory, and write its public key to DIR/NAME.pub (default: the current directory).',
-    { dir: { type: 'string' }, type: { type: 'string' } },
+    'usage: signet trust key generate NAME [--dir DIR] [--type ecdsa|ed25519] [--root REPO]\n\nGenerate a signing key for signer NAME (ECDSA P-256 by default), store it encrypted in the\ntrust directory, and write its public key to DIR/NAME.pub (default: the current directory).\nWith --root REPO: a root key for a key ceremony of REPO, and its certificate in DIR/NAME.crt.',
+    { dir: { type: 'string' }, type: { type: 'string' }, root: { type: 'string' } },
     ['NAME'],
   ),
   'key load': spec(
@@ -85,8 +97,8 @@ const SPECS = {
   ),
   'signer add': spec(
     'trust signer add',
-    'usage: signet trust signer add --key FILE... NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data.',
-    { key: { type: 'string', multiple: true } },
+    'usage: signet trust signer add --key FILE... [--threshold N] NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data. --threshold N:\nN of those keys must sign each version of targets/NAME (sign --stage, then stage sign).',
+    { key: { type: 'string', multiple: true }, threshold: { type: 'string' } },
     ['NAME', 'REPO'],
   ),
   'signer remove': spec(
@@ -97,13 +109,14 @@ const SPECS = {
   ),
   sign: spec(
     'trust sign',
-    'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).',
+    'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.',
     {
       signer: { type: 'string' },
       digest: { type: 'string' },
       size: { type: 'string' },
       role: { type: 'string', multiple: true },
       'local-snapshot': { type: 'boolean' },
+      stage: { type: 'boolean' },
     },
     ['IMAGE:TAG', '...?'],
   ),
@@ -125,7 +138,53 @@ const SPECS = {
     { signer: { type: 'string', multiple: true }, threshold: { type: 'string' } },
     ['IMAGE'],
   ),
+  // ---- key ceremonies ----
+  'stage root-rotate': spec(
+    'trust stage root-rotate',
+    "usage: signet trust stage root-rotate REPO [--new-key FILE]... [--keep-current] [--threshold N] [--expires-in SECONDS]\n\nStage a new root of REPO whose root keys are the certificates in FILE (each holder's, from\n`key generate NAME --root REPO`), plus the current root keys with --keep-current, or a new\nlocal root key when no --new-key is given; N signatures needed (default: the current\nthreshold). Signed here with every root key this machine holds; published at once when that\nis enough. Prints the staged update's ID for the other holders.",
+    { 'new-key': { type: 'string', multiple: true }, 'keep-current': { type: 'boolean' }, threshold: { type: 'string' }, 'expires-in': { type: 'string' } },
+    ['REPO'],
+  ),
+  'stage list': spec(
+    'trust stage list',
+    'usage: signet trust stage list [REPO] [--state pending|published|cancelled|expired|all]\n\nThe staged updates of REPO, or of every repository on the trust server (--server), pending\nones by default.',
+    { state: { type: 'string' } },
+    ['REPO?'],
+  ),
+  'stage show': spec(
+    'trust stage show',
+    'usage: signet trust stage show ID [--repo REPO]\n\nWhat staged update ID (REPO@ID, as stage list prints it) signs, how it differs from the\ncurrent version, which thresholds it still needs and which key IDs may still sign.',
+    { repo: { type: 'string' } },
+    ['ID'],
+  ),
+  'stage sign': spec(
+    'trust stage sign',
+    'usage: signet trust stage sign ID [--repo REPO]\n\nSign staged update ID with every key in the trust directory that may sign it. The update is\npublished when this signature meets its last threshold.',
+    { repo: { type: 'string' } },
+    ['ID'],
+  ),
+  'stage cancel': spec('trust stage cancel', 'usage: signet trust stage cancel ID [--repo REPO]\n\nCancel staged update ID.', { repo: { type: 'string' } }, [
+    'ID',
+  ]),
 } satisfies Record<string, CommandSpec>;
+
+const STAGE_STATES = new Set(['pending', 'published', 'cancelled', 'expired', 'all']);
+
+function thresholdLines(staged: StagedUpdate): string[] {
+  if (!staged.thresholds) return [];
+  return staged.thresholds.map(
+    (t) =>
+      `  ${t.name}: ${t.signedBy.length} of ${t.threshold} signed${t.needed > 0 ? `, ${t.needed} more needed from ${t.pendingKeyIds.join(', ')}` : ' (met)'}`,
+  );
+}
+
+function stagedSummary(staged: StagedUpdate): string {
+  return [
+    `${staged.gun}@${staged.id}  ${staged.role} version ${staged.version}  ${staged.state}  staged by ${staged.stagedBy}, expires ${staged.expiresAt}`,
+    ...(staged.outdated ? [`  cannot be published: ${staged.outdated}`] : []),
+    ...thresholdLines(staged),
+  ].join('\n');
+}
 
 /** Codes that are the user's mistake (exit 2); every other failure exits 1. */
 const MISTAKES = new Set(['USAGE', 'BAD_INPUT', 'BAD_REFERENCE', 'PASSPHRASE_REQUIRED', 'DOCKER_CONFIG', 'KEY_UNREADABLE']);
@@ -182,6 +241,18 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
   switch (command) {
     case 'key generate': {
       const name = p[0]!;
+      const rootFor = a.string('root');
+      if (rootFor !== undefined) {
+        if (a.string('type') !== undefined && a.string('type') !== 'ecdsa') throw new UsageError('root keys are ECDSA P-256', 'trust key generate');
+        const file = path.join(a.string('dir') ?? '.', `${name}.crt`);
+        const key = await client.generateRootKey(name, rootFor, file);
+        print(
+          a,
+          { name, repository: rootFor, ...key, certificate: file },
+          `Generated root key ${key.keyId} for ${rootFor}.\nIts certificate (root key ID ${key.certificateKeyId}) is in ${file}: give it to whoever stages the rotation.`,
+        );
+        return 0;
+      }
       const type = a.string('type') ?? 'ecdsa';
       if (type !== 'ecdsa' && type !== 'ed25519') throw new UsageError(`--type must be ecdsa or ed25519, got ${JSON.stringify(type)}`, 'trust key generate');
       const key = await client.generateKey(name, type);
@@ -214,10 +285,14 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       const files = a.strings('key');
       if (files.length === 0) throw new UsageError('--key FILE is needed', 'trust signer add');
       const [name, repo] = [p[0]!, p[1]!];
+      const thresholdText = a.string('threshold');
+      if (thresholdText !== undefined && !/^[1-9][0-9]{0,2}$/.test(thresholdText))
+        throw new UsageError(`--threshold must be a number from 1, got ${JSON.stringify(thresholdText)}`, 'trust signer add');
       const result = await client.addSigner(
         name,
         repo,
         files.map((f) => readText(f, 'public key file')),
+        thresholdText ? { threshold: Number(thresholdText) } : {},
       );
       print(
         a,
@@ -241,6 +316,16 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
         throw new UsageError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`, 'trust sign');
       const signer = a.string('signer');
       const roles = a.strings('role');
+      if (a.flag('stage')) {
+        if (roles.length !== 1 || p.length !== 1) throw new UsageError('--stage signs one IMAGE:TAG into one --role ROLE', 'trust sign');
+        const staged = await client.stageSign(p[0]!, roles[0]!, digest ? { target: { digest, length: Number(sizeText) } } : {});
+        print(
+          a,
+          staged,
+          `Staged ${staged.role} version ${staged.version}: ${staged.gun}@${staged.id}\n${thresholdLines(staged).join('\n')}\nEach holder runs: signet trust stage sign ${staged.gun}@${staged.id}`,
+        );
+        return 0;
+      }
       const tick = progress(p.length);
       const results = await client.signAll(
         p,
@@ -297,6 +382,71 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
       console.log(JSON.stringify(repos, null, 4));
       return 0;
     }
+    case 'stage root-rotate': {
+      const thresholdText = a.string('threshold');
+      if (thresholdText !== undefined && !/^[1-9][0-9]{0,2}$/.test(thresholdText))
+        throw new UsageError(`--threshold must be a number from 1, got ${JSON.stringify(thresholdText)}`, 'trust stage root-rotate');
+      const expiresText = a.string('expires-in');
+      if (expiresText !== undefined && !/^[1-9][0-9]{1,8}$/.test(expiresText))
+        throw new UsageError(`--expires-in must be a number of seconds, got ${JSON.stringify(expiresText)}`, 'trust stage root-rotate');
+      const newKeys = a.strings('new-key').map((f) => parsePublicKeyPem(readText(f, 'certificate file'), f));
+      const result = await client.ceremony(p[0]!).stageRootRotation({
+        newKeys,
+        keepCurrent: a.flag('keep-current'),
+        ...(thresholdText ? { threshold: Number(thresholdText) } : {}),
+        ...(expiresText ? { expiresInSeconds: Number(expiresText) } : {}),
+      });
+      const text = result.published
+        ? `Root version ${result.version} of ${p[0]} published: the keys here met every threshold.`
+        : `Staged root version ${result.version} of ${p[0]}: ${result.staged!.gun}@${result.staged!.id}\n${thresholdLines(result.staged!).join('\n')}\nEach holder runs: signet trust stage sign ${result.staged!.gun}@${result.staged!.id}`;
+      print(a, result, text);
+      return 0;
+    }
+    case 'stage list': {
+      const state = a.string('state');
+      if (state !== undefined && !STAGE_STATES.has(state)) throw new UsageError(`--state must be one of ${[...STAGE_STATES].join(', ')}`, 'trust stage list');
+      const staged = p[0] ? await client.ceremony(p[0]).list(state) : await client.listAllStaged(state);
+      print(a, staged, staged.length ? staged.map(stagedSummary).join('\n') : 'No staged updates.');
+      return 0;
+    }
+    case 'stage show': {
+      const { ceremony, id } = client.staged(p[0]!, a.string('repo'));
+      const shown = await ceremony.show(id);
+      const s = shown.staged;
+      print(
+        a,
+        shown,
+        [
+          stagedSummary(s),
+          `  signed part sha256 ${s.signedSha256}; signed by ${s.signatures.map((x) => x.keyid).join(', ') || 'no one yet'}`,
+          `  may be signed here by: ${shown.signableHere.join(', ') || 'none of the keys in this trust directory'}`,
+          `Changes against the current ${s.role}${shown.currentVersion !== null ? ` (version ${shown.currentVersion})` : ' (none yet)'}:`,
+          ...(shown.diff.length ? shown.diff.map((l) => `  ${l}`) : ['  (none)']),
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'stage sign': {
+      const { ceremony, id } = client.staged(p[0]!, a.string('repo'));
+      const result = await ceremony.sign(id);
+      print(
+        a,
+        result,
+        [
+          `Signed ${result.staged.gun}@${id} with ${result.added.join(', ')}${result.alreadySigned.length ? ` (already signed by ${result.alreadySigned.join(', ')})` : ''}.`,
+          result.published
+            ? `Every threshold is met: published ${result.published.map((f) => `${f.role} version ${f.version}`).join(', ')}.`
+            : stagedSummary(result.staged),
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'stage cancel': {
+      const { ceremony, id } = client.staged(p[0]!, a.string('repo'));
+      const staged = await ceremony.cancel(id);
+      print(a, staged, `Cancelled ${staged.gun}@${staged.id}.`);
+      return 0;
+    }
     case 'verify': {
       const signers = a.strings('signer');
       const thresholdText = a.string('threshold');
@@ -316,7 +466,7 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
 function resolve(argv: string[]): { command: keyof typeof SPECS; rest: string[] } | null {
   if (argv[0] === 'verify') return { command: 'verify', rest: argv.slice(1) };
   const [, first, second] = argv;
-  if ((first === 'key' || first === 'signer') && second && !second.startsWith('-')) {
+  if ((first === 'key' || first === 'signer' || first === 'stage') && second && !second.startsWith('-')) {
     const name = `${first} ${second}`;
     if (name in SPECS) return { command: name as keyof typeof SPECS, rest: argv.slice(3) };
     throw new UsageError(`unknown command ${JSON.stringify(name)}`, `trust ${first}`);
@@ -337,7 +487,7 @@ export async function runTrustCommand(argv: string[]): Promise<number> {
         (first === undefined ? console.error : console.log)(TRUST_USAGE);
         return first === undefined ? 2 : 0;
       }
-      if (first === 'key' || first === 'signer') throw new UsageError(`${first} needs a subcommand`, 'trust');
+      if (first === 'key' || first === 'signer' || first === 'stage') throw new UsageError(`${first} needs a subcommand`, 'trust');
       throw new UsageError(`unknown command ${JSON.stringify(first)}`, 'trust');
     }
     const a = parseCommand(SPECS[found.command], found.rest);

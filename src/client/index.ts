@@ -7,6 +7,15 @@ export { NotaryRepository, type RepositoryOptions } from './repository.js';
 export { Publisher, RELEASES_ROLE, EXPIRY_MS, type TargetRecord, type InitOptions } from './publisher.js';
 export { TrustServer, type TrustServerOptions, type Authenticator } from './trust-server.js';
 export { TrustStore } from './trust-store.js';
+export {
+  Ceremony,
+  parseStagedReference,
+  readableDiff,
+  type StagedUpdate,
+  type SignAnswer,
+  type RootRotationOptions,
+  type RootRotationResult,
+} from './ceremony.js';
 export { KeyRing } from './key-ring.js';
 export { checkPinnedRoot, type TrustPinning } from './pinning.js';
 export { inspect, inspectPretty, verifyImage, signedTags, REPO_ADMIN, type TrustRepo, type Verified, type VerifyPolicy } from './signed-state.js';

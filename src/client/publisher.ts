@@ -49,7 +49,7 @@ export interface InitOptions {
   /** Keep the snapshot key in the trust directory instead of on the server. */
   localSnapshot?: boolean;
   /** Signers to delegate to at once (docker's `targets/NAME` + `targets/releases`). */
-  signers?: { name: string; keys: MetadataKey[] }[];
+  signers?: { name: string; keys: MetadataKey[]; threshold?: number }[];
 }
 
 export interface SignResult {
@@ -205,7 +205,7 @@ export class Publisher {
       version: 1,
     };
     const targets = this.nextTargets(null, 'targets');
-    for (const signer of options.signers ?? []) addSignerTo(targets, signer.name, signer.keys);
+    for (const signer of options.signers ?? []) addSignerTo(targets, signer.name, signer.keys, signer.threshold);
     const files = new Map([
       ['root', { signed: root, signers: [signingAs(rootKey, rootId)] }],
       ['targets', { signed: targets, signers: [signingAs(targetsKey, targetsId)] }],
@@ -283,15 +283,19 @@ export class Publisher {
   }
 
   /** Delegate to signer `name` with `keys` (docker trust signer add); initialises a new repository. */
-  async addSigner(name: string, keys: MetadataKey[]): Promise<{ initialized: boolean }> {
+  async addSigner(name: string, keys: MetadataKey[], options: { threshold?: number } = {}): Promise<{ initialized: boolean }> {
     checkSignerName(name);
+    const threshold = options.threshold ?? 1;
+    if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys.length) {
+      throw new ClientError('BAD_INPUT', `the threshold of signer ${name} must be between 1 and its number of keys (${keys.length}), got ${threshold}`);
+    }
     const set = await this.load();
     if (!set) {
-      await this.initialize({ signers: [{ name, keys }] });
+      await this.initialize({ signers: [{ name, keys, threshold }] });
       return { initialized: true };
     }
     const targets = this.nextTargets(set, 'targets');
-    addSignerTo(targets, name, keys);
+    addSignerTo(targets, name, keys, threshold);
     await this.publish(set, set.root.signed, new Map([['targets', { signed: targets, signers: await this.targetsSigners(set, 'targets') }]]));
     return { initialized: false };
   }
@@ -365,8 +369,12 @@ function allDelegations(set: TrustedSet): string[] {
   return out;
 }
 
-/** Add (or extend) `targets/NAME` and `targets/releases` with `keys`, all paths. */
-function addSignerTo(targets: TargetsSigned, name: string, keys: MetadataKey[]): void {
+/**
+ * Add (or extend) `targets/NAME` and `targets/releases` with `keys`, all paths. `threshold`
+ * (default 1) is `targets/NAME`'s: how many of its keys must sign each of its versions (a key
+ * ceremony when more than one).
+ */
+function addSignerTo(targets: TargetsSigned, name: string, keys: MetadataKey[], threshold = 1): void {
   const delegations = (targets.delegations ??= { keys: {}, roles: [] });
   const keyMap = (delegations.keys ??= {});
   const roles = (delegations.roles ??= []);
@@ -381,8 +389,9 @@ function addSignerTo(targets: TargetsSigned, name: string, keys: MetadataKey[]):
     if (existing) {
       for (const id of ids) if (!existing.keyids.includes(id)) existing.keyids.push(id);
       if (!existing.paths || existing.paths.length === 0) existing.paths = [''];
+      if (roleName !== RELEASES_ROLE && threshold !== 1) existing.threshold = threshold;
     } else {
-      roles.push({ name: roleName, keyids: [...ids], threshold: 1, paths: [''] } as DelegationRole);
+      roles.push({ name: roleName, keyids: [...ids], threshold: roleName === RELEASES_ROLE ? 1 : threshold, paths: [''] } as DelegationRole);
     }
   }
 }

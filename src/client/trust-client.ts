@@ -40,6 +40,9 @@ import { inspect, inspectPretty, verifyImage, type TrustRepo, type Verified, typ
 import { TrustServer } from './trust-server.js';
 import { TrustStore } from './trust-store.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { Ceremony, parseStagedReference, stagedUpdateSchema, type StagedUpdate } from './ceremony.js';
+import { rootCertificate, ROOT_CERTIFICATE_VALIDITY_MS } from './keys/index.js';
+import { z } from 'zod';
 
 export const DOCKER_HUB_TRUST_SERVER = 'https://notary.docker.io';
 
@@ -283,10 +286,10 @@ export class TrustClient {
   }
 
   /** Add signer NAME with public keys (PEM `PUBLIC KEY` or `CERTIFICATE`) to REPO. */
-  async addSigner(name: string, repo: string, publicKeyPems: string[]): Promise<{ initialized: boolean }> {
+  async addSigner(name: string, repo: string, publicKeyPems: string[], options: { threshold?: number } = {}): Promise<{ initialized: boolean }> {
     const keys: MetadataKey[] = publicKeyPems.map((pem, i) => parsePublicKeyPem(pem, `public key ${i + 1}`));
     if (keys.length === 0) throw new ClientError('BAD_INPUT', 'a signer needs at least one public key (--key FILE)');
-    return this.open(repo).publisher.addSigner(name, keys);
+    return this.open(repo).publisher.addSigner(name, keys, options);
   }
 
   async removeSigner(name: string, repo: string, options: { force?: boolean } = {}): Promise<void> {
@@ -295,6 +298,57 @@ export class TrustClient {
 
   async rotateKey(repo: string, role: 'targets' | 'snapshot' | 'timestamp', options: { serverManaged?: boolean } = {}): Promise<{ keyId: string }> {
     return this.open(repo).publisher.rotate(role, options);
+  }
+
+  // ---- key ceremonies (staged updates on a Signet server) ----
+
+  /** Key ceremonies of one repository: stage, list, show, sign, cancel. */
+  ceremony(repo: string | ImageReference): Ceremony {
+    return new Ceremony(this.open(repo).publisher);
+  }
+
+  /** A staged update named `REPO@ID` (or `ID` with `repo`): its ceremony and ID. */
+  staged(ref: string, repo?: string): { ceremony: Ceremony; id: string; repo: string } {
+    const parsed = parseStagedReference(ref, repo);
+    return { ceremony: this.ceremony(parsed.repo), id: parsed.id, repo: parsed.repo };
+  }
+
+  /**
+   * Stage the signature of IMAGE:TAG into `role` (a delegation whose threshold needs other
+   * holders too): the digest and size from the registry unless given.
+   */
+  async stageSign(image: string, role: string, options: { target?: TargetRecord; expiresInSeconds?: number } = {}): Promise<StagedUpdate> {
+    const ref = parseImageReference(image);
+    if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
+    const target: TargetRecord = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
+    return this.ceremony(ref).stageTargets(new Map<string, TargetRecord>([[ref.tag, target]]), role, options.expiresInSeconds);
+  }
+
+  /** Pending staged updates of every repository on the trust server named by --server or $DOCKER_CONTENT_TRUST_SERVER. */
+  async listAllStaged(state?: string): Promise<StagedUpdate[]> {
+    const url = this.options.server ?? this.env['DOCKER_CONTENT_TRUST_SERVER'];
+    if (!url) throw new ClientError('BAD_INPUT', 'name the trust server (--server URL or $DOCKER_CONTENT_TRUST_SERVER), or a repository');
+    const server = new TrustServer('', { url, http: this.httpFor(url) });
+    const parsed = z.object({ staged: z.array(stagedUpdateSchema) }).safeParse(await server.listAllStaged(state));
+    if (!parsed.success) throw new ClientError('SERVER', `the trust server's list of staged updates is not what Signet sends`);
+    return parsed.data.staged;
+  }
+
+  /**
+   * A new root key for holder `name` of REPO, stored encrypted in the trust directory, and its
+   * certificate for REPO (what `stage root-rotate --new-key` takes), written to `file`.
+   */
+  async generateRootKey(name: string, repo: string, file: string): Promise<{ keyId: string; certificateKeyId: string }> {
+    checkSignerName(name);
+    const gun = parseImageReference(repo).name;
+    if (existsSync(file)) throw new ClientError('BAD_INPUT', `certificate file already exists: ${file}`);
+    const key = generateSigningKey('ecdsa');
+    const now = this.options.now?.() ?? Date.now();
+    const cert = rootCertificate(key, gun, { notBeforeMs: now, notAfterMs: now + ROOT_CERTIFICATE_VALIDITY_MS });
+    const passphrase = await this.passphrases.get('root', key.keyId, { create: true });
+    this.keys.save(key, { role: 'root' }, passphrase);
+    this.writePublicKey(file, cert.pem);
+    return { keyId: key.keyId, certificateKeyId: cert.keyId };
   }
 }
 

@@ -195,4 +195,58 @@ export class TrustServer {
       throw new ClientError('UPDATE_REFUSED', `trust server ${this.base.origin} refused the update of ${this.gun}: ${describeServerError(res)}`);
     }
   }
+  // ---- staged updates (key ceremonies): Signet's /api/v1/repositories/{gun}/staged… ----
+
+  private stagedUrl(suffix = ''): URL {
+    return new URL(`api/v1/repositories/${encodeGun(this.gun)}/staged${suffix}`, this.base);
+  }
+
+  private async stagedCall(method: 'GET' | 'POST' | 'DELETE', url: URL, scope: 'pull' | 'push', body?: unknown): Promise<unknown> {
+    const res = await this.send(method, url, scope, {
+      maxBytes: MAX_ROOT_BYTES,
+      ...(body !== undefined ? { body: Buffer.from(JSON.stringify(body)), headers: { 'content-type': 'application/json' } } : {}),
+    });
+    if (res.status === 404 && !/^application\/json/.test(headerValue(res.headers, 'content-type') ?? '')) {
+      throw new ClientError('SERVER', `trust server ${this.base.origin} does not offer staged updates`);
+    }
+    if (res.status < 200 || res.status >= 300) {
+      throw new ClientError('UPDATE_REFUSED', `trust server ${this.base.origin} refused: ${describeServerError(res)}`);
+    }
+    try {
+      return JSON.parse(res.body.toString('utf8')) as unknown;
+    } catch {
+      throw new ClientError('SERVER', `trust server ${this.base.origin}: the answer about staged updates of ${this.gun} is not JSON`);
+    }
+  }
+
+  /** Stage a role file that does not meet its thresholds yet. */
+  stage(role: string, file: { signed: object; signatures: object[] }, expiresInSeconds?: number): Promise<unknown> {
+    return this.stagedCall('POST', this.stagedUrl(), 'push', { role, file, ...(expiresInSeconds ? { expiresIn: expiresInSeconds } : {}) });
+  }
+
+  /** Pending staged updates of this repository (or in `state`). */
+  listStaged(state?: string): Promise<unknown> {
+    const url = this.stagedUrl();
+    if (state) url.searchParams.set('state', state);
+    return this.stagedCall('GET', url, 'pull');
+  }
+
+  /** Pending staged updates of every repository (needs catalog access when auth is on). */
+  listAllStaged(state?: string): Promise<unknown> {
+    const url = new URL('api/v1/staged', this.base);
+    if (state) url.searchParams.set('state', state);
+    return this.stagedCall('GET', url, 'pull');
+  }
+
+  getStaged(id: string): Promise<unknown> {
+    return this.stagedCall('GET', this.stagedUrl(`/${encodeURIComponent(id)}`), 'pull');
+  }
+
+  addStagedSignatures(id: string, signatures: object[]): Promise<unknown> {
+    return this.stagedCall('POST', this.stagedUrl(`/${encodeURIComponent(id)}/signatures`), 'push', { signatures });
+  }
+
+  cancelStaged(id: string): Promise<unknown> {
+    return this.stagedCall('DELETE', this.stagedUrl(`/${encodeURIComponent(id)}`), 'push');
+  }
 }

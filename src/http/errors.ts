@@ -8,6 +8,7 @@ import type { OldVersionError, ValidationError } from '../tuf/notary/errors.js';
 import { SignetError } from '../tuf/core/signet-error.js';
 import type { InvalidParametersError, InvalidRoleError, NoFilenameError, NotFoundError } from '../service/errors.js';
 import type { MultipartErrorCode } from './multipart.js';
+import type { StagedErrorCode } from '../service/staged-updates.js';
 
 export const ERROR_CODES = {
   NO_FILENAME: [400, 'No file/role name provided.'],
@@ -25,6 +26,13 @@ export const ERROR_CODES = {
   TOO_LARGE: [413, 'The body of your request is too large.'],
   UNAVAILABLE: [503, 'service unavailable'],
   UNKNOWN: [500, 'unknown error'],
+  // ---- staged updates (key ceremonies) ----
+  STAGED_NOT_FOUND: [404, 'There is no such staged update.'],
+  STAGED_CLOSED: [409, 'The staged update is no longer pending.'],
+  STAGED_EXPIRED: [410, 'The staged update has expired.'],
+  STAGED_OUTDATED: [409, 'The repository has moved on since the update was staged.'],
+  SIGNATURE_REFUSED: [400, 'A signature was refused.'],
+  STAGE_REFUSED: [400, 'The update cannot be staged.'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -110,6 +118,7 @@ export type RequestErrorCode =
   | NoFilenameError['code']
   | InvalidParametersError['code']
   | MultipartErrorCode
+  | StagedErrorCode
   // src/storage's StorageUnavailableError: http may not import storage, only know its code.
   | 'STORAGE_UNAVAILABLE';
 
@@ -131,6 +140,13 @@ export const NOTARY_ERRORS: { readonly [C in RequestErrorCode]: NotaryMapping } 
   TOO_MANY_PARTS: { notary: 'MALFORMED_UPLOAD', detail: message },
   PART_TOO_LARGE: { notary: 'TOO_LARGE', detail: message },
   STORAGE_UNAVAILABLE: { notary: 'UNAVAILABLE', detail: () => 'the database is unreachable' },
+  // ---- staged updates (key ceremonies) ----
+  STAGED_NOT_FOUND: { notary: 'STAGED_NOT_FOUND', detail: message },
+  STAGED_CLOSED: { notary: 'STAGED_CLOSED', detail: message },
+  STAGED_EXPIRED: { notary: 'STAGED_EXPIRED', detail: message },
+  STAGED_OUTDATED: { notary: 'STAGED_OUTDATED', detail: message },
+  SIGNATURE_REFUSED: { notary: 'SIGNATURE_REFUSED', detail: message },
+  STAGE_REFUSED: { notary: 'STAGE_REFUSED', detail: message },
 };
 
 const mappings: ReadonlyMap<string, NotaryMapping> = new Map(Object.entries(NOTARY_ERRORS));

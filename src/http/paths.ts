@@ -18,6 +18,38 @@ const ROUTES = {
   changefeed: new RegExp(`^/v2/(?<gun>${GUN})/_trust/changefeed$`),
 } as const;
 
+// ---- staged updates (key ceremonies): /api/v1/repositories/{gun}/staged… ----
+const STAGED_ID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const STAGED_ROUTES = {
+  collection: /^\/api\/v1\/repositories\/(?<gun>.+)\/staged$/,
+  item: new RegExp(`^/api/v1/repositories/(?<gun>.+)/staged/(?<id>${STAGED_ID})$`),
+  signatures: new RegExp(`^/api/v1/repositories/(?<gun>.+)/staged/(?<id>${STAGED_ID})/signatures$`),
+} as const;
+
+export type StagedRoute =
+  | { kind: 'stageUpdate' | 'listStaged'; gun: string }
+  | { kind: 'getStaged' | 'signStaged' | 'cancelStaged'; gun: string; id: string }
+  | { kind: 'listAllStaged' };
+
+/** The staged-update routes; null when the path is not one of them. */
+function matchStagedRoute(method: string, path: string): StagedRoute | null {
+  if (!path.startsWith('/api/v1/')) return null;
+  if (path === '/api/v1/staged') return method === 'GET' ? { kind: 'listAllStaged' } : null;
+  let m: RegExpExecArray | null;
+  if ((m = STAGED_ROUTES.signatures.exec(path))) return method === 'POST' ? { kind: 'signStaged', gun: m.groups!['gun']!, id: m.groups!['id']! } : null;
+  if ((m = STAGED_ROUTES.item.exec(path))) {
+    if (method === 'GET') return { kind: 'getStaged', gun: m.groups!['gun']!, id: m.groups!['id']! };
+    if (method === 'DELETE') return { kind: 'cancelStaged', gun: m.groups!['gun']!, id: m.groups!['id']! };
+    return null;
+  }
+  if ((m = STAGED_ROUTES.collection.exec(path))) {
+    if (method === 'POST') return { kind: 'stageUpdate', gun: m.groups!['gun']! };
+    if (method === 'GET') return { kind: 'listStaged', gun: m.groups!['gun']! };
+  }
+  return null;
+}
+// ---- end of staged updates ----
+
 export type Route =
   | { kind: 'ping' }
   | { kind: 'health' }
@@ -33,6 +65,7 @@ export type Route =
   | { kind: 'current'; gun: string; role: string }
   | { kind: 'getKey' | 'rotateKey'; gun: string; role: 'snapshot' | 'timestamp' }
   | { kind: 'changefeed'; gun: string }
+  | StagedRoute
   | { kind: 'notFound' };
 
 /** Whether a (raw, undecoded) path and method are a write to a repository. */
@@ -50,6 +83,8 @@ export function matchRoute(method: string, path: string): Route {
   if (path === '/_signet/expiring' && method === 'GET') return { kind: 'expiring' };
   if (path.startsWith('/_signet/history/') && method === 'GET' && path.length > 17) return { kind: 'history', gun: path.slice(17) };
   if (path === '/v2/_trust/changefeed' && method === 'GET') return { kind: 'globalChangefeed' };
+  const staged = matchStagedRoute(method, path);
+  if (staged) return staged;
   let m: RegExpExecArray | null;
   if ((m = ROUTES.update.exec(path))) {
     if (method === 'POST') return { kind: 'update', gun: m.groups!['gun']! };

@@ -23,6 +23,7 @@ import { HttpError, toHttpError } from './errors.js';
 import { multipartBoundary, parseMultipart } from './multipart.js';
 import { requestInfo } from './observe.js';
 import type { Route } from './paths.js';
+import { STAGED_ROUTES } from './staged-routes.js';
 
 /** What handlers work with, besides the request. */
 export interface RouteEnv {
@@ -220,6 +221,8 @@ export const ROUTES: { readonly [K in Kind]: RouteRunner } = {
   rotateKey: keyRoute,
   changefeed: changefeedRoute,
   globalChangefeed: changefeedRoute,
+  // ---- staged updates (key ceremonies): staged-routes.ts ----
+  ...(STAGED_ROUTES as unknown as { [K in keyof typeof STAGED_ROUTES]: RouteRunner }),
   notFound: route<'notFound'>({
     handle() {
       throw new HttpError('METADATA_NOT_FOUND');

@@ -10,6 +10,8 @@ import { ParsedFileCache } from './metadata-cache.js';
 export interface Expiries {
   snapshotMs: number;
   timestampMs: number;
+  /** Lifetime of a staged update (key ceremonies); default 7 days. */
+  stagedMs?: number;
 }
 
 export interface ServiceContext {

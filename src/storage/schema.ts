@@ -49,6 +49,23 @@ export interface StoreSettingsTable {
   updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
 }
 
+// ---- staged updates (key ceremonies) ----
+export interface StagedUpdatesTable {
+  id: string;
+  gun: string;
+  role: string;
+  version: number;
+  signed: Buffer | Uint8Array;
+  signatures: ColumnType<unknown, string, string>;
+  base_root_version: number;
+  state: 'pending' | 'published' | 'cancelled' | 'expired';
+  staged_by: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  expires_at: Date;
+  closed_at: Date | null;
+  closed_by: string | null;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -61,4 +78,5 @@ export interface Schema {
   audit_log: AuditLogTable;
   signet_migrations: SignetMigrationsTable;
   store_settings: StoreSettingsTable;
+  staged_updates: StagedUpdatesTable;
 }

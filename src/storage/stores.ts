@@ -10,6 +10,7 @@ import { MetadataStore } from './metadata-store.js';
 import type { Schema } from './schema.js';
 import { ServerKeyStore } from './server-key-store.js';
 import { SettingsStore } from './store-settings.js';
+import { StagedStore } from './staged-store.js';
 
 export class Stores {
   readonly metadata: MetadataStore;
@@ -17,6 +18,8 @@ export class Stores {
   readonly serverKeys: ServerKeyStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
+  /** Staged updates of key ceremonies. */
+  readonly staged: StagedStore;
 
   constructor(private readonly db: Db) {
     this.metadata = new MetadataStore(db);
@@ -24,6 +27,7 @@ export class Stores {
     this.serverKeys = new ServerKeyStore(db);
     this.audit = new AuditStore(db);
     this.settings = new SettingsStore(db);
+    this.staged = new StagedStore(db);
   }
 
   /** The same stores bound to an open transaction. */
