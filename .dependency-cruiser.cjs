@@ -59,7 +59,7 @@ module.exports = {
       name: 'client-commands-no-server-packages',
       comment: '`signet trust`, `signet verify` and `signet gate` start as fast as the SDK: they never load the server side.',
       severity: 'error',
-      from: { path: '^src/cli/(trust|gate)-command\\.ts$' },
+      from: { path: '^src/cli/(trust|gate|cosign)-command\\.ts$' },
       to: {
         path: '^src/(storage|http|service|signing|import)/|^src/server\\.ts$|node_modules/(pg|pg-[^/]+|@electric-sql/pglite|express|kysely|mysql2)/',
         reachable: true,

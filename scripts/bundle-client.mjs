@@ -1,4 +1,4 @@
-// Bundles the client commands (`signet trust`, `signet verify`) into one file after `tsc`:
+// Bundles the client commands (`signet trust`, `signet verify`; `signet cosign`) into one file each after `tsc`:
 // loading one module instead of about 140 (most of them zod's) takes a third off their start-up.
 // main.ts loads the bundle when it is there and the compiled modules otherwise.
 //
@@ -11,14 +11,18 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 await build({
-  entryPoints: [path.join(root, 'dist/src/cli/trust-command.js')],
-  outfile: path.join(root, 'dist/src/cli/trust-command.bundle.js'),
+  entryPoints: ['trust-command', 'cosign-command'].map((name) => path.join(root, `dist/src/cli/${name}.js`)),
+  outdir: path.join(root, 'dist/src/cli'),
+  entryNames: '[name].bundle',
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
+  // CommonJS packages that load Node's modules with require() stay outside the ESM bundle (loaded
+  // from node_modules when a Cosign command needs them).
+  external: ['tweetnacl', '@sigstore/*'],
   plugins: [
     {
       name: 'zod-english-only',

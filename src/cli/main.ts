@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `signet` command. It loads only what the command needs: the client commands (`trust`,
- * `verify`) never load the server, the database drivers or express, so a pipeline step starts
+ * `verify`, `cosign`) never load the server, the database drivers or express, so a pipeline step starts
  * in the time Node itself takes; `--version` loads nothing at all.
  */
 import { existsSync } from 'node:fs';
@@ -18,12 +18,18 @@ async function main(argv: string[]): Promise<number> {
     console.log(`signet ${version()}`);
     return 0;
   }
-  if (command === 'help' && (argv[1] === 'trust' || argv[1] === 'verify' || argv[1] === 'gate')) return main([...argv.slice(1), '--help']);
+  if (command === 'help' && (argv[1] === 'trust' || argv[1] === 'verify' || argv[1] === 'gate' || argv[1] === 'cosign'))
+    return main([...argv.slice(1), '--help']);
   if (command === 'trust' || command === 'verify') {
     // The bundle `npm run build` makes of trust-command.js, when there is one (it loads faster).
     const bundle = new URL('./trust-command.bundle.js', import.meta.url);
     const { runTrustCommand } = (existsSync(bundle) ? await import(bundle.href) : await import('./trust-command.js')) as typeof import('./trust-command.js');
     return runTrustCommand(argv);
+  }
+  if (command === 'cosign') {
+    const bundle = new URL('./cosign-command.bundle.js', import.meta.url);
+    const { runCosignCommand } = (existsSync(bundle) ? await import(bundle.href) : await import('./cosign-command.js')) as typeof import('./cosign-command.js');
+    return runCosignCommand(argv);
   }
   if (command === 'gate') {
     const { runGateCommand } = await import('./gate-command.js');

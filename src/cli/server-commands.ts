@@ -44,6 +44,8 @@ client commands (no database, no server: see signet trust --help):
             sign images and manage a repository's signers, as docker trust does
   verify IMAGE[:TAG|@DIGEST] [--signer NAME]... [--threshold N]
             print the trusted digest of an image and who signed it, or why not
+  cosign generate-key-pair|sign|verify|import-notary
+            Cosign key-pair signatures, interchangeable with cosign's, and Notary's carried over (docs/cosign.md)
   gate --policy FILE --tls-cert FILE --tls-key FILE
             the deploy gate: Kubernetes admission webhooks and a verify API (docs/gate.md)
 

@@ -13,7 +13,9 @@ import { publicKeyPem } from '../client/keys/index.js';
 import { parseCommand, UsageError, usageMessage, type Args, type CommandSpec, type OptionSpec } from './args.js';
 import { ClientError } from '../client/errors.js';
 import { parsePublicKeyPem } from '../client/public-keys.js';
+import { parseImageReference } from '../registry/index.js';
 import type { StagedUpdate } from '../client/ceremony.js';
+import { progressLine } from './progress.js';
 
 // A short-lived process parses each schema a few times: zod's compiled fast path would not pay back.
 z.config({ jitless: true });
@@ -55,6 +57,7 @@ commands:
   signer add --key FILE... [--threshold N] NAME REPO     let NAME sign tags of REPO
   signer remove [--force] NAME REPO                      stop NAME signing tags of REPO
   sign IMAGE:TAG... [--signer NAME] [--digest D --size N] sign tags (digest from the registry)
+       [--cosign-key KEY]                                 and push a Cosign signature of each digest too
   revoke IMAGE[:TAG]                                     remove the signature of a tag (or all)
   inspect [--pretty] IMAGE[:TAG]...                      keys and signatures (docker trust inspect's JSON)
 
@@ -109,7 +112,7 @@ const SPECS = {
   ),
   sign: spec(
     'trust sign',
-    'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.',
+    'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.\n--cosign-key KEY: also sign each digest with this cosign private key (file or env://NAME,\npassword COSIGN_PASSWORD) and push the Cosign signature (--cosign-format tag|bundle|both,\ndefault tag): one step writes both kinds of signature.',
     {
       signer: { type: 'string' },
       digest: { type: 'string' },
@@ -117,6 +120,8 @@ const SPECS = {
       role: { type: 'string', multiple: true },
       'local-snapshot': { type: 'boolean' },
       stage: { type: 'boolean' },
+      'cosign-key': { type: 'string' },
+      'cosign-format': { type: 'string' },
     },
     ['IMAGE:TAG', '...?'],
   ),
@@ -187,7 +192,19 @@ function stagedSummary(staged: StagedUpdate): string {
 }
 
 /** Codes that are the user's mistake (exit 2); every other failure exits 1. */
-const MISTAKES = new Set(['USAGE', 'BAD_INPUT', 'BAD_REFERENCE', 'PASSPHRASE_REQUIRED', 'DOCKER_CONFIG', 'KEY_UNREADABLE']);
+const MISTAKES = new Set([
+  'USAGE',
+  'BAD_INPUT',
+  'BAD_REFERENCE',
+  'PASSPHRASE_REQUIRED',
+  'DOCKER_CONFIG',
+  'KEY_UNREADABLE',
+  // a --cosign-key that cannot be used
+  'KEY_NOT_FOUND',
+  'KEY_UNSUPPORTED',
+  'PASSWORD_REQUIRED',
+  'PASSWORD_WRONG',
+]);
 
 function readText(file: string, what: string): string {
   try {
@@ -221,14 +238,10 @@ function clientFor(a: Args): TrustClient {
   return new TrustClient(options);
 }
 
-/** Progress on a terminal only: CI logs stay clean. */
+/** Progress over `total` items on a terminal only. */
 function progress(total: number): (done: number, what: string) => void {
-  const show = total > 1 && process.stderr.isTTY && !process.env['CI'];
-  return (done, what) => {
-    if (!show) return;
-    process.stderr.write(`\r\x1b[K[${done}/${total}] ${what}`);
-    if (done === total) process.stderr.write('\r\x1b[K');
-  };
+  const line = progressLine();
+  return (done, what) => line(done, total, what);
 }
 
 function print(a: Args, json: unknown, text: string): void {
@@ -326,6 +339,14 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
         );
         return 0;
       }
+      const cosignRef = a.string('cosign-key');
+      const cosignFormat = a.string('cosign-format') ?? 'tag';
+      if (cosignFormat !== 'tag' && cosignFormat !== 'bundle' && cosignFormat !== 'both')
+        throw new UsageError(`--cosign-format must be tag, bundle or both, got ${JSON.stringify(cosignFormat)}`, 'trust sign');
+      if (a.string('cosign-format') !== undefined && !cosignRef) throw new UsageError('--cosign-format goes with --cosign-key', 'trust sign');
+      // The cosign key is opened first: a wrong password must stop the command before anything is published.
+      const cosign = cosignRef ? await import('../cosign/index.js') : undefined;
+      const cosignKey = cosign && cosignRef ? await cosign.loadSigningKey(cosignRef) : undefined;
       const tick = progress(p.length);
       const results = await client.signAll(
         p,
@@ -337,13 +358,25 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
         },
         (done, image) => tick(done, image),
       );
+      const cosignResults = new Map<string, import('../cosign/index.js').CosignSignResult>();
+      if (cosign && cosignKey) {
+        for (const r of results) {
+          const key = `${r.name}@${r.digest}`;
+          if (cosignResults.has(key)) continue;
+          cosignResults.set(key, await cosign.signImageDigest(client.registry, parseImageReference(r.name), r.digest, cosignKey, { format: cosignFormat }));
+        }
+      }
+      const withCosign = results.map((r) => {
+        const c = cosignResults.get(`${r.name}@${r.digest}`);
+        return c ? { ...r, cosign: c } : r;
+      });
       print(
         a,
-        results,
-        results
+        withCosign,
+        withCosign
           .map(
             (r) =>
-              `${r.initialized ? `Finished initializing signed repository for ${r.name}:${r.tag}\n` : ''}Signing and pushing trust metadata for ${r.name}:${r.tag} (${r.digest}, ${r.length} bytes) into ${r.roles.join(', ')}\nSuccessfully signed ${r.name}:${r.tag}`,
+              `${r.initialized ? `Finished initializing signed repository for ${r.name}:${r.tag}\n` : ''}Signing and pushing trust metadata for ${r.name}:${r.tag} (${r.digest}, ${r.length} bytes) into ${r.roles.join(', ')}\nSuccessfully signed ${r.name}:${r.tag}${'cosign' in r ? `\nPushed the Cosign signature of ${r.digest}${r.cosign.tag ? ` (${r.cosign.tag.tag})` : ''}${r.cosign.bundle ? ` (bundle ${r.cosign.bundle.manifestDigest})` : ''}` : ''}`,
           )
           .join('\n'),
       );

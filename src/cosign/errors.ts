@@ -20,7 +20,9 @@ export type CosignErrorCode =
   /** Something given to the command or SDK is not usable (an image without a registry, a bad option). */
   | 'BAD_INPUT'
   /** Signature data in the registry that is not what Cosign writes (a `.sig` manifest with garbage, a bundle that does not parse). */
-  | 'BAD_SIGNATURE_DATA';
+  | 'BAD_SIGNATURE_DATA'
+  /** No signature by the key signs the image's digest. */
+  | 'NOT_VERIFIED';
 
 export class CosignError extends CodedError<CosignErrorCode> {
   override name = 'CosignError';

@@ -297,14 +297,24 @@ describe('failures once the store is open still end the process at once', { time
         }
         client.pipe(upstream).pipe(client);
       });
-      const opening = setTimeout(() => relay.listen(port, '127.0.0.1'), 2000);
+      // The database "comes up" once Signet has said its first attempt failed (a fixed delay would
+      // race with a slow start on a loaded machine).
+      let opened = false;
+      const open = () => {
+        if (!opened) relay.listen(port, '127.0.0.1');
+        opened = true;
+      };
+      const opening = setTimeout(open, 20_000);
       try {
-        const server = await spawnServer({
-          DATABASE_URL: late.toString(),
-          SIGNET_DATA_DIR: db.dataDir,
-          SIGNET_DB_CONNECT_TIMEOUT: '30',
-          SIGNET_LOG_LEVEL: 'info',
-        });
+        const server = await spawnServer(
+          {
+            DATABASE_URL: late.toString(),
+            SIGNET_DATA_DIR: db.dataDir,
+            SIGNET_DB_CONNECT_TIMEOUT: '30',
+            SIGNET_LOG_LEVEL: 'info',
+          },
+          { onOutput: (text) => /"attempt":1/.test(text) && open() },
+        );
         try {
           assert.match(server.output(), /"attempt":1.*cannot connect to DATABASE_URL/);
           assert.match(server.output(), /"msg":"connected to DATABASE_URL"/);
@@ -314,7 +324,7 @@ describe('failures once the store is open still end the process at once', { time
       } finally {
         clearTimeout(opening);
         for (const s of sockets) s.destroy();
-        await new Promise((r) => relay.close(r));
+        if (opened) await new Promise((r) => relay.close(r));
       }
     });
   });

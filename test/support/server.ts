@@ -54,8 +54,8 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `signet serve` as its own process; resolves once it listens. */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+/** `signet serve` as its own process; resolves once it listens. `onOutput` hears all it has printed so far, as it comes. */
+export async function spawnServer(env: Record<string, string>, options: { onOutput?: (output: string) => void } = {}): Promise<ServerProcess> {
   const main = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
   const child = spawn(process.execPath, [main, 'serve'], {
     env: { ...process.env, SIGNET_PORT: '0', SIGNET_LOG_LEVEL: 'info', ...env },
@@ -73,6 +73,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      options.onOutput?.(output);
       const m = /^signet listening on (\S+)$/m.exec(output);
       if (m) {
         clearTimeout(timer);
