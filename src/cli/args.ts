@@ -39,7 +39,7 @@ export interface CommandSpec {
   /** The whole --help text. */
   usage: string;
   options?: Record<string, OptionSpec>;
-  /** Positional arguments in order; a trailing `?` marks an optional one. */
+  /** Positional arguments in order; a trailing `?` marks an optional one, and a last `...?` any number more. */
   positionals?: string[];
 }
 
@@ -109,7 +109,8 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Args |
     return null;
   }
   const names = spec.positionals ?? [];
-  const extra = positionals.slice(names.length);
+  const variadic = names.at(-1) === '...?';
+  const extra = variadic ? [] : positionals.slice(names.length);
   if (extra.length) problems.push(`unexpected argument${extra.length > 1 ? 's' : ''} ${extra.map((a) => JSON.stringify(a)).join(' ')}`);
   const missing = names.slice(positionals.length).filter((n) => !n.endsWith('?'));
   if (missing.length) problems.push(`missing ${missing.join(' and ')}`);
