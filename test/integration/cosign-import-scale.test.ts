@@ -89,7 +89,7 @@ describe('import-notary at scale', { timeout: 600_000 }, () => {
     // A first run, killed once it has signed a hundred or so digests.
     const child = spawn(process.execPath, [SIGNET_MAIN, ...importArgs, '--concurrency', '2'], { env: { ...process.env, ...env() }, stdio: 'ignore' });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let atKill = 0;
+    let atKill: number;
     for (;;) {
       atKill = (await sigTags()).length;
       if (atKill >= 100 || child.exitCode !== null) break;
