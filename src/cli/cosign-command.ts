@@ -18,6 +18,7 @@ import {
   DEFAULT_SCRYPT_N,
   cosignPassword,
   generateCosignKeyPair,
+  importNotarySignatures,
   loadSigningKey,
   loadVerificationKey,
   signImageDigest,
@@ -25,7 +26,6 @@ import {
   type SignFormat,
   type SignatureFormat,
 } from '../cosign/index.js';
-import { importNotarySignatures } from '../cosign/import-notary.js';
 import { parseCommand, UsageError, usageMessage, type Args, type CommandSpec, type OptionSpec } from './args.js';
 import { progressLine } from './progress.js';
 

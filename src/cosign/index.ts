@@ -40,3 +40,4 @@ export {
 } from './verify.js';
 export { cosignDockerReference, signImageDigest, type CosignSignOptions, type CosignSignResult, type SignFormat } from './sign.js';
 export { PASSWORD_VARIABLE, cosignPassword, loadSigningKey, loadVerificationKey, readKeyReference, type KeySourceOptions } from './key-source.js';
+export { importNotarySignatures, type ImportEntry, type ImportOptions, type ImportReport, type NotarySignedTag } from './import-notary.js';

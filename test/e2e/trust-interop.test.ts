@@ -161,6 +161,38 @@ function interop(label: string, start: (work: string) => Promise<TrustServerUnde
       ok(byDigest);
       assert.match(byDigest.stdout, /:v1 sha256:/);
     });
+
+    test('signet cosign import-notary carries what notary signed over to Cosign, once per digest', async () => {
+      const a = await bench.registry.pushImage('interop/cosign', 'a');
+      const b = await bench.registry.pushImage('interop/cosign', 'b');
+      const repo = image('interop/cosign');
+      const owner = user();
+      ok(await notary(owner, 'init', repo));
+      for (const [tag, pushed] of [
+        ['a', a],
+        ['b', b],
+        ['b-stable', b],
+      ] as const) {
+        ok(await notary(owner, 'addhash', repo, tag, String(pushed.size), '--sha256', pushed.digest.slice('sha256:'.length)));
+      }
+      ok(await notary(owner, 'publish', repo));
+      const migrator = user();
+      ok(await signet(migrator, 'cosign', 'generate-key-pair', '--output-key-prefix', path.join(migrator, 'cosign')));
+      const key = path.join(migrator, 'cosign.key');
+      const first = ok(await signet(migrator, 'cosign', 'import-notary', repo, '--key', key, '--json'));
+      const report = JSON.parse(first.stdout) as { counts: Record<string, number>; signed: { digest: string; tags: string[] }[] };
+      assert.deepEqual(report.counts, { tags: 3, digests: 2, signed: 2, skipped: 0, failed: 0 });
+      assert.deepEqual(
+        report.signed.map((e) => [e.digest, [...e.tags].sort()]).sort(),
+        [
+          [a.digest, ['a']],
+          [b.digest, ['b', 'b-stable']],
+        ].sort(),
+      );
+      const again = ok(await signet(migrator, 'cosign', 'import-notary', repo, '--key', key, '--json'));
+      assert.equal((JSON.parse(again.stdout) as { counts: Record<string, number> }).counts['signed'], 0, 'a second run signs nothing');
+      for (const pushed of [a, b]) ok(await signet(user(), 'cosign', 'verify', '--key', path.join(migrator, 'cosign.pub'), `${repo}@${pushed.digest}`));
+    });
   });
 }
 

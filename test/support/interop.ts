@@ -19,6 +19,7 @@ import { makeTestTls } from './tls.js';
 export const PASSPHRASES = {
   DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'interop-root-pass',
   DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: 'interop-repo-pass',
+  COSIGN_PASSWORD: 'interop-cosign-pass',
   ...NOTARY_PASSPHRASES,
 };
 
