@@ -300,3 +300,51 @@ describe('signet cosign', { timeout: 240_000 }, () => {
     assert.match(unknown.stderr, /never-signed/);
   });
 });
+
+describe('signet cosign against a registry with token auth', { timeout: 120_000 }, () => {
+  let registry: TestRegistry;
+  let home: string;
+  const basic = (user: string, password: string) => Buffer.from(`${user}:${password}`).toString('base64');
+  const as = (user: string, password: string) => {
+    const dir = mkdtempSync(path.join(home, `${user}-`));
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: basic(user, password) } } }));
+    return { DOCKER_CONFIG: dir, CI: 'true', COSIGN_PASSWORD: 'auth-pass' };
+  };
+
+  before(async () => {
+    registry = await startRegistry({
+      users: [
+        { name: 'ci', password: 'ci-secret', repositories: ['team/'], actions: ['pull', 'push'] },
+        { name: 'reader', password: 'reader-secret', repositories: ['team/'], actions: ['pull'] },
+      ],
+    });
+    home = mkdtempSync(path.join(os.tmpdir(), 'signet-cosign-auth-'));
+    const r = await runSignet(['cosign', 'generate-key-pair', '--output-key-prefix', path.join(home, 'cosign')], { COSIGN_PASSWORD: 'auth-pass' });
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(async () => {
+    await registry?.stop();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  test('the docker config’s credentials get tokens for the pushes (blobs, manifest, referrers index); a reader may verify but not sign', async () => {
+    const pushed = await registry.pushImage('team/app', 'v1');
+    const image = `${registry.host}/team/app:v1`;
+    const key = path.join(home, 'cosign.key');
+    const pub = path.join(home, 'cosign.pub');
+    const refused = await runSignet(['cosign', 'sign', '--key', key, image], as('reader', 'reader-secret'));
+    failsWith(refused, 1, /team\/app.*(push|denied|refused|UNAUTHORIZED)/i);
+    assert.doesNotMatch(refused.stderr, /reader-secret/);
+    const signed = await runSignet(['cosign', 'sign', '--key', key, '--format', 'both', image], as('ci', 'ci-secret'));
+    assert.equal(signed.code, 0, signed.stderr);
+    const verified = await runSignet(['cosign', 'verify', '--key', pub, image, '--json'], as('reader', 'reader-secret'));
+    assert.equal(verified.code, 0, verified.stderr);
+    const v = JSON.parse(verified.stdout) as { digest: string; evidence: { format: string }[] };
+    assert.equal(v.digest, pushed.digest);
+    assert.equal(v.evidence.length, 1, 'one piece of evidence per key');
+    const bundle = await runSignet(['cosign', 'verify', '--key', pub, '--format', 'bundle', image], as('reader', 'reader-secret'));
+    assert.equal(bundle.code, 0, `the bundle and the referrers index were pushed with the token too: ${bundle.stderr}`);
+    const anonymous = await runSignet(['cosign', 'verify', '--key', pub, image], { DOCKER_CONFIG: mkdtempSync(path.join(home, 'anon-')), CI: 'true' });
+    failsWith(anonymous, 1, /anonymous|UNAUTHORIZED|credentials/i);
+  });
+});
