@@ -51,6 +51,8 @@ export interface DecisionEvidence {
   format?: 'tag' | 'bundle';
   /** Cosign bundles: whether a transparency-log entry was verified, not checked, or absent. */
   tlog?: 'verified' | 'ignored' | 'none';
+  /** Notary, with a rule's `scan`: the scan evidence signed with the digest that counted. */
+  scan?: { scanner: string; createdAt: string; counts: Record<string, number> };
   note?: string;
 }
 
@@ -175,6 +177,63 @@ const errorText = (err: unknown) => {
   return `${code ? `${code}: ` : ''}${(err as Error).message}`;
 };
 
+/** What a server-held signer signs into a target's custom field after a passing scan (src/scan's summary). */
+interface SignedScan {
+  scanner: string;
+  createdAt: string;
+  digest: string;
+  counts: Record<string, number>;
+}
+
+function signedScanOf(target: SignedTarget): SignedScan | string {
+  const custom = target.custom as { signet?: { scan?: Record<string, unknown> } } | null | undefined;
+  const scan = typeof custom === 'object' && custom !== null ? custom.signet?.scan : undefined;
+  if (typeof scan !== 'object' || scan === null) return 'no scan evidence';
+  const { scanner, createdAt, digest, counts } = scan;
+  if (typeof digest !== 'string' || typeof scanner !== 'string' || typeof counts !== 'object' || counts === null) return 'unreadable scan evidence';
+  if (typeof createdAt !== 'string' || !Number.isFinite(Date.parse(createdAt))) return 'scan evidence without a report time';
+  return { scanner: scanner.slice(0, 100), createdAt, digest, counts: counts as Record<string, number> };
+}
+
+/**
+ * A rule's `scan`: among the signers that counted, one whose target for this digest carries scan
+ * evidence for this very digest from a report no older than the limit. The evidence is part of the
+ * signed target, so it is as trustworthy as the signature.
+ */
+function scanEvidence(
+  set: TrustedSet,
+  check: TrustCheck,
+  ref: ImageReference,
+  found: Found,
+  nowMs: number,
+): { scan: SignedScan; signer: string } | { reason: string } {
+  const maxAge = check.scanMaxAgeSeconds!;
+  const tag = ref.tag ?? (ref.digest ? undefined : 'latest');
+  const problems: string[] = [];
+  for (const signer of found.signers) {
+    const role = signer === 'targets' ? 'targets' : `targets/${signer}`;
+    for (const target of signedBy(set, role, tag, tag !== undefined ? undefined : found.digestHex)) {
+      if (hexOf(target) !== found.digestHex) continue;
+      const scan = signedScanOf(target);
+      if (typeof scan === 'string') {
+        problems.push(`${signer}: ${scan}`);
+        continue;
+      }
+      if (scan.digest !== `sha256:${found.digestHex}`) {
+        problems.push(`${signer}: the scan evidence is for ${scan.digest.slice(0, 80)}`);
+        continue;
+      }
+      const ageS = Math.floor((nowMs - Date.parse(scan.createdAt)) / 1000);
+      if (ageS > maxAge) {
+        problems.push(`${signer}: the scan report is from ${scan.createdAt}, older than ${maxAge} s`);
+        continue;
+      }
+      return { scan, signer };
+    }
+  }
+  return { reason: `sha256:${found.digestHex} has no passing scan no older than ${maxAge} s signed with it (${problems.join('; ') || 'no scan evidence'})` };
+}
+
 /** A Notary check: the cached trusted set when it can be used as it is (no promise, no timer), else a fetch within the budget. */
 function notaryCheck(check: TrustCheck, ref: ImageReference, policy: Policy, trust: GateTrustCache, until: number): Outcome | Promise<Outcome> {
   const source = policy.trust.get(check.trust)!;
@@ -183,11 +242,20 @@ function notaryCheck(check: TrustCheck, ref: ImageReference, policy: Policy, tru
   const apply = (set: TrustedSet): Outcome => {
     const found = applySigners(set, check, ref);
     if ('reason' in found) return { ok: false, reason: found.reason };
+    const scanned = check.scanMaxAgeSeconds !== undefined ? scanEvidence(set, check, ref, found, Date.now()) : undefined;
+    if (scanned && 'reason' in scanned) return { ok: false, reason: scanned.reason };
     return {
       ok: true,
       digest: `sha256:${found.digestHex}`,
       signers: found.signers,
-      evidence: found.signers.map((signer) => ({ source: source.name, kind: 'notary' as const, signer })),
+      evidence: found.signers.map((signer) => ({
+        source: source.name,
+        kind: 'notary' as const,
+        signer,
+        ...(scanned && scanned.signer === signer
+          ? { scan: { scanner: scanned.scan.scanner, createdAt: scanned.scan.createdAt, counts: scanned.scan.counts } }
+          : {}),
+      })),
     };
   };
   const cached = trust.peek(source.name, ref.name, roles);

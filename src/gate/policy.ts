@@ -59,11 +59,31 @@ const cosignSourceSchema = z.strictObject({
 /** A trust source is a mapping; which kind is told by its `cosign` or `notary` key. */
 const trustSourceSchema = z.record(z.string(), z.unknown(), { error: 'a trust source must be a mapping (notary: URL, or cosign: {keys: …})' });
 
+/**
+ * `scan: {maxAge: 7d}`: the signature that counts must carry passing scan evidence (what Signet's
+ * server-held signers sign into a target's `custom.signet.scan` after checking a report) for this
+ * digest, from a report no older than maxAge. A number is seconds; a string is a number of
+ * seconds, minutes, hours or days (`90m`, `7d`).
+ */
+const MAX_SCAN_AGE_S = 10 * 365 * 86400;
+const scanSchema = z.strictObject({
+  maxAge: z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const m = typeof value === 'string' ? /^([1-9][0-9]{0,5})([smhd])$/.exec(value) : null;
+    const seconds = typeof value === 'number' ? value : m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'] : Number.NaN;
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_SCAN_AGE_S) {
+      ctx.addIssue({ code: 'custom', message: `maxAge is seconds, or a duration such as 90m, 12h or 7d, at most ${MAX_SCAN_AGE_S / 86400}d` });
+      return z.NEVER;
+    }
+    return seconds;
+  }),
+});
+
 const branchSchema = z
   .strictObject({
     trust: name,
     signers: z.array(signerName).min(1).optional(),
     threshold: z.number().int().min(1).optional(),
+    scan: scanSchema.optional(),
   })
   .superRefine((branch, ctx) => checkThreshold(branch, ctx));
 
@@ -80,6 +100,7 @@ const ruleSchema = z
     trust: name.optional(),
     signers: z.array(signerName).min(1).optional(),
     threshold: z.number().int().min(1).optional(),
+    scan: scanSchema.optional(),
     /** Every branch must hold (a Notary signer and a Cosign key, say). */
     allOf: z.array(branchSchema).min(1).max(16).optional(),
     /** One branch is enough (an old and a new pipeline during a migration). */
@@ -96,8 +117,8 @@ const ruleSchema = z
     );
     if (kinds.length === 0) ctx.addIssue({ code: 'custom', message: 'a rule needs a trust source (trust, allOf or anyOf) or an action (allow or deny)' });
     if (kinds.length > 1) ctx.addIssue({ code: 'custom', message: `${kinds.join(' and ')} exclude each other`, path: [kinds[1]!] });
-    if (rule.trust === undefined && (rule.signers !== undefined || rule.threshold !== undefined)) {
-      const field = rule.signers !== undefined ? 'signers' : 'threshold';
+    if (rule.trust === undefined && (rule.signers !== undefined || rule.threshold !== undefined || rule.scan !== undefined)) {
+      const field = rule.signers !== undefined ? 'signers' : rule.threshold !== undefined ? 'threshold' : 'scan';
       ctx.addIssue({ code: 'custom', message: `${field} goes with trust (in allOf and anyOf, give it in each branch)`, path: [field] });
     }
     checkThreshold(rule, ctx);
@@ -148,6 +169,8 @@ export interface TrustCheck {
   kind: 'notary' | 'cosign';
   signers?: string[];
   threshold?: number;
+  /** Notary only: a passing scan no older than this many seconds must be signed with the digest. */
+  scanMaxAgeSeconds?: number;
 }
 
 export interface Rule {
@@ -346,7 +369,7 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
   const checkOf = (
     index: number,
     branch: (string | number)[],
-    c: { trust: string; signers?: string[] | undefined; threshold?: number | undefined },
+    c: { trust: string; signers?: string[] | undefined; threshold?: number | undefined; scan?: { maxAge: number } | undefined },
   ): TrustCheck => {
     const path = ['rules', index, ...branch];
     const kind = trust.has(c.trust) ? 'notary' : cosign.has(c.trust) ? 'cosign' : undefined;
@@ -357,12 +380,14 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
       if (unknown !== undefined) {
         throw new GateError('POLICY', `${at([...path, 'signers'])}: ${c.trust} has no key named ${unknown} (its keys: ${[...keys.keys()].join(', ')})`);
       }
+      if (c.scan) throw new GateError('POLICY', `${at([...path, 'scan'])}: scan evidence is signed into Notary targets; ${c.trust} is a Cosign source`);
     }
     return {
       trust: c.trust,
       kind,
       ...(c.signers !== undefined ? { signers: c.signers } : {}),
       ...(c.threshold !== undefined ? { threshold: c.threshold } : {}),
+      ...(c.scan ? { scanMaxAgeSeconds: c.scan.maxAge } : {}),
     };
   };
   const rules = p.rules.map((r, index): Rule => {
@@ -370,7 +395,7 @@ export function parsePolicy(text: string, file = 'policy'): Policy {
     const checks = branches
       ? branches.map((b, i) => checkOf(index, [r.allOf ? 'allOf' : 'anyOf', i], b))
       : r.trust !== undefined
-        ? [checkOf(index, [], { trust: r.trust, signers: r.signers, threshold: r.threshold })]
+        ? [checkOf(index, [], { trust: r.trust, signers: r.signers, threshold: r.threshold, scan: r.scan })]
         : [];
     return {
       index,

@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -33,41 +32,13 @@ import {
   type Images,
 } from '../support/gate.js';
 import { startRegistry, type PushedImage, type TestRegistry } from '../support/registry.js';
+import { StaticNotaryServer as HostileServer } from '../support/static-notary.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { makeTestTls, type TestTls } from '../support/tls.js';
 import { certKey, ecdsaKey, inDays, rootDoc, signFile, snapshotDoc, targetsDoc, type TestKey } from '../support/tuf-kit.js';
 
 const PASS = { DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: 'gate-root-pass', DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: 'gate-repo-pass' };
 const MARGIN_MS = 1_500;
-
-/** A static Notary v1 server for any number of repositories, serving what the test gives it. */
-class HostileServer {
-  states = new Map<string, { files: Map<string, Buffer>; roots: Map<number, Buffer> }>();
-  url = '';
-  private readonly server = http.createServer((req, res) => {
-    const m = /^\/v2\/(.+)\/_trust\/tuf\/(.+)$/.exec(decodeURIComponent(req.url ?? ''));
-    const repo = m ? this.states.get(m[1]!) : undefined;
-    if (req.url === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    if (!m || !repo) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
-    const name = m[2]!;
-    const version = /^(\d+)\.root\.json$/.exec(name);
-    const hashed = /^(.+)\.[0-9a-f]{64}\.json$/.exec(name);
-    const body = version ? repo.roots.get(Number(version[1])) : repo.files.get((hashed ? hashed[1]! : name).replace(/\.json$/, ''));
-    if (!body) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"METADATA_NOT_FOUND"}]}');
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-  });
-  async start() {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-  serve(gun: string, files: Record<string, Buffer>) {
-    this.states.set(gun, { files: new Map(Object.entries(files)), roots: new Map([[1, files['root']!]]) });
-  }
-  stop() {
-    this.server.closeAllConnections();
-    return new Promise<void>((r) => this.server.close(() => r()));
-  }
-}
 
 interface HostileKeys {
   root: TestKey;
