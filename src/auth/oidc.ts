@@ -226,3 +226,30 @@ export class OidcIssuers {
     return verifier.verify(token, options);
   }
 }
+
+/**
+ * The trusted issuers from configuration (a JSON array of `oidcIssuerConfigSchema` objects),
+ * sharing one replay guard; a mistake in any of them is an OidcConfigError naming it.
+ */
+export function oidcIssuersFromConfig(value: unknown, options: { replay?: ReplayGuard; fetchOptions?: JwksFetchOptions } = {}): OidcIssuers {
+  const parsed = z.array(z.unknown()).max(100).safeParse(value);
+  if (!parsed.success) throw new OidcConfigError('the OIDC issuers must be a list of issuer objects');
+  return new OidcIssuers(
+    parsed.data.map((entry, i) => {
+      const c = oidcIssuerConfigSchema.safeParse(entry);
+      if (!c.success)
+        throw new OidcConfigError(`OIDC issuer #${i + 1}: ${c.error.issues.map((x) => `${x.path.join('.') || 'issuer'}: ${x.message}`).join('; ')}`);
+      return new OidcVerifier({
+        ...c.data,
+        ...(options.replay ? { replay: options.replay } : {}),
+        ...(options.fetchOptions ? { fetchOptions: options.fetchOptions } : {}),
+      });
+    }),
+  );
+}
+
+/** The token of an `Authorization: Bearer …` header, or null. */
+export function bearerToken(authorization: string | undefined): string | null {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return m ? m[1]! : null;
+}

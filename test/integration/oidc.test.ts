@@ -14,7 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDevTokenService, type RunningTokenService } from '../../src/auth/dev-token-service.js';
-import { OidcError, OidcVerifier, type ReplayGuard } from '../../src/auth/oidc.js';
+import { OidcError, oidcIssuersFromConfig, OidcVerifier, type ReplayGuard } from '../../src/auth/oidc.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { OidcReplayStore } from '../../src/storage/oidc-replay-store.js';
@@ -159,6 +161,80 @@ describe('OidcVerifier against the dev issuer over HTTP', () => {
     await stopped.close();
     const v = new OidcVerifier({ issuer, audience: AUDIENCE, fetchOptions: { timeoutMs: 2000 } });
     await refused(v.verify(token), 'OIDC_JWKS_UNAVAILABLE');
+  });
+});
+
+describe('several issuers, and issuers that misbehave', () => {
+  test('tokens go to the verifier of their issuer (a GitHub-like and a GitLab-like issuer)', async () => {
+    const gitlab = await startDevTokenService({ issuer: 'x', service: AUDIENCE, users: [], oidc: { algorithm: 'ES256' } });
+    try {
+      const issuers = oidcIssuersFromConfig([
+        { issuer: service.url, audience: AUDIENCE, conditions: [{ claim: 'repository_owner', equals: 'octo-org' }] },
+        { issuer: gitlab.url, audience: [AUDIENCE, 'https://gitlab.example.com'], jwksUrl: gitlab.oidc!.jwksUrl },
+      ]);
+      const fromGithub = await issuers.verify(await mintOverHttp({ claims: GITHUB_CLAIMS }));
+      assert.equal(fromGithub.issuer, service.url);
+      const glToken = gitlab.oidc!.mint({ sub: 'project_path:group/app:ref_type:branch:ref:main', project_path: 'group/app', ref: 'main', ref_type: 'branch' });
+      const fromGitlab = await issuers.verify(glToken, { conditions: [{ claim: 'project_path', glob: 'group/*' }] });
+      assert.equal(fromGitlab.issuer, gitlab.url);
+      await refused(issuers.verify(glToken, { issuer: service.url }), 'OIDC_WRONG_ISSUER');
+      await refused(issuers.verify(gitlab.oidc!.mint({ iss: 'https://token.actions.githubusercontent.com' })), 'OIDC_WRONG_ISSUER');
+      // The issuer's own conditions hold for every token of it.
+      await refused(issuers.verify(await mintOverHttp({ claims: { ...GITHUB_CLAIMS, repository_owner: 'evil' } })), 'OIDC_CLAIMS_MISMATCH');
+    } finally {
+      await gitlab.close();
+    }
+  });
+
+  test('a JWKS endpoint that never answers is given up after the timeout; one that sends too much is cut off', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const bad = http.createServer((req, res) => {
+      if (req.url === '/slow') return; // never answers
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // No content-length: the limit must hold while reading.
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 2 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end('{"keys": []}');
+      };
+      pump();
+    });
+    bad.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(bad.address() as AddressInfo).port}`;
+    try {
+      const token = await mintOverHttp({ claims: GITHUB_CLAIMS });
+      const started = Date.now();
+      const slow = new OidcVerifier({ issuer: service.url, audience: AUDIENCE, jwksUrl: `${base}/slow`, fetchOptions: { timeoutMs: 300 } });
+      await assert.rejects(slow.verify(token), (e: unknown) => e instanceof OidcError && e.code === 'OIDC_JWKS_UNAVAILABLE' && /timed out/.test(e.message));
+      assert.ok(Date.now() - started < 5000);
+      const big = new OidcVerifier({ issuer: service.url, audience: AUDIENCE, jwksUrl: `${base}/big` });
+      await assert.rejects(big.verify(token), (e: unknown) => e instanceof OidcError && e.code === 'OIDC_JWKS_UNAVAILABLE' && /larger than/.test(e.message));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => bad.close(() => r()));
+    }
+  });
+
+  test('the issuer configuration is checked: a list of valid issuers', () => {
+    assert.throws(() => oidcIssuersFromConfig({ issuer: service.url }), /must be a list/);
+    assert.throws(() => oidcIssuersFromConfig([{ issuer: service.url }]), /OIDC issuer #1: audience/);
+    assert.throws(() => oidcIssuersFromConfig([{ issuer: service.url, audience: AUDIENCE, conditions: [{ claim: 'ref' }] }]), /exactly one of equals or glob/);
+    assert.throws(
+      () =>
+        oidcIssuersFromConfig([
+          { issuer: service.url, audience: AUDIENCE },
+          { issuer: service.url, audience: 'x' },
+        ]),
+      /configured twice/,
+    );
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { claimConditionSchema, claimConditionsSchema, describeCondition, globMatch, matchClaims } from '../../src/auth/claim-conditions.js';
 
 describe('globMatch', () => {
@@ -49,6 +50,30 @@ describe('globMatch', () => {
     const start = performance.now();
     assert.equal(globMatch(pattern, value), false);
     assert.ok(performance.now() - start < 2000);
+  });
+});
+
+describe('globMatch against a reference regular expression', () => {
+  /** The documented meaning, as a regular expression (fine for short patterns). */
+  const reference = (pattern: string) =>
+    new RegExp(
+      '^' +
+        pattern
+          .split(/(\*+)/)
+          .map((part) => (part.startsWith('**') ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+          .join('') +
+        '$',
+      's',
+    );
+  const text = (chars: string[], max: number) => fc.array(fc.constantFrom(...chars), { maxLength: max }).map((a) => a.join(''));
+
+  test('agrees on random patterns and values over a small alphabet', () => {
+    fc.assert(
+      fc.property(text(['a', 'b', '/', '*', '.'], 8), text(['a', 'b', '/', '.'], 10), (pattern, value) => {
+        assert.equal(globMatch(pattern, value), reference(pattern).test(value), `${pattern} ~ ${value}`);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 

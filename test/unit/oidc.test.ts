@@ -312,3 +312,14 @@ describe('JWKS source', () => {
     assert.throws(() => new OidcVerifier({ issuer: ISSUER, audience: [] }), OidcConfigError);
   });
 });
+
+describe('bearerToken', () => {
+  test('the token of a Bearer header, any case; null otherwise', async () => {
+    const { bearerToken } = await import('../../src/auth/oidc.js');
+    assert.equal(bearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
+    assert.equal(bearerToken('bearer abc.def.ghi  '), 'abc.def.ghi');
+    assert.equal(bearerToken('Basic dXNlcjpwYXNz'), null);
+    assert.equal(bearerToken('Bearer a b'), null);
+    assert.equal(bearerToken(undefined), null);
+  });
+});
