@@ -297,7 +297,7 @@ async function serveOidc(oidc: DevOidcIssuer, req: http.IncomingMessage, pathnam
       issuer: oidc.issuer,
       jwks_uri: oidc.jwksUrl,
       response_types_supported: ['id_token'],
-      subject_types_supported: ['public', 'pairwise'],
+      subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [...new Set(oidc.jwks().keys.map((k) => String(k['alg'])))],
       claims_supported: [
         'sub',
