@@ -210,14 +210,11 @@ function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_MINT_BODY) {
-        reject(new Error('body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      // Past the limit the rest is read and dropped, so that the caller still gets an answer.
+      if (size <= MAX_MINT_BODY) chunks.push(chunk);
     });
     req.on('end', () => {
+      if (size > MAX_MINT_BODY) return reject(new Error(`body larger than ${MAX_MINT_BODY} bytes`));
       const text = Buffer.concat(chunks).toString('utf8');
       try {
         resolve(text.trim() === '' ? {} : JSON.parse(text));

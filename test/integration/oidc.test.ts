@@ -101,6 +101,36 @@ describe('dev token service, OIDC mode', () => {
   });
 });
 
+describe('dev token service, OIDC mode, minting only for loopback callers', () => {
+  const external = Object.values(os.networkInterfaces())
+    .flat()
+    .find((i) => i && !i.internal && i.family === 'IPv4')?.address;
+
+  test(
+    'a caller on another address gets 403 from the POST routes, and the JWKS as anyone',
+    { skip: external ? false : 'no non-loopback IPv4 address here' },
+    async () => {
+      const open = await startDevTokenService({ issuer: 'x', service: AUDIENCE, users: [], host: '0.0.0.0', oidc: { issuer: 'https://ci.example.com' } });
+      try {
+        const base = open.url.replace('0.0.0.0', external!);
+        const mint = await fetch(`${base}/oidc/token`, { method: 'POST', body: '{}' });
+        assert.equal(mint.status, 403);
+        assert.equal((await fetch(`${base}/oidc/rotate`, { method: 'POST', body: '{}' })).status, 403);
+        assert.equal((await fetch(`${base}/.well-known/jwks`)).status, 200);
+        assert.equal((await fetch(`${open.url.replace('0.0.0.0', '127.0.0.1')}/oidc/token`, { method: 'POST', body: '{}' })).status, 200);
+      } finally {
+        await open.close();
+      }
+    },
+  );
+
+  test('a mint request that is not JSON, or too large, is 400', async () => {
+    assert.equal((await fetch(`${service.url}/oidc/token`, { method: 'POST', body: '{nope' })).status, 400);
+    const huge = await fetch(`${service.url}/oidc/token`, { method: 'POST', body: JSON.stringify({ claims: { pad: 'x'.repeat(100_000) } }) });
+    assert.equal(huge.status, 400);
+  });
+});
+
 describe('OidcVerifier against the dev issuer over HTTP', () => {
   test('JWKS by URL: a minted token is accepted with its claims and conditions', async () => {
     const v = new OidcVerifier({ issuer: service.url, audience: AUDIENCE, jwksUrl: service.oidc!.jwksUrl });
