@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   checkScan,
   parseScanPolicy,
@@ -200,6 +201,36 @@ describe('reading reports', () => {
       () => check('garbage', {}),
       (e: unknown) => e instanceof ScanReportError && e.code === 'SCAN_MALFORMED',
     );
+  });
+
+  test('any input either reads or fails with a ScanReportError, never anything else', () => {
+    const fixtures = ['trivy-image.json', 'grype-image.json', 'trivy-image.sarif', 'grype-image.sarif'].map(
+      (f) => JSON.parse(fixture(f).toString()) as unknown,
+    );
+    /** Replace the value at a random path of `doc` by `value`. */
+    const mutate = (doc: unknown, path: number[], value: unknown): unknown => {
+      if (path.length === 0 || doc === null || typeof doc !== 'object') return value;
+      const keys = Object.keys(doc as object);
+      if (keys.length === 0) return value;
+      const key = keys[path[0]! % keys.length]!;
+      const copy: Record<string, unknown> = Array.isArray(doc) ? ([...doc] as unknown as Record<string, unknown>) : { ...(doc as Record<string, unknown>) };
+      copy[key] = mutate((doc as Record<string, unknown>)[key], path.slice(1), value);
+      return copy;
+    };
+    const outcome = (input: string) => {
+      try {
+        parseScanReport(input);
+      } catch (e) {
+        assert.ok(e instanceof ScanReportError, `unexpected ${String(e)}`);
+      }
+    };
+    fc.assert(
+      fc.property(fc.nat(3), fc.array(fc.nat(50), { maxLength: 6 }), fc.jsonValue(), (which, path, value) =>
+        outcome(JSON.stringify(mutate(fixtures[which], path, value))),
+      ),
+      { numRuns: 1500 },
+    );
+    fc.assert(fc.property(fc.string({ maxLength: 200 }), outcome), { numRuns: 500 });
   });
 
   test('a format named by the caller is held to', () => {
