@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { OidcReplayStore } from '../../src/storage/oidc-replay-store.js';
+import { Stores } from '../../src/storage/stores.js';
 import { SIGNET_MAIN } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -283,7 +284,7 @@ describe('replay across two stores on one database', () => {
   });
 
   test('concurrent use of one jti through both stores: exactly one acceptance', async () => {
-    const stores = [new OidcReplayStore(first.db), new OidcReplayStore(second.db)];
+    const stores = [new Stores(first.db).oidcReplay, new Stores(second.db).oidcReplay];
     const verifiers = stores.map(verifierWith);
     const token = await mintOverHttp({ claims: GITHUB_CLAIMS });
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => verifiers[i % 2]!.verify(token)));
