@@ -13,7 +13,8 @@
  * 5. `exp`, `nbf` and `iat` hold at the current time within the clock skew (default 60 s), and
  *    the token lives no longer than `maxLifetimeSeconds` from now;
  * 6. the claim conditions of the caller (e.g. a signer's rules) hold;
- * 7. its `jti` has not been accepted before (the replay guard records it until the token expires).
+ * 7. its `jti` has not been accepted before (the replay guard records it until the token expires;
+ *    with `deferReplay` the caller records it by `consume` once its own checks pass).
  *
  * Each refusal is an OidcError with a stable code (src/auth/oidc-errors.ts). The token itself is
  * never put in an error, a log line or the audit trail.
@@ -73,6 +74,12 @@ export interface VerifyOptions {
   conditions?: readonly ClaimCondition[];
   /** The current time, ms since the epoch (tests). */
   nowMs?: number;
+  /**
+   * Check that the token has a jti, but record it (and so find a replay) only when the caller
+   * calls `consume(identity)`: after its own checks pass and before it acts, so that a refused
+   * call does not use up the token. Without this `verify` records the jti itself.
+   */
+  deferReplay?: boolean;
 }
 
 const claimsSchema = z.looseObject({
@@ -169,13 +176,27 @@ export class OidcVerifier {
     if (this.replay) {
       if (claims.jti === undefined || claims.jti.length === 0) throw new OidcError('OIDC_MALFORMED', 'token has no jti, so its reuse cannot be detected', seen);
       if (claims.jti.length > MAX_JTI_LENGTH) throw new OidcError('OIDC_MALFORMED', `token jti is longer than ${MAX_JTI_LENGTH} characters`, seen);
-      // Remembered until the token could no longer be accepted anyway.
-      const until = new Date((claims.exp + this.skew) * 1000);
-      if (!(await this.replay.claimOnce(this.issuer, claims.jti, until, new Date(nowMs)))) {
-        throw new OidcError('OIDC_REPLAYED', 'token was used before', seen);
-      }
     }
-    return { kind: 'oidc', subject: claims.sub, issuer: claims.iss, claims: jws.payload };
+    const identity: OidcIdentity = { kind: 'oidc', subject: claims.sub, issuer: claims.iss, claims: jws.payload };
+    if (!options.deferReplay) await this.consume(identity, { nowMs });
+    return identity;
+  }
+
+  /**
+   * Record the identity's jti as used (what `verify` does unless `deferReplay`): OIDC_REPLAYED if
+   * it already was. Without a replay guard it does nothing.
+   */
+  async consume(identity: OidcIdentity, options: { nowMs?: number } = {}): Promise<void> {
+    if (!this.replay) return;
+    const { jti, exp } = identity.claims;
+    if (identity.issuer !== this.issuer || typeof jti !== 'string' || typeof exp !== 'number') {
+      throw new OidcError('OIDC_MALFORMED', 'not an identity verified by this issuer');
+    }
+    // Remembered until the token could no longer be accepted anyway.
+    const until = new Date((exp + this.skew) * 1000);
+    if (!(await this.replay.claimOnce(this.issuer, jti, until, new Date(options.nowMs ?? Date.now())))) {
+      throw new OidcError('OIDC_REPLAYED', 'token was used before', { subject: identity.subject, issuer: identity.issuer, claims: identity.claims });
+    }
   }
 
   /** Fetch the issuer's keys now (at start, to report a misconfigured issuer early). */
@@ -224,6 +245,13 @@ export class OidcIssuers {
     const verifier = this.byIssuer.get(iss);
     if (!verifier) throw new OidcError('OIDC_WRONG_ISSUER', `token issuer ${JSON.stringify(iss)} is not trusted`);
     return verifier.verify(token, options);
+  }
+
+  /** Record a deferred identity's jti with the verifier of its issuer (see `VerifyOptions.deferReplay`). */
+  async consume(identity: OidcIdentity, options: { nowMs?: number } = {}): Promise<void> {
+    const verifier = this.byIssuer.get(identity.issuer);
+    if (!verifier) throw new OidcError('OIDC_WRONG_ISSUER', `issuer ${JSON.stringify(identity.issuer)} is not trusted`);
+    await verifier.consume(identity, options);
   }
 }
 

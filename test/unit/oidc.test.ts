@@ -233,6 +233,21 @@ describe('OidcVerifier: refusals', () => {
     await refused(other.verify(mint(rsa, { jti: 'once', iss: 'https://elsewhere.example.com' }), at(NOW)), 'OIDC_WRONG_ISSUER');
   });
 
+  test('deferred replay: verify leaves the jti free until consume, which refuses a second time', async () => {
+    const { v } = verifier();
+    const token = mint(rsa, { jti: 'deferred' });
+    const first = await v.verify(token, { ...at(NOW), deferReplay: true });
+    const second = await v.verify(token, { ...at(NOW), deferReplay: true });
+    await v.consume(first, at(NOW));
+    await refused(v.consume(second, at(NOW)), 'OIDC_REPLAYED');
+    await refused(v.verify(token, at(NOW)), 'OIDC_REPLAYED');
+    const issuers = new OidcIssuers([v]);
+    const third = await issuers.verify(mint(rsa, { jti: 'deferred-2' }), { ...at(NOW), deferReplay: true });
+    await issuers.consume(third, at(NOW));
+    await refused(issuers.consume(third, at(NOW)), 'OIDC_REPLAYED');
+    await refused(issuers.consume({ ...third, issuer: 'https://elsewhere.example.com' }), 'OIDC_WRONG_ISSUER');
+  });
+
   test('with a replay guard a token must carry a jti', async () => {
     await refused(verifier().v.verify(mint(rsa, { jti: undefined }), at(NOW)), 'OIDC_MALFORMED');
     await refused(verifier().v.verify(mint(rsa, { jti: 'x'.repeat(300) }), at(NOW)), 'OIDC_MALFORMED');
