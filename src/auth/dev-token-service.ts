@@ -248,7 +248,11 @@ export async function startDevTokenService(options: DevTokenServiceOptions): Pro
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (oidc && (url.pathname.startsWith('/.well-known/') || url.pathname.startsWith('/oidc/'))) return void serveOidc(oidc, req, url.pathname, send);
+    if (oidc && (url.pathname.startsWith('/.well-known/') || url.pathname.startsWith('/oidc/'))) {
+      return void serveOidc(oidc, req, url.pathname, send).catch(() => {
+        if (!res.headersSent) send(500, { errors: [{ code: 'UNKNOWN', message: 'the token could not be made' }] });
+      });
+    }
     if (req.method !== 'GET' || url.pathname !== '/auth/token') return send(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
     let user: DevUser | null = null;
     const basic = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
