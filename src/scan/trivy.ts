@@ -1,6 +1,6 @@
 /**
  * Trivy's JSON report (`trivy image --format json`, SchemaVersion 2). Read:
- * - scanner: `Trivy.Version` (Trivy ≥ 0.56; older reports have no version);
+ * - scanner: `Trivy.Version` (written by recent Trivy releases; older reports have no version);
  * - database date: `Trivy.Server.VulnerabilityDB.UpdatedAt` when the report was made in
  *   client/server mode; a standalone report does not record it;
  * - report time: `CreatedAt`;
