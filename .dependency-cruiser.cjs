@@ -21,6 +21,20 @@ module.exports = {
       to: { path: '^src/tuf/', pathNot: '^src/tuf/core/' },
     },
     {
+      name: 'scan-is-pure',
+      comment: 'src/scan reads and judges scan reports from bytes it is given: it imports only src/tuf/core of Signet, and no I/O.',
+      severity: 'error',
+      from: { path: '^src/scan/' },
+      to: { path: '^src/(?!scan/|tuf/core/)' },
+    },
+    {
+      name: 'scan-does-no-io',
+      comment: 'No files, network or processes from src/scan.',
+      severity: 'error',
+      from: { path: '^src/scan/' },
+      to: { dependencyTypes: ['core'], path: '^(node:)?(fs|fs/promises|net|http|https|http2|dgram|dns|child_process|worker_threads|cluster)$' },
+    },
+    {
       name: 'storage-below-everything-but-tuf',
       comment: 'src/storage writes the SQL; it may use src/tuf and nothing else of Signet.',
       severity: 'error',

@@ -35,9 +35,11 @@ ${ADMIN_USAGE}
             copy a notary-server deployment (history, changefeed, server-held keys) into Signet;
             exit 0 when all was imported, 1 when something was refused or in conflict, 2 usage error
   dev-token-service [--port N] [--issuer S] [--service S] [--user name:password[:actions[:prefixes]]]...
-            [--anonymous-actions pull] [--cert-out FILE]
+            [--anonymous-actions pull] [--cert-out FILE] [--oidc [--oidc-issuer URL] [--oidc-audience S]
+            [--oidc-alg RS256|ES256] [--jwks-out FILE]]
             a registry-style token service for development and tests (not for production):
-            writes the certificate Signet must trust to --cert-out (SIGNET_AUTH_ROOT_CERT_BUNDLE)
+            writes the certificate Signet must trust to --cert-out (SIGNET_AUTH_ROOT_CERT_BUNDLE);
+            --oidc also makes it an OIDC issuer of CI ID tokens (minted by POST /oidc/token)
 
 client commands (no database, no server: see signet trust --help):
   trust key generate|load|rotate, trust signer add|remove, trust sign, trust revoke, trust inspect
@@ -78,7 +80,7 @@ const SPECS = {
   },
   'dev-token-service': {
     name: 'dev-token-service',
-    usage: `usage: signet dev-token-service [--port N] [--issuer S] [--service S] [--cert-out FILE]\n                                [--user name:password[:actions[:prefixes]]]... [--anonymous-actions pull]\n\nA registry-style token service for development and tests, not for production.\n--port N               port to listen on (default 5001; 0 picks a free one)\n--issuer S             token issuer (default signet-dev-token-service)\n--service S            token audience (default signet)\n--user SPEC            a user: name:password, optionally :actions (pull, push, *) and\n                       :prefixes (comma-separated repository prefixes); repeatable\n--anonymous-actions A  actions granted without credentials, e.g. pull; repeatable\n--cert-out FILE        write the certificate Signet must trust (SIGNET_AUTH_ROOT_CERT_BUNDLE)`,
+    usage: `usage: signet dev-token-service [--port N] [--issuer S] [--service S] [--cert-out FILE]\n                                [--user name:password[:actions[:prefixes]]]... [--anonymous-actions pull]\n\nA registry-style token service for development and tests, not for production.\n--port N               port to listen on (default 5001; 0 picks a free one)\n--issuer S             token issuer (default signet-dev-token-service)\n--service S            token audience (default signet)\n--user SPEC            a user: name:password, optionally :actions (pull, push, *) and\n                       :prefixes (comma-separated repository prefixes); repeatable\n--anonymous-actions A  actions granted without credentials, e.g. pull; repeatable\n--cert-out FILE        write the certificate Signet must trust (SIGNET_AUTH_ROOT_CERT_BUNDLE)\n\nOIDC mode (an issuer of ID tokens as CI systems run them):\n--oidc                 serve /.well-known/openid-configuration and /.well-known/jwks, and mint\n                       ID tokens: POST /oidc/token {"claims": {...}, "audience": "...",\n                       "lifetimeSeconds": N} from loopback only; POST /oidc/rotate changes key\n--oidc-issuer URL      the tokens' iss (default the service's own URL)\n--oidc-audience S      aud when the request names none (default: --service)\n--oidc-alg A           RS256 (default) or ES256\n--jwks-out FILE        write the JWKS here (again after each rotation)`,
     options: {
       port: { type: 'string' },
       issuer: { type: 'string' },
@@ -86,6 +88,11 @@ const SPECS = {
       user: { type: 'string', multiple: true },
       'anonymous-actions': { type: 'string', multiple: true },
       'cert-out': { type: 'string' },
+      oidc: { type: 'boolean' },
+      'oidc-issuer': { type: 'string' },
+      'oidc-audience': { type: 'string' },
+      'oidc-alg': { type: 'string' },
+      'jwks-out': { type: 'string' },
     },
   },
 } satisfies Record<string, CommandSpec>;
@@ -208,16 +215,31 @@ async function devTokenService(args: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--${(e as Error).message}`, 'dev-token-service');
   }
+  const alg = a.string('oidc-alg') ?? 'RS256';
+  if (alg !== 'RS256' && alg !== 'ES256') throw new UsageError(`--oidc-alg must be RS256 or ES256, got ${JSON.stringify(alg)}`, 'dev-token-service');
+  const oidcOnly = ['oidc-issuer', 'oidc-audience', 'oidc-alg', 'jwks-out'].filter((o) => a.string(o) !== undefined);
+  if (!a.flag('oidc') && oidcOnly.length > 0) throw new UsageError(`--${oidcOnly[0]} needs --oidc`, 'dev-token-service');
+  const issuerUrl = a.string('oidc-issuer');
+  const audience = a.string('oidc-audience');
+  const jwksOut = a.string('jwks-out');
   const service = await startDevTokenService({
     port,
     issuer: a.string('issuer') ?? 'signet-dev-token-service',
     service: a.string('service') ?? 'signet',
     users,
     anonymousActions: a.strings('anonymous-actions').flatMap((x) => x.split(',')),
+    ...(a.flag('oidc')
+      ? { oidc: { algorithm: alg, ...(issuerUrl ? { issuer: issuerUrl } : {}), ...(audience ? { audience } : {}), ...(jwksOut ? { jwksFile: jwksOut } : {}) } }
+      : {}),
   });
   const certOut = a.string('cert-out');
   if (certOut) writeFileSync(certOut, service.certificatePem);
   console.log(`dev token service: realm ${service.realm}${certOut ? `, certificate in ${certOut}` : ''}`);
+  if (service.oidc) {
+    console.log(
+      `dev OIDC issuer: ${service.oidc.issuer}, JWKS ${service.oidc.jwksUrl}${jwksOut ? ` (and ${jwksOut})` : ''}, mint ID tokens: POST ${service.url}/oidc/token`,
+    );
+  }
   process.once('SIGINT', () => void service.close().then(() => process.exit(0)));
   process.once('SIGTERM', () => void service.close().then(() => process.exit(0)));
   return -1;

@@ -66,6 +66,14 @@ export interface StagedUpdatesTable {
   closed_by: string | null;
 }
 
+// ---- OIDC ID tokens accepted once (replay protection) ----
+export interface OidcReplayTable {
+  issuer: string;
+  jti: string;
+  expires_at: Date;
+  first_seen: ColumnType<Date, Date | undefined, Date | undefined>;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -79,4 +87,5 @@ export interface Schema {
   signet_migrations: SignetMigrationsTable;
   store_settings: StoreSettingsTable;
   staged_updates: StagedUpdatesTable;
+  oidc_replay: OidcReplayTable;
 }

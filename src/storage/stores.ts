@@ -7,6 +7,7 @@ import { AuditStore } from './audit-store.js';
 import { ChangefeedStore } from './changefeed-store.js';
 import type { Db } from './db.js';
 import { MetadataStore } from './metadata-store.js';
+import { OidcReplayStore } from './oidc-replay-store.js';
 import type { Schema } from './schema.js';
 import { ServerKeyStore } from './server-key-store.js';
 import { SettingsStore } from './store-settings.js';
@@ -20,6 +21,8 @@ export class Stores {
   readonly settings: SettingsStore;
   /** Staged updates of key ceremonies. */
   readonly staged: StagedStore;
+  /** The jti of each accepted OIDC ID token, until it expires. */
+  readonly oidcReplay: OidcReplayStore;
 
   constructor(private readonly db: Db) {
     this.metadata = new MetadataStore(db);
@@ -28,6 +31,7 @@ export class Stores {
     this.audit = new AuditStore(db);
     this.settings = new SettingsStore(db);
     this.staged = new StagedStore(db);
+    this.oidcReplay = new OidcReplayStore(db);
   }
 
   /** The same stores bound to an open transaction. */
