@@ -10,6 +10,7 @@ import { MetadataStore } from './metadata-store.js';
 import type { Schema } from './schema.js';
 import { ServerKeyStore } from './server-key-store.js';
 import { SettingsStore } from './store-settings.js';
+import { SignerStore } from './signer-store.js';
 import { StagedStore } from './staged-store.js';
 
 export class Stores {
@@ -20,6 +21,8 @@ export class Stores {
   readonly settings: SettingsStore;
   /** Staged updates of key ceremonies. */
   readonly staged: StagedStore;
+  /** Server-held signers and their keys. */
+  readonly signers: SignerStore;
 
   constructor(private readonly db: Db) {
     this.metadata = new MetadataStore(db);
@@ -28,6 +31,7 @@ export class Stores {
     this.audit = new AuditStore(db);
     this.settings = new SettingsStore(db);
     this.staged = new StagedStore(db);
+    this.signers = new SignerStore(db);
   }
 
   /** The same stores bound to an open transaction. */
