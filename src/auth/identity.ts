@@ -78,16 +78,18 @@ function claimText(value: unknown): string | null {
   return null;
 }
 
-/** Null when `rule` admits `identity`, else why not. */
+/** Null when `rule` admits `identity`, else why not (every condition that fails). */
 export function ruleProblem(rule: IdentityRule, identity: CallerIdentity): string | null {
-  if (rule.kind && rule.kind !== identity.kind) return `the caller is ${identity.kind}, not ${rule.kind}`;
-  if (rule.subject !== undefined && !anyOf(rule.subject, identity.subject)) return `subject ${JSON.stringify(identity.subject)} does not match`;
-  for (const [name, patterns] of Object.entries(rule.claims ?? {})) {
+  const problems: string[] = [];
+  if (rule.kind && rule.kind !== identity.kind) problems.push(`the caller is ${identity.kind}, not ${rule.kind}`);
+  if (rule.subject !== undefined && !anyOf(rule.subject, identity.subject)) problems.push(`subject ${JSON.stringify(identity.subject)} does not match`);
+  for (const name of Object.keys(rule.claims ?? {}).sort()) {
+    const patterns = rule.claims![name]!;
     const value = claimText(identity.claims[name]);
-    if (value === null) return `claim ${name} is missing`;
-    if (!anyOf(patterns, value)) return `claim ${name} = ${JSON.stringify(value)} does not match`;
+    if (value === null) problems.push(`claim ${name} is missing`);
+    else if (!anyOf(patterns, value)) problems.push(`claim ${name} = ${JSON.stringify(value)} does not match`);
   }
-  return null;
+  return problems.length > 0 ? problems.join(', ') : null;
 }
 
 /**
