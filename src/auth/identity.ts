@@ -5,6 +5,8 @@
  * authentication every caller is anonymous. Pure: matching is over values only.
  */
 
+import { CodedError } from '../tuf/core/signet-error.js';
+
 export type IdentityKind = 'registry-token' | 'oidc' | 'anonymous';
 
 export interface CallerIdentity {
@@ -39,6 +41,18 @@ export interface IdentityRule {
 export interface IdentityVerifier {
   accepts(token: string): boolean;
   verify(token: string, nowMs: number): Promise<CallerIdentity>;
+}
+
+/**
+ * What an IdentityVerifier throws for a token it refuses (a bad signature, another issuer or
+ * audience, expired, replayed): answered `401 UNAUTHORIZED` with the message as detail, and
+ * audited as a refused call.
+ */
+export class IdentityRefusedError extends CodedError<'IDENTITY_REFUSED'> {
+  override name = 'IdentityRefusedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IDENTITY_REFUSED', message, options);
+  }
 }
 
 const cache = new Map<string, RegExp>();

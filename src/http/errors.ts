@@ -10,6 +10,7 @@ import type { InvalidParametersError, InvalidRoleError, NoFilenameError, NotFoun
 import type { MultipartErrorCode } from './multipart.js';
 import type { StagedErrorCode } from '../service/staged-updates.js';
 import type { SignerErrorCode } from '../service/signers.js';
+import type { IdentityRefusedError } from '../auth/identity.js';
 
 export const ERROR_CODES = {
   NO_FILENAME: [400, 'No file/role name provided.'],
@@ -129,6 +130,7 @@ export type RequestErrorCode =
   | MultipartErrorCode
   | StagedErrorCode
   | SignerErrorCode
+  | IdentityRefusedError['code']
   // src/storage's StorageUnavailableError: http may not import storage, only know its code.
   | 'STORAGE_UNAVAILABLE';
 
@@ -164,6 +166,8 @@ export const NOTARY_ERRORS: { readonly [C in RequestErrorCode]: NotaryMapping } 
   SIGNER_NOT_DELEGATED: { notary: 'SIGNER_NOT_DELEGATED', detail: message },
   SIGN_DENIED: { notary: 'SIGN_DENIED', detail: message },
   SIGN_REFUSED: { notary: 'SIGN_REFUSED', detail: message },
+  // An identity token (OIDC) refused by its verifier.
+  IDENTITY_REFUSED: { notary: 'UNAUTHORIZED', detail: message },
 };
 
 const mappings: ReadonlyMap<string, NotaryMapping> = new Map(Object.entries(NOTARY_ERRORS));
