@@ -63,6 +63,11 @@ export const configSchema = z
     SIGNET_STAGED_EXPIRY: seconds(60, 365 * DAY)
       .default(7 * DAY)
       .describe('Lifetime of a staged update (key ceremonies) unless the request asks for another, seconds.'),
+    SIGNET_SIGN_RATE_LIMIT: integer(0, 1_000_000)
+      .default(600)
+      .describe(
+        'Signing calls of server-held signers (`POST …/signers/{name}/sign`) one identity may make per minute, per process (a burst of as many at once); `0` = unlimited. Over it: `429 RATE_LIMITED` with `Retry-After`.',
+      ),
     SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024)
       .default(100 * 1024 * 1024)
       .describe('Largest accepted update body.'),

@@ -213,6 +213,7 @@ async function serve(
     logger,
     expiryWarningSeconds: config.SIGNET_EXPIRY_WARNING_WINDOW,
     gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES),
+    signRateLimit: config.SIGNET_SIGN_RATE_LIMIT,
   });
   let closing = false;
   const served = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app), {

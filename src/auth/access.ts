@@ -9,7 +9,13 @@ export type AccessRoute =
   | { kind: 'update' | 'getKey' | 'delete' | 'rotateKey' | 'current' | 'byChecksum' | 'byVersion' | 'changefeed' | 'history'; gun: string }
   // staged updates (key ceremonies)
   | { kind: 'listAllStaged' }
-  | { kind: 'stageUpdate' | 'listStaged' | 'getStaged' | 'signStaged' | 'cancelStaged'; gun: string };
+  | { kind: 'stageUpdate' | 'listStaged' | 'getStaged' | 'signStaged' | 'cancelStaged'; gun: string }
+  // server-held signers
+  | {
+      kind:
+        'createSigner' | 'listSigners' | 'getSigner' | 'deleteSigner' | 'disableSigner' | 'enableSigner' | 'rotateSigner' | 'setSignerRules' | 'signWithSigner';
+      gun: string;
+    };
 
 export interface Access {
   type: 'repository' | 'registry';
@@ -55,6 +61,21 @@ export function requiredAccess(route: AccessRoute): Access[] | null {
       return repo(route.gun, 'pull');
     case 'listAllStaged':
       return catalog;
+    // ---- server-held signers: managing them is the repository admin's (`*`, as deleting the
+    // repository or rotating its server keys); reading one (its public key and certificate,
+    // which the owner delegates to) needs pull; signing with one needs push ----
+    case 'createSigner':
+    case 'deleteSigner':
+    case 'disableSigner':
+    case 'enableSigner':
+    case 'rotateSigner':
+    case 'setSignerRules':
+      return repo(route.gun, '*');
+    case 'listSigners':
+    case 'getSigner':
+      return repo(route.gun, 'pull');
+    case 'signWithSigner':
+      return repo(route.gun, 'push');
   }
 }
 

@@ -22,7 +22,8 @@ export interface TokenAuthOptions {
 }
 
 export type AuthResult =
-  { ok: true; subject: string } | { ok: false; error: 'missing' | 'invalid_token' | 'insufficient_scope'; reason: string; challenge: string };
+  | { ok: true; subject: string; /** The token's verified claims. */ claims: Record<string, unknown> }
+  | { ok: false; error: 'missing' | 'invalid_token' | 'insufficient_scope'; reason: string; challenge: string };
 
 const claimsSchema = z.looseObject({
   iss: z.string(),
@@ -83,7 +84,7 @@ export class TokenAuthenticator {
     if (missing.length > 0) {
       return { ok: false, error: 'insufficient_scope', reason: `token lacks ${scopeOf(missing)}`, challenge: this.challenge(required, 'insufficient_scope') };
     }
-    return { ok: true, subject: claims.sub ?? '' };
+    return { ok: true, subject: claims.sub ?? '', claims };
   }
 
   private verifyToken(token: string, nowMs: number) {

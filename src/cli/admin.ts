@@ -20,6 +20,7 @@ import { readSigned, rootSchema } from '../tuf/notary/metadata.js';
 import { parseRfc3339 } from '../tuf/core/time.js';
 import { parseCommand, UsageError, type Args, type CommandSpec } from './args.js';
 import { REKEY_USAGE, rekeyCommand } from './rekey.js';
+import { checkSignerUsage, SIGNER_SPECS, signersCommand } from './signers-command.js';
 
 export const ADMIN_USAGE = `  repos list [--json]                      repositories with file counts and last change
   repos show GUN [--json]                  current roles, versions and expiries, server keys
@@ -82,9 +83,10 @@ const SPECS: Record<string, CommandSpec> = {
   },
   audit: {
     name: 'audit',
-    usage: `usage: signet audit [--gun GUN] [--since TIME] [--until TIME] [--limit N] [--json]\n\nThe audit trail, newest first, as GET /_signet/audit answers it.\n--gun GUN     only this repository\n--since TIME  from this RFC 3339 time, e.g. 2026-11-23T08:00:00Z\n--until TIME  up to this time\n--limit N     at most N records, 1 to 1000 (default 100)\n--json        print JSON\n\n${EXIT}`,
-    options: { ...JSON_OPT, ...GUN_OPT, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' } },
+    usage: `usage: signet audit [--gun GUN] [--signer NAME] [--since TIME] [--until TIME] [--limit N] [--json]\n\nThe audit trail, newest first, as GET /_signet/audit answers it.\n--gun GUN     only this repository\n--signer NAME only records about server-held signer NAME (every signing call, allowed or refused)\n--since TIME  from this RFC 3339 time, e.g. 2026-11-23T08:00:00Z\n--until TIME  up to this time\n--limit N     at most N records, 1 to 1000 (default 100)\n--json        print JSON\n\n${EXIT}`,
+    options: { ...JSON_OPT, ...GUN_OPT, signer: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' } },
   },
+  ...SIGNER_SPECS,
   expiring: {
     name: 'expiring',
     usage: `usage: signet expiring [--within SECONDS] [--json]\n\nClient-signed roles that expire within SECONDS (default SIGNET_EXPIRY_WARNING_WINDOW) or have.\n--json  print JSON\n\nExit status: 0 none, 1 some are expiring or expired, 2 usage error.`,
@@ -102,6 +104,7 @@ const SUBCOMMANDS: Record<string, string[] | null> = {
   repos: ['list', 'show', 'delete'],
   keys: ['list', 'rotate', 'rekey'],
   changefeed: ['tail'],
+  signers: ['create', 'list', 'show', 'disable', 'enable', 'rotate', 'rules', 'delete'],
   audit: null,
   expiring: null,
   history: null,
@@ -168,7 +171,9 @@ function time(a: Parsed, name: string): Date | undefined {
   return new Date(ms);
 }
 function auditQuery(a: Parsed): AuditQuery {
-  const input = Object.fromEntries(['gun', 'since', 'until', 'limit'].flatMap((n) => (a.args.string(n) === undefined ? [] : [[n, a.args.string(n)]])));
+  const input = Object.fromEntries(
+    ['gun', 'signer', 'since', 'until', 'limit'].flatMap((n) => (a.args.string(n) === undefined ? [] : [[n, a.args.string(n)]])),
+  );
   const q = auditQuerySchema.safeParse(input);
   if (!q.success) throw new UsageError(q.error.issues.map((i) => `--${i.path.join('.')} ${i.message}`).join('; '), a.spec.name);
   return q.data;
@@ -200,6 +205,7 @@ function checkUsage(a: Parsed): void {
   }
   if (a.spec.name === 'keys rekey' && !a.args.string('new-key-file')) throw new UsageError('--new-key-file is required', a.spec.name);
   if (a.spec.name === 'audit') auditQuery(a);
+  if (a.spec.name.startsWith('signers ')) checkSignerUsage(a.spec.name, a.args);
   if (a.spec.name === 'changefeed tail') int(a, 'records', 20, 1);
   if (a.spec.name === 'expiring') int(a, 'within', 0);
   if (a.spec.name === 'history') {
@@ -332,6 +338,8 @@ async function dispatch(command: string, a: Parsed, ctx: ServiceContext, config:
       }
       return 0;
     }
+    case 'signers':
+      return signersCommand(sub!, a.args, ctx);
     case 'audit': {
       const records = await readAuditTrail(ctx, auditQuery(a));
       print(a, records, () => {

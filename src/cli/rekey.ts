@@ -14,7 +14,7 @@ import { migrate } from '../storage/migrate.js';
 
 export const REKEY_USAGE = `usage: signet keys rekey --new-key-file FILE [--old-key-file FILE]... [--json]
 
-Re-encrypts every server key under the key-encryption key in FILE (32 bytes as 64 hex
+Re-encrypts every server key (server-held signers' keys included) under the key-encryption key in FILE (32 bytes as 64 hex
 characters or base64, as \`openssl rand -hex 32\` writes), in one transaction, and records it as
 the store's key. Keys under the configured key (SIGNET_KEY_ENCRYPTION_KEY or <data dir>/signet-kek)
 or under a key given with --old-key-file are re-encrypted; keys already under the new key are
@@ -44,7 +44,9 @@ export async function rekeyCommand(config: Config, args: Args): Promise<number> 
   if (kekFile && current.id !== next.id) replaceKeyEncryptionKeyFile(kekFile, next.exportKey());
   if (values.json) console.log(JSON.stringify({ ...report, kekFile }, null, 2));
   else {
-    console.log(`${report.keys} server keys: ${report.reencrypted} re-encrypted, ${report.alreadyUnderNewKey} already under the new key`);
+    console.log(
+      `${report.keys} server keys${report.signerKeys > 0 ? ` (${report.signerKeys} of them signers' keys)` : ''}: ${report.reencrypted} re-encrypted, ${report.alreadyUnderNewKey} already under the new key`,
+    );
     console.log(`the store's key-encryption key is now fingerprint ${report.kekId}${report.previousKekId ? ` (was ${report.previousKekId})` : ''}`);
     console.log(
       kekFile ? `${kekFile} now holds the new key` : 'set SIGNET_KEY_ENCRYPTION_KEY to the new key for every Signet process on this store, then start them',

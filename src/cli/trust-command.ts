@@ -55,9 +55,11 @@ commands:
   key load FILE --name NAME                              import a private key as signer NAME
   key rotate REPO ROLE [--server-managed]                a new targets or snapshot key (or the server's)
   signer add --key FILE... [--threshold N] NAME REPO     let NAME sign tags of REPO
+  signer add --server-held NAME REPO                     delegate to Signet's server-held signer NAME
   signer remove [--force] NAME REPO                      stop NAME signing tags of REPO
   sign IMAGE:TAG... [--signer NAME] [--digest D --size N] sign tags (digest from the registry)
        [--cosign-key KEY]                                 and push a Cosign signature of each digest too
+  sign IMAGE:TAG --remote-signer NAME                    have Signet sign it with server-held signer NAME
   revoke IMAGE[:TAG]                                     remove the signature of a tag (or all)
   inspect [--pretty] IMAGE[:TAG]...                      keys and signatures (docker trust inspect's JSON)
 
@@ -100,8 +102,8 @@ const SPECS = {
   ),
   'signer add': spec(
     'trust signer add',
-    'usage: signet trust signer add --key FILE... [--threshold N] NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data. --threshold N:\nN of those keys must sign each version of targets/NAME (sign --stage, then stage sign).',
-    { key: { type: 'string', multiple: true }, threshold: { type: 'string' } },
+    'usage: signet trust signer add --key FILE... [--threshold N] NAME REPO\n       signet trust signer add --server-held NAME REPO\n\nDelegate to signer NAME (targets/NAME and targets/releases) with the public keys in FILE\n(PEM PUBLIC KEY or CERTIFICATE). Initialises REPO when it has no trust data. --threshold N:\nN of those keys must sign each version of targets/NAME (sign --stage, then stage sign).\n--server-held: NAME is a server-held signer of REPO on the trust server (Signet): its\ndelegation certificate is fetched from the server and delegated to in one step.',
+    { key: { type: 'string', multiple: true }, threshold: { type: 'string' }, 'server-held': { type: 'boolean' } },
     ['NAME', 'REPO'],
   ),
   'signer remove': spec(
@@ -112,9 +114,10 @@ const SPECS = {
   ),
   sign: spec(
     'trust sign',
-    'usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.\n--cosign-key KEY: also sign each digest with this cosign private key (file or env://NAME,\npassword COSIGN_PASSWORD) and push the Cosign signature (--cosign-format tag|bundle|both,\ndefault tag): one step writes both kinds of signature.',
+    "usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.\n--remote-signer NAME: no key is used here: the trust server (Signet) signs the tag with its\nserver-held signer NAME, if NAME's rules admit your token, and publishes it.\n--cosign-key KEY: also sign each digest with this cosign private key (file or env://NAME,\npassword COSIGN_PASSWORD) and push the Cosign signature (--cosign-format tag|bundle|both,\ndefault tag): one step writes both kinds of signature.",
     {
       signer: { type: 'string' },
+      'remote-signer': { type: 'string' },
       digest: { type: 'string' },
       size: { type: 'string' },
       role: { type: 'string', multiple: true },
@@ -296,8 +299,18 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
     }
     case 'signer add': {
       const files = a.strings('key');
-      if (files.length === 0) throw new UsageError('--key FILE is needed', 'trust signer add');
       const [name, repo] = [p[0]!, p[1]!];
+      if (a.flag('server-held')) {
+        if (files.length > 0 || a.string('threshold') !== undefined) throw new UsageError('--server-held takes no --key or --threshold', 'trust signer add');
+        const result = await client.addServerHeldSigner(name, repo);
+        print(
+          a,
+          { signer: name, repository: repo, serverHeld: true, ...result },
+          `${result.initialized ? `Initialized signed repository for ${repo}\n` : ''}Adding server-held signer "${name}" (key ${result.keyId}) to ${repo}...\nSuccessfully added signer: ${name} to ${repo}`,
+        );
+        return 0;
+      }
+      if (files.length === 0) throw new UsageError('--key FILE (or --server-held) is needed', 'trust signer add');
       const thresholdText = a.string('threshold');
       if (thresholdText !== undefined && !/^[1-9][0-9]{0,2}$/.test(thresholdText))
         throw new UsageError(`--threshold must be a number from 1, got ${JSON.stringify(thresholdText)}`, 'trust signer add');
@@ -329,6 +342,19 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
         throw new UsageError(`--size must be a byte count, got ${JSON.stringify(sizeText)}`, 'trust sign');
       const signer = a.string('signer');
       const roles = a.strings('role');
+      const remote = a.string('remote-signer');
+      if (remote !== undefined) {
+        if (p.length !== 1) throw new UsageError('--remote-signer signs one IMAGE:TAG per call', 'trust sign');
+        if (signer || roles.length || a.flag('stage') || a.flag('local-snapshot'))
+          throw new UsageError('--remote-signer takes no --signer, --role, --stage or --local-snapshot: the server decides', 'trust sign');
+        const answer = await client.remoteSign(p[0]!, remote, digest ? { target: { digest, length: Number(sizeText) } } : {});
+        print(
+          a,
+          answer,
+          `Signed ${answer.gun}:${answer.tag} (${answer.digest}, ${answer.size} bytes) with server-held signer ${answer.signer} into ${answer.roles.map((r) => r.role).join(', ')}\nPublished ${answer.published.map((x) => `${x.role} v${x.version}`).join(', ')}`,
+        );
+        return 0;
+      }
       if (a.flag('stage')) {
         if (roles.length !== 1 || p.length !== 1) throw new UsageError('--stage signs one IMAGE:TAG into one --role ROLE', 'trust sign');
         const staged = await client.stageSign(p[0]!, roles[0]!, digest ? { target: { digest, length: Number(sizeText) } } : {});

@@ -16,6 +16,7 @@ import { parseImageReference, type ImageReference } from '../registry/reference.
 import { dockerConfigDir, DockerConfigCredentials, type CredentialSource } from '../registry/docker-config.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { repositoryAuthenticator } from '../registry/token-auth.js';
+import { tufKeyId } from '../tuf/core/keys.js';
 import type { MetadataKey } from '../tuf/notary/metadata.js';
 import type { TrustedSet } from '../tuf/notary/trusted-set.js';
 import { ClientError } from './errors.js';
@@ -37,7 +38,7 @@ import { parsePublicKeyPem } from './public-keys.js';
 import { checkSignerName, Publisher, type TargetRecord } from './publisher.js';
 import { NotaryRepository } from './repository.js';
 import { inspect, inspectPretty, verifyImage, type TrustRepo, type Verified, type VerifyPolicy } from './signed-state.js';
-import { TrustServer } from './trust-server.js';
+import { TrustServer, type RemoteSignAnswer } from './trust-server.js';
 import { TrustStore } from './trust-store.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { Ceremony, parseStagedReference, stagedUpdateSchema, type StagedUpdate } from './ceremony.js';
@@ -290,6 +291,36 @@ export class TrustClient {
     const keys: MetadataKey[] = publicKeyPems.map((pem, i) => parsePublicKeyPem(pem, `public key ${i + 1}`));
     if (keys.length === 0) throw new ClientError('BAD_INPUT', 'a signer needs at least one public key (--key FILE)');
     return this.open(repo).publisher.addSigner(name, keys, options);
+  }
+
+  /**
+   * Add server-held signer NAME of REPO as a signer in one step: its delegation certificate is
+   * fetched from the trust server (Signet) and delegated to like a `--key` file.
+   */
+  async addServerHeldSigner(name: string, repo: string, options: { threshold?: number } = {}): Promise<{ initialized: boolean; keyId: string }> {
+    const { repository, publisher } = this.open(repo);
+    const signer = await repository.server.serverSigner(name);
+    if (!signer.certificate || !signer.keyId) throw new ClientError('BAD_INPUT', `server-held signer ${name} of ${repository.gun} has no active key`);
+    if (signer.state !== 'active') throw new ClientError('BAD_INPUT', `server-held signer ${name} of ${repository.gun} is ${signer.state}`);
+    const key = parsePublicKeyPem(signer.certificate, `the certificate of server-held signer ${name}`);
+    if (tufKeyId(key.keytype, key.keyval.public) !== signer.keyId) {
+      throw new ClientError('SERVER', `the certificate of server-held signer ${name} does not have the key ID the server names (${signer.keyId})`);
+    }
+    const result = await publisher.addSigner(name, [key], options);
+    return { ...result, keyId: signer.keyId };
+  }
+
+  /**
+   * Have server-held signer NAME sign IMAGE:TAG: the digest and size from the registry (or
+   * `target`), the signing and publishing done by the trust server. No key is needed here.
+   */
+  async remoteSign(image: string, signer: string, options: { target?: TargetRecord; scan?: unknown } = {}): Promise<RemoteSignAnswer> {
+    const ref = parseImageReference(image);
+    if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
+    const target: TargetRecord = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
+    const digest = target.digest.startsWith('sha256:') ? target.digest : `sha256:${target.digest}`;
+    const { repository } = this.open(ref);
+    return repository.server.remoteSign(signer, { tag: ref.tag, digest, size: target.length, ...(options.scan !== undefined ? { scan: options.scan } : {}) });
   }
 
   async removeSigner(name: string, repo: string, options: { force?: boolean } = {}): Promise<void> {

@@ -31,6 +31,29 @@ export const publicKeySchema = z.object({
 });
 export type ServerPublicKey = z.infer<typeof publicKeySchema>;
 
+const MAX_SIGNER_ANSWER_BYTES = 1024 * 1024;
+
+export const serverSignerSchema = z.looseObject({
+  gun: z.string(),
+  name: z.string(),
+  state: z.string(),
+  keyId: z.string().nullable(),
+  keytype: z.string().nullable(),
+  certificate: z.string().nullable(),
+});
+export type ServerSigner = z.infer<typeof serverSignerSchema>;
+
+export const remoteSignAnswerSchema = z.looseObject({
+  gun: z.string(),
+  signer: z.string(),
+  tag: z.string(),
+  digest: z.string(),
+  size: z.number(),
+  roles: z.array(z.looseObject({ role: z.string(), keyIds: z.array(z.string()) })),
+  published: z.array(z.looseObject({ role: z.string(), version: z.number() })),
+});
+export type RemoteSignAnswer = z.infer<typeof remoteSignAnswerSchema>;
+
 const notaryErrorSchema = z.object({
   errors: z.array(z.object({ code: z.string().optional(), message: z.string().optional(), detail: z.unknown().optional() })).min(1),
 });
@@ -94,7 +117,7 @@ export class TrustServer {
     method: 'GET' | 'POST' | 'DELETE',
     url: URL,
     scope: 'pull' | 'push',
-    extra: { body?: Buffer; headers?: Record<string, string>; maxBytes: number },
+    extra: { body?: Buffer; headers?: Record<string, string>; maxBytes: number; passForbidden?: boolean },
   ): Promise<HttpResponse> {
     const attempt = async () => {
       const auth = this.authorization.get(scope);
@@ -124,7 +147,8 @@ export class TrustServer {
       res = await attempt();
       if (res.status === 401) throw new ClientError('UNAUTHORIZED', `trust server ${this.base.origin} refused the credentials for ${this.gun} (${scope})`);
     }
-    if (res.status === 403) throw new ClientError('UNAUTHORIZED', `trust server ${this.base.origin} denies ${scope} access to ${this.gun}`);
+    if (res.status === 403 && !extra.passForbidden)
+      throw new ClientError('UNAUTHORIZED', `trust server ${this.base.origin} denies ${scope} access to ${this.gun}`);
     return res;
   }
 
@@ -248,5 +272,44 @@ export class TrustServer {
 
   cancelStaged(id: string): Promise<unknown> {
     return this.stagedCall('DELETE', this.stagedUrl(`/${encodeURIComponent(id)}`), 'push');
+  }
+
+  // ---- server-held signers: Signet's /api/v1/repositories/{gun}/signers… ----
+
+  private async signerCall<T>(method: 'GET' | 'POST', name: string, suffix: string, scope: 'pull' | 'push', schema: z.ZodType<T>, body?: unknown): Promise<T> {
+    const url = new URL(`api/v1/repositories/${encodeGun(this.gun)}/signers/${encodeURIComponent(name)}${suffix}`, this.base);
+    const res = await this.send(method, url, scope, {
+      maxBytes: MAX_SIGNER_ANSWER_BYTES,
+      passForbidden: true,
+      ...(body !== undefined ? { body: Buffer.from(JSON.stringify(body)), headers: { 'content-type': 'application/json' } } : {}),
+    });
+    const json = /^application\/json/.test(headerValue(res.headers, 'content-type') ?? '');
+    if (res.status === 404 && !json) throw new ClientError('SERVER', `trust server ${this.base.origin} does not offer server-held signers`);
+    if (res.status < 200 || res.status >= 300) {
+      throw new ClientError(
+        res.status === 403 ? 'UNAUTHORIZED' : 'UPDATE_REFUSED',
+        `trust server ${this.base.origin} refused (signer ${name} of ${this.gun}): ${describeServerError(res)}`,
+      );
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      throw new ClientError('SERVER', `trust server ${this.base.origin}: the answer about signer ${name} of ${this.gun} is not JSON`);
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success)
+      throw new ClientError('SERVER', `trust server ${this.base.origin}: the answer about signer ${name} of ${this.gun} is not what was expected`);
+    return parsed.data;
+  }
+
+  /** Server-held signer `name`: its active key and delegation certificate. */
+  serverSigner(name: string): Promise<ServerSigner> {
+    return this.signerCall('GET', name, '', 'pull', serverSignerSchema);
+  }
+
+  /** Ask server-held signer `name` to sign `tag` (the server builds, signs and publishes its roles). */
+  remoteSign(name: string, request: { tag: string; digest: string; size: number; scan?: unknown }): Promise<RemoteSignAnswer> {
+    return this.signerCall('POST', name, '/sign', 'push', remoteSignAnswerSchema, request);
   }
 }

@@ -6,13 +6,16 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { ServiceContext } from '../service/context.js';
+import type { IdentityVerifier } from '../auth/identity.js';
 import type { TokenAuthenticator } from '../auth/token-auth.js';
 import type { Logger } from '../log.js';
 import { MetadataAnswers, type CachePolicy } from './caching.js';
 import { HttpError, sendError, toHttpError } from './errors.js';
 import { requestInfo } from './observe.js';
 import { guard, Refusal } from './pipeline.js';
+import { RateLimiter } from './rate-limit.js';
 import { ROUTES, type RouteEnv } from './routes.js';
+import { auditRefusedSign, type SignerEnv } from './signer-routes.js';
 
 export interface AppOptions {
   /** Token authentication; absent = no authentication. */
@@ -24,6 +27,12 @@ export interface AppOptions {
   expiryWarningSeconds: number;
   /** Repository name prefixes served; empty = all (notary's `repositories.gun_prefixes`). */
   gunPrefixes?: string[];
+  /** Signing calls of server-held signers per identity per minute in this process; 0 or absent = unlimited. */
+  signRateLimit?: number | undefined;
+  /** Verifies identity tokens (OIDC) on the signing call; absent = registry tokens only. */
+  identityVerifier?: IdentityVerifier | undefined;
+  /** Checks scan reports for signers that require one; absent = scan reports refused. */
+  scanPolicy?: SignerEnv['signing']['scanPolicy'];
 }
 
 export function createApp(ctx: ServiceContext, options: AppOptions): express.Express {
@@ -31,13 +40,17 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
   app.disable('x-powered-by');
   app.set('etag', false); // notary sends no ETag; clients rely on Last-Modified/Cache-Control only
 
-  const guards = { auth: options.auth, gunPrefixes: options.gunPrefixes ?? [] };
+  const guards = { auth: options.auth, gunPrefixes: options.gunPrefixes ?? [], identityVerifier: options.identityVerifier };
   const env: RouteEnv = {
     ctx,
     logger: options.logger,
     limits: options.limits,
     expiryWarningSeconds: options.expiryWarningSeconds,
     metadata: new MetadataAnswers(options.cache),
+    signing: {
+      rateLimiter: options.signRateLimit ? new RateLimiter({ perMinute: options.signRateLimit }) : null,
+      scanPolicy: options.scanPolicy,
+    },
   };
 
   const fail = (req: Request, res: Response, error: unknown, update: boolean) => {
@@ -74,9 +87,12 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
           res.set('WWW-Authenticate', verdict.auth.challenge);
           options.logger.info('request refused by auth', { requestId: info.id, method: req.method, path: req.path, reason: verdict.auth.reason });
         }
+        // Every signing call is audited, refused ones included.
+        if (verdict.route?.kind === 'signWithSigner') await auditRefusedSign(env, verdict.route, req, verdict.error);
         throw verdict.error;
       }
       if (verdict.subject !== undefined) res.locals['subject'] = info.subject = verdict.subject;
+      if (verdict.caller) info.caller = verdict.caller;
       await ROUTES[verdict.route.kind].run(env, verdict.route, req, res);
     } catch (error) {
       fail(req, res, error, route?.kind === 'update');

@@ -9,6 +9,8 @@ import { SignetError } from '../tuf/core/signet-error.js';
 import type { InvalidParametersError, InvalidRoleError, NoFilenameError, NotFoundError } from '../service/errors.js';
 import type { MultipartErrorCode } from './multipart.js';
 import type { StagedErrorCode } from '../service/staged-updates.js';
+import type { SignerErrorCode } from '../service/signers.js';
+import type { IdentityRefusedError } from '../auth/identity.js';
 
 export const ERROR_CODES = {
   NO_FILENAME: [400, 'No file/role name provided.'],
@@ -33,6 +35,14 @@ export const ERROR_CODES = {
   STAGED_OUTDATED: [409, 'The repository has moved on since the update was staged.'],
   SIGNATURE_REFUSED: [400, 'A signature was refused.'],
   STAGE_REFUSED: [400, 'The update cannot be staged.'],
+  // ---- server-held signers ----
+  SIGNER_NOT_FOUND: [404, 'There is no such signer.'],
+  SIGNER_EXISTS: [409, 'A signer of that name exists already.'],
+  SIGNER_DISABLED: [409, 'The signer is disabled.'],
+  SIGNER_NOT_DELEGATED: [409, 'The repository does not delegate to this signer.'],
+  SIGN_DENIED: [403, 'The signer may not sign this for this caller.'],
+  SIGN_REFUSED: [400, 'The signing request cannot be carried out.'],
+  RATE_LIMITED: [429, 'Too many requests.'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -119,6 +129,8 @@ export type RequestErrorCode =
   | InvalidParametersError['code']
   | MultipartErrorCode
   | StagedErrorCode
+  | SignerErrorCode
+  | IdentityRefusedError['code']
   // src/storage's StorageUnavailableError: http may not import storage, only know its code.
   | 'STORAGE_UNAVAILABLE';
 
@@ -147,6 +159,15 @@ export const NOTARY_ERRORS: { readonly [C in RequestErrorCode]: NotaryMapping } 
   STAGED_OUTDATED: { notary: 'STAGED_OUTDATED', detail: message },
   SIGNATURE_REFUSED: { notary: 'SIGNATURE_REFUSED', detail: message },
   STAGE_REFUSED: { notary: 'STAGE_REFUSED', detail: message },
+  // ---- server-held signers ----
+  SIGNER_NOT_FOUND: { notary: 'SIGNER_NOT_FOUND', detail: message },
+  SIGNER_EXISTS: { notary: 'SIGNER_EXISTS', detail: message },
+  SIGNER_DISABLED: { notary: 'SIGNER_DISABLED', detail: message },
+  SIGNER_NOT_DELEGATED: { notary: 'SIGNER_NOT_DELEGATED', detail: message },
+  SIGN_DENIED: { notary: 'SIGN_DENIED', detail: message },
+  SIGN_REFUSED: { notary: 'SIGN_REFUSED', detail: message },
+  // An identity token (OIDC) refused by its verifier.
+  IDENTITY_REFUSED: { notary: 'UNAUTHORIZED', detail: message },
 };
 
 const mappings: ReadonlyMap<string, NotaryMapping> = new Map(Object.entries(NOTARY_ERRORS));

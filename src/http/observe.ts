@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Caller } from './pipeline.js';
 
 export interface RequestInfo {
   id: string;
@@ -21,6 +22,8 @@ export interface RequestInfo {
   remote?: string | undefined;
   gun?: string;
   subject?: string;
+  /** Who passed authentication, as the routes taking a pipeline's identity need it. */
+  caller?: Caller;
 }
 
 const INFO = Symbol('signet.request');

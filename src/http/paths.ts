@@ -50,6 +50,43 @@ function matchStagedRoute(method: string, path: string): StagedRoute | null {
 }
 // ---- end of staged updates ----
 
+// ---- server-held signers: /api/v1/repositories/{gun}/signers… ----
+const SIGNER = '[a-z0-9][a-z0-9_-]{0,199}';
+const SIGNER_ROUTES = {
+  collection: /^\/api\/v1\/repositories\/(?<gun>.+)\/signers$/,
+  item: new RegExp(`^/api/v1/repositories/(?<gun>.+)/signers/(?<name>${SIGNER})$`),
+  action: new RegExp(`^/api/v1/repositories/(?<gun>.+)/signers/(?<name>${SIGNER})/(?<action>disable|enable|rotate|rules|sign)$`),
+} as const;
+
+export type SignerRoute =
+  | { kind: 'createSigner' | 'listSigners'; gun: string }
+  | { kind: 'getSigner' | 'deleteSigner' | 'disableSigner' | 'enableSigner' | 'rotateSigner' | 'setSignerRules' | 'signWithSigner'; gun: string; name: string };
+
+const SIGNER_ACTIONS = { disable: 'disableSigner', enable: 'enableSigner', rotate: 'rotateSigner', sign: 'signWithSigner' } as const;
+
+/** The signer routes; null when the path is not one of them. */
+function matchSignerRoute(method: string, path: string): SignerRoute | null {
+  if (!path.startsWith('/api/v1/repositories/')) return null;
+  let m: RegExpExecArray | null;
+  if ((m = SIGNER_ROUTES.action.exec(path))) {
+    const { gun, name, action } = m.groups as { gun: string; name: string; action: keyof typeof SIGNER_ACTIONS | 'rules' };
+    if (action === 'rules') return method === 'PUT' ? { kind: 'setSignerRules', gun, name } : null;
+    return method === 'POST' ? { kind: SIGNER_ACTIONS[action], gun, name } : null;
+  }
+  if ((m = SIGNER_ROUTES.item.exec(path))) {
+    const { gun, name } = m.groups as { gun: string; name: string };
+    if (method === 'GET') return { kind: 'getSigner', gun, name };
+    if (method === 'DELETE') return { kind: 'deleteSigner', gun, name };
+    return null;
+  }
+  if ((m = SIGNER_ROUTES.collection.exec(path))) {
+    if (method === 'POST') return { kind: 'createSigner', gun: m.groups!['gun']! };
+    if (method === 'GET') return { kind: 'listSigners', gun: m.groups!['gun']! };
+  }
+  return null;
+}
+// ---- end of server-held signers ----
+
 export type Route =
   | { kind: 'ping' }
   | { kind: 'health' }
@@ -66,6 +103,7 @@ export type Route =
   | { kind: 'getKey' | 'rotateKey'; gun: string; role: 'snapshot' | 'timestamp' }
   | { kind: 'changefeed'; gun: string }
   | StagedRoute
+  | SignerRoute
   | { kind: 'notFound' };
 
 /** Whether a (raw, undecoded) path and method are a write to a repository. */
@@ -85,6 +123,8 @@ export function matchRoute(method: string, path: string): Route {
   if (path === '/v2/_trust/changefeed' && method === 'GET') return { kind: 'globalChangefeed' };
   const staged = matchStagedRoute(method, path);
   if (staged) return staged;
+  const signer = matchSignerRoute(method, path);
+  if (signer) return signer;
   let m: RegExpExecArray | null;
   if ((m = ROUTES.update.exec(path))) {
     if (method === 'POST') return { kind: 'update', gun: m.groups!['gun']! };

@@ -9,6 +9,7 @@
  * cached read.
  */
 import { requiredAccess } from '../auth/access.js';
+import type { CallerIdentity, IdentityVerifier } from '../auth/identity.js';
 import type { TokenAuthenticator } from '../auth/token-auth.js';
 import { HttpError } from './errors.js';
 import { gunProblem, isWriteShaped, matchRoute, type Route } from './paths.js';
@@ -18,6 +19,25 @@ export interface GuardOptions {
   auth?: TokenAuthenticator | undefined;
   /** Repository name prefixes served; empty = all (notary's `repositories.gun_prefixes`). */
   gunPrefixes: readonly string[];
+  /**
+   * Tokens of another kind (OIDC ID tokens) that routes taking a pipeline's identity accept
+   * (the signing call). A token it `accepts` skips registry token authentication here and is
+   * verified in full by the route (`Caller.pending`), whose use case checks the identity.
+   */
+  identityVerifier?: IdentityVerifier | undefined;
+}
+
+/** Routes where a pipeline may present an identity token instead of a registry token. */
+const IDENTITY_ROUTES: ReadonlySet<Route['kind']> = new Set(['signWithSigner']);
+
+/** Who passed step 5. */
+export interface Caller {
+  /** The authenticated subject ('anonymous' for a token without one). */
+  subject: string;
+  /** A registry token's identity; absent for a token still to verify (`pending`). */
+  identity?: CallerIdentity;
+  /** A token for the identity verifier, which the route verifies. */
+  pending?: { token: string; verifier: IdentityVerifier };
 }
 
 /** Why a request is refused before its route runs. */
@@ -68,11 +88,29 @@ export function resolveRoute(method: string, rawPath: string, gunPrefixes: reado
  * ('anonymous' for a token without one), undefined when no token was needed, or the refusal.
  */
 export function authorizeRoute(route: Route, authorization: string | undefined, auth: TokenAuthenticator | undefined): string | undefined | Refusal {
+  const caller = authorizeCaller(route, authorization, auth, undefined);
+  return caller instanceof Refusal || caller === undefined ? caller : caller.subject;
+}
+
+/** Step 5 with what the token says about its bearer, for the routes that need more than the subject. */
+export function authorizeCaller(
+  route: Route,
+  authorization: string | undefined,
+  auth: TokenAuthenticator | undefined,
+  identityVerifier: IdentityVerifier | undefined,
+): Caller | undefined | Refusal {
+  if (identityVerifier && IDENTITY_ROUTES.has(route.kind)) {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+    if (token && identityVerifier.accepts(token)) return { subject: 'pending', pending: { token, verifier: identityVerifier } };
+  }
   if (!auth) return undefined;
   const required = requiredAccess(route);
   if (!required) return undefined;
   const result = auth.authorize(authorization, required);
-  if (result.ok) return result.subject || 'anonymous';
+  if (result.ok) {
+    const subject = result.subject || 'anonymous';
+    return { subject, identity: { kind: 'registry-token', subject, claims: result.claims } };
+  }
   return new Refusal(
     route,
     new HttpError(
@@ -89,10 +127,10 @@ export function guard(
   rawPath: string,
   authorization: string | undefined,
   options: GuardOptions,
-): { route: Route; subject: string | undefined } | Refusal {
+): { route: Route; subject: string | undefined; caller: Caller | undefined } | Refusal {
   const route = resolveRoute(method, rawPath, options.gunPrefixes);
   if (route instanceof Refusal) return route;
-  const subject = authorizeRoute(route, authorization, options.auth);
-  if (subject instanceof Refusal) return subject;
-  return { route, subject };
+  const caller = authorizeCaller(route, authorization, options.auth, options.identityVerifier);
+  if (caller instanceof Refusal) return caller;
+  return { route, subject: caller?.subject, caller };
 }

@@ -24,6 +24,7 @@ import { multipartBoundary, parseMultipart } from './multipart.js';
 import { requestInfo } from './observe.js';
 import type { Route } from './paths.js';
 import { STAGED_ROUTES } from './staged-routes.js';
+import { SIGNER_ROUTES, type SignerEnv } from './signer-routes.js';
 
 /** What handlers work with, besides the request. */
 export interface RouteEnv {
@@ -33,6 +34,8 @@ export interface RouteEnv {
   /** Default window of the expiring-roles report, seconds. */
   expiryWarningSeconds: number;
   metadata: MetadataAnswers;
+  /** The signing call of server-held signers: its rate limit and scan policy. */
+  signing: SignerEnv['signing'];
 }
 
 type Kind = Route['kind'];
@@ -223,6 +226,8 @@ export const ROUTES: { readonly [K in Kind]: RouteRunner } = {
   globalChangefeed: changefeedRoute,
   // ---- staged updates (key ceremonies): staged-routes.ts ----
   ...(STAGED_ROUTES as unknown as { [K in keyof typeof STAGED_ROUTES]: RouteRunner }),
+  // ---- server-held signers: signer-routes.ts ----
+  ...(SIGNER_ROUTES as unknown as { [K in keyof typeof SIGNER_ROUTES]: RouteRunner }),
   notFound: route<'notFound'>({
     handle() {
       throw new HttpError('METADATA_NOT_FOUND');

@@ -14,6 +14,10 @@ const LIMIT = 'must be a whole number from 1 to 1000';
 
 export const auditQuerySchema = z.object({
   gun: z.string().min(1, 'must be a repository name').max(255, 'must be at most 255 characters').optional(),
+  signer: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,199}$/, 'must be a signer name')
+    .optional(),
   since: time.optional(),
   until: time.optional(),
   limit: z.coerce.number({ error: LIMIT }).int(LIMIT).min(1, LIMIT).max(1000, LIMIT).default(100),

@@ -20,7 +20,9 @@ const describeCounts = (counts: Map<string, number>) => [...counts].map(([id, n]
  * one), then refuse unless the configured KEK is it and every server key is under it.
  */
 export async function bindKeyEncryptionKey(stores: Stores, kek: KeyEncryptionKey): Promise<void> {
+  // Server keys and server-held signers' keys are under the same KEK.
   const counts = await stores.serverKeys.countPerKek();
+  for (const [id, n] of await stores.signers.countPerKek()) counts.set(id, (counts.get(id) ?? 0) + n);
   let recorded = await stores.settings.read('kek_id');
   if (recorded === null) {
     if (counts.size > 1) {

@@ -8,11 +8,14 @@ import { SYSTEM_ACTOR } from '../storage/audit-store.js';
 import type { Database } from '../storage/database.js';
 import { Stores } from '../storage/stores.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from '../signing/key-encryption.js';
-import { keyAssociatedData } from '../signing/key-service.js';
+import { keyAssociatedData, signerKeyAssociatedData } from '../signing/key-service.js';
 import { SignetError } from '../tuf/core/signet-error.js';
 
 export interface RekeyReport {
+  /** Every key: server keys and server-held signers' keys. */
   keys: number;
+  /** Of which signers' keys. */
+  signerKeys: number;
   reencrypted: number;
   alreadyUnderNewKey: number;
   previousKekId: string | null;
@@ -31,10 +34,26 @@ export async function rekeyServerKeys(
   const { next } = options;
   const known = new Map<string, KeyEncryptionKey>();
   for (const k of [options.current, ...(options.old ?? []), next]) known.set(k.id, k);
-  return new Stores(database.db).transaction(async ({ serverKeys, settings, audit }) => {
+  return new Stores(database.db).transaction(async ({ serverKeys, signers, settings, audit }) => {
     // Row locks: a process creating a key meanwhile waits, then sees the new fingerprint.
     const previous = await settings.read('kek_id', 'update');
-    const rows = await serverKeys.allForUpdate();
+    const serverRows = await serverKeys.allForUpdate();
+    const signerRows = await signers.allKeysForUpdate();
+    // One list of every sealed key, each with its binding and its way back into the store.
+    const rows = [
+      ...serverRows.map((row) => ({
+        ...row,
+        what: `server key ${row.keyId} (${row.gun} ${row.role})`,
+        associated: keyAssociatedData(row),
+        replace: (sealed: Buffer, kekId: string) => serverKeys.replaceEncrypted(row.keyId, sealed, kekId),
+      })),
+      ...signerRows.map((row) => ({
+        ...row,
+        what: `signer key ${row.keyId} (${row.gun} signer ${row.name})`,
+        associated: signerKeyAssociatedData(row),
+        replace: (sealed: Buffer, kekId: string) => signers.replaceEncrypted(row.keyId, sealed, kekId),
+      })),
+    ];
     const missing = new Map<string, number>();
     for (const row of rows) if (!known.has(row.kekId)) missing.set(row.kekId, (missing.get(row.kekId) ?? 0) + 1);
     if (missing.size > 0) {
@@ -46,12 +65,12 @@ export async function rekeyServerKeys(
     let reencrypted = 0;
     let already = 0;
     for (const row of rows) {
-      const associated = keyAssociatedData(row);
+      const associated = row.associated;
       let plain: Buffer;
       try {
         plain = known.get(row.kekId)!.decrypt(row.privateKey, associated);
       } catch {
-        throw new RekeyError(`server key ${row.keyId} (${row.gun} ${row.role}) could not be decrypted: its row is corrupted; nothing was changed`);
+        throw new RekeyError(`${row.what} could not be decrypted: its row is corrupted; nothing was changed`);
       }
       try {
         if (row.kekId === next.id) {
@@ -60,7 +79,7 @@ export async function rekeyServerKeys(
         }
         const sealed = next.encrypt(plain, associated);
         if (!next.decrypt(sealed, associated).equals(plain)) throw new KeyEncryptionError('re-encryption did not round-trip');
-        await serverKeys.replaceEncrypted(row.keyId, sealed, next.id);
+        await row.replace(sealed, next.id);
         reencrypted++;
       } finally {
         plain.fill(0);
@@ -71,8 +90,19 @@ export async function rekeyServerKeys(
       if (row.kekId !== next.id) throw new RekeyError(`server key ${row.keyId} is still under fingerprint ${row.kekId}; nothing was changed`);
       next.decrypt(row.privateKey, keyAssociatedData(row)).fill(0);
     }
+    for (const row of await signers.allKeysForUpdate()) {
+      if (row.kekId !== next.id) throw new RekeyError(`signer key ${row.keyId} is still under fingerprint ${row.kekId}; nothing was changed`);
+      next.decrypt(row.privateKey, signerKeyAssociatedData(row)).fill(0);
+    }
     await settings.write('kek_id', next.id);
-    const report: RekeyReport = { keys: rows.length, reencrypted, alreadyUnderNewKey: already, previousKekId: previous, kekId: next.id };
+    const report: RekeyReport = {
+      keys: rows.length,
+      signerKeys: signerRows.length,
+      reencrypted,
+      alreadyUnderNewKey: already,
+      previousKekId: previous,
+      kekId: next.id,
+    };
     await audit.append('', 'rekey', { subject: options.subject ?? SYSTEM_ACTOR.subject }, report);
     return report;
   });

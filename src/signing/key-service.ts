@@ -3,11 +3,13 @@
  * decrypts private keys for signing. Decrypted keys are cached in memory by key ID; they never
  * leave the process and are never logged.
  */
-import type { ServerSigningKey } from '../tuf/notary/generate.js';
+import type { DocumentSigner, ServerSigningKey } from '../tuf/notary/generate.js';
 import type { ServerKeyRole, ServerKeyRow, ServerKeyStore } from '../storage/server-key-store.js';
+import type { SignerKeyRow } from '../storage/signer-store.js';
 import type { Stores } from '../storage/stores.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from './key-encryption.js';
 import { generateServerKey, signingKey, type ServerKeyAlgorithm } from './server-key.js';
+import { generateSignerKey, signerSigningKey } from './signer-key.js';
 
 export interface PublicServerKey {
   keyId: string;
@@ -20,8 +22,22 @@ export function keyAssociatedData(row: { keyId: string; gun: string; role: strin
   return `${row.keyId}|${row.gun}|${row.role}`;
 }
 
+/** Associated data binding a signer key's ciphertext to its row (key ID, repository, signer). */
+export function signerKeyAssociatedData(row: { keyId: string; gun: string; name: string }): string {
+  return `signer|${row.keyId}|${row.gun}|${row.name}`;
+}
+
+export interface PublicSignerKey {
+  keyId: string;
+  keytype: string;
+  /** base64 of the certificate PEM, as delegations list it. */
+  publicKey: string;
+  certificatePem: string;
+}
+
 export class KeyService {
   private readonly signers = new Map<string, ServerSigningKey>();
+  private readonly signerKeys = new Map<string, DocumentSigner & { keyId: string }>();
 
   constructor(
     private readonly kek: KeyEncryptionKey,
@@ -41,6 +57,45 @@ export class KeyService {
     await stores.serverKeys.insert({ ...row, privateKey: this.kek.encrypt(key.privateDer, keyAssociatedData(row)), kekId: this.kek.id });
     key.privateDer.fill(0);
     return row;
+  }
+
+  /** Create and persist a new key for server-held signer `name` of `gun` (the active one). */
+  async createSignerKey(stores: Stores, gun: string, name: string, nowMs: number): Promise<PublicSignerKey> {
+    await this.checkStoreKek(stores);
+    const key = generateSignerKey(name, nowMs);
+    const row = { keyId: key.keyId, gun, name, keytype: key.keytype, publicKey: key.publicKey };
+    await stores.signers.insertKey({ ...row, privateKey: this.kek.encrypt(key.privateDer, signerKeyAssociatedData(row)), kekId: this.kek.id }, new Date(nowMs));
+    key.privateDer.fill(0);
+    return { keyId: key.keyId, keytype: key.keytype, publicKey: key.publicKey, certificatePem: key.certificatePem };
+  }
+
+  /** A signer's stored key, ready to sign. */
+  signerKey(row: SignerKeyRow): DocumentSigner & { keyId: string } {
+    let signer = this.signerKeys.get(row.keyId);
+    if (!signer) {
+      if (row.kekId !== this.kek.id) {
+        throw new KeyEncryptionError(
+          `signer key ${row.keyId} is encrypted under another key-encryption key (fingerprint ${row.kekId}): restart this process with the store's key`,
+        );
+      }
+      const der = this.kek.decrypt(row.privateKey, signerKeyAssociatedData(row));
+      signer = signerSigningKey(row.keyId, der);
+      der.fill(0);
+      this.signerKeys.set(row.keyId, signer);
+    }
+    return signer;
+  }
+
+  /** Drop decrypted signer keys whose rows were removed. */
+  forgetSignerKeys(keyIds: readonly string[]): void {
+    for (const id of keyIds) this.signerKeys.delete(id);
+  }
+
+  private async checkStoreKek(stores: Stores): Promise<void> {
+    const storeKek = await stores.settings.read('kek_id', 'share');
+    if (storeKek !== null && storeKek !== this.kek.id) {
+      throw new KeyEncryptionError(`the store's key-encryption key is now fingerprint ${storeKek} (re-keyed): restart this process with that key`);
+    }
   }
 
   /** An unused key for (gun, role) if one is pending, else a new one. */

@@ -1,4 +1,5 @@
 /** The audit trail: appended in the transaction of each change, read by time and repository. */
+import { sql } from 'kysely';
 import type { Db } from './db.js';
 
 /** Who asked for a change, as the HTTP layer knows it. */
@@ -23,6 +24,8 @@ export const SYSTEM_ACTOR: Actor = { subject: 'signet' };
 
 export interface AuditQuery {
   gun?: string | undefined;
+  /** Only records about this server-held signer (`detail.signer`). */
+  signer?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
   limit: number;
@@ -42,6 +45,7 @@ export class AuditStore {
   async read(q: AuditQuery): Promise<AuditRecord[]> {
     let query = this.db.selectFrom('audit_log').select(['id', 'created_at', 'gun', 'action', 'subject', 'address', 'request_id', 'detail']);
     if (q.gun !== undefined) query = query.where('gun', '=', q.gun);
+    if (q.signer !== undefined) query = query.where(sql<boolean>`detail ? 'signer' and detail->>'signer' = ${q.signer}`);
     if (q.since) query = query.where('created_at', '>=', q.since);
     if (q.until) query = query.where('created_at', '<', q.until);
     const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();

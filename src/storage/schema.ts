@@ -74,6 +74,30 @@ export interface OidcReplayTable {
   first_seen: ColumnType<Date, Date | undefined, Date | undefined>;
 }
 
+// ---- server-held signers ----
+export interface SignersTable {
+  gun: string;
+  name: string;
+  state: 'active' | 'disabled';
+  rules: ColumnType<unknown, string, string>;
+  created_by: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface SignerKeysTable {
+  key_id: string;
+  gun: string;
+  name: string;
+  keytype: string;
+  public_key: string;
+  private_key: Buffer | Uint8Array;
+  kek_id: string;
+  state: 'active' | 'retiring';
+  created_at: ColumnType<Date, Date | undefined, never>;
+  retire_after: Date | null;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -88,4 +112,6 @@ export interface Schema {
   store_settings: StoreSettingsTable;
   staged_updates: StagedUpdatesTable;
   oidc_replay: OidcReplayTable;
+  signers: SignersTable;
+  signer_keys: SignerKeysTable;
 }

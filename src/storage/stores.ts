@@ -11,6 +11,7 @@ import { OidcReplayStore } from './oidc-replay-store.js';
 import type { Schema } from './schema.js';
 import { ServerKeyStore } from './server-key-store.js';
 import { SettingsStore } from './store-settings.js';
+import { SignerStore } from './signer-store.js';
 import { StagedStore } from './staged-store.js';
 
 export class Stores {
@@ -23,6 +24,8 @@ export class Stores {
   readonly staged: StagedStore;
   /** The jti of each accepted OIDC ID token, until it expires. */
   readonly oidcReplay: OidcReplayStore;
+  /** Server-held signers and their keys. */
+  readonly signers: SignerStore;
 
   constructor(private readonly db: Db) {
     this.metadata = new MetadataStore(db);
@@ -32,6 +35,7 @@ export class Stores {
     this.settings = new SettingsStore(db);
     this.staged = new StagedStore(db);
     this.oidcReplay = new OidcReplayStore(db);
+    this.signers = new SignerStore(db);
   }
 
   /** The same stores bound to an open transaction. */

@@ -79,8 +79,11 @@ test('guard runs the name checks before the token: a refused name is never a 401
   assert.equal(refusal(guard('POST', '/v2/elsewhere/_trust/tuf/', undefined, options)).code, 'INVALID_GUN');
   assert.equal(refusal(guard('GET', '/v2/a/./b/_trust/tuf/root.json', undefined, options)).code, 'INVALID_GUN');
   assert.equal(refusal(guard('GET', `/v2/${GUN}/_trust/tuf/root.json`, undefined, options)).code, 'UNAUTHORIZED');
-  assert.deepEqual(guard('GET', `/v2/${GUN}/_trust/tuf/root.json`, bearer('pull'), options), {
-    route: { kind: 'current', gun: GUN, role: 'root' },
-    subject: 'test-user',
-  });
+  const passed = guard('GET', `/v2/${GUN}/_trust/tuf/root.json`, bearer('pull'), options);
+  assert.ok(!(passed instanceof Refusal));
+  assert.deepEqual(passed.route, { kind: 'current', gun: GUN, role: 'root' });
+  assert.equal(passed.subject, 'test-user');
+  // The caller's identity, for the routes that check it (server-held signers): the token's claims.
+  assert.equal(passed.caller?.identity?.kind, 'registry-token');
+  assert.equal(passed.caller?.identity?.claims['sub'], 'test-user');
 });
