@@ -68,6 +68,9 @@ export const configSchema = z
       .describe(
         'Signing calls of server-held signers (`POST …/signers/{name}/sign`) one identity may make per minute, per process (a burst of as many at once); `0` = unlimited. Over it: `429 RATE_LIMITED` with `Retry-After`.',
       ),
+    SIGNET_OIDC_ISSUERS_FILE: optionalText.describe(
+      'JSON file listing the OIDC issuers whose ID tokens may call server-held signers (`[{"issuer", "audience", "jwksUrl" or "jwksFile" (else discovery), "algorithms", "clockSkewSeconds", "conditions"}]`, see docs/pipelines.md). Unset = registry tokens only.',
+    ),
     SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024)
       .default(100 * 1024 * 1024)
       .describe('Largest accepted update body.'),

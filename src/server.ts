@@ -18,7 +18,12 @@ import { listenForChanges, type ChangeListener } from './storage/change-notifier
 import { openDatabase, prepareDataDir, type Database } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
 import { Stores } from './storage/stores.js';
+import { readFileSync } from 'node:fs';
 import { loadTlsFiles, loadTokenRootBundle } from './startup-files.js';
+import type { IdentityVerifier } from './auth/identity.js';
+import { oidcIssuersFromConfig } from './auth/oidc.js';
+import { oidcIdentityVerifier } from './auth/oidc-identity.js';
+import { scanChecker } from './service/scan-check.js';
 
 export interface RunningServer {
   url: string;
@@ -170,18 +175,39 @@ export function checkStartupFiles(
 ): {
   tlsFiles: ReturnType<typeof loadTlsFiles>;
   auth: TokenAuthenticator | undefined;
+  oidcIssuers: unknown;
 } {
-  return { tlsFiles: loadTlsFiles(config, logger), auth: tokenAuthenticator(config) };
+  return { tlsFiles: loadTlsFiles(config, logger), auth: tokenAuthenticator(config), oidcIssuers: oidcIssuersConfig(config) };
+}
+
+/** The OIDC issuers' configuration (checked now, built once the replay store is open). */
+function oidcIssuersConfig(config: Config): unknown {
+  const file = config.SIGNET_OIDC_ISSUERS_FILE;
+  if (!file) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`SIGNET_OIDC_ISSUERS_FILE ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    oidcIssuersFromConfig(value);
+  } catch (e) {
+    throw new ConfigError(`SIGNET_OIDC_ISSUERS_FILE ${file}: ${(e as Error).message}`);
+  }
+  return value;
 }
 
 export async function startServer(config: Config, logger = createLogger(config.SIGNET_LOG_LEVEL)): Promise<RunningServer> {
   // Every file a setting names is checked before anything is opened, so a wrong one fails fast.
-  const { tlsFiles, auth } = checkStartupFiles(config, logger);
+  const { tlsFiles, auth, oidcIssuers } = checkStartupFiles(config, logger);
   const { database, context, listener } = await openServices(config, logger);
   // From here on a failure must close what is open: a live pool, LISTEN connection or embedded
   // store keeps the process from exiting, leaving it neither serving nor gone.
   try {
-    const running = await serve(config, logger, tlsFiles, auth, database, context);
+    const identityVerifier =
+      oidcIssuers !== undefined ? oidcIdentityVerifier(oidcIssuersFromConfig(oidcIssuers, { replay: context.stores.oidcReplay })) : undefined;
+    const running = await serve(config, logger, tlsFiles, auth, database, context, identityVerifier);
     return {
       ...running,
       async close() {
@@ -204,6 +230,7 @@ async function serve(
   auth: TokenAuthenticator | undefined,
   database: Database,
   context: ServiceContext,
+  identityVerifier: IdentityVerifier | undefined,
 ): Promise<RunningServer> {
   const cache = { currentMaxAge: config.SIGNET_CACHE_MAX_AGE_CURRENT, consistentMaxAge: config.SIGNET_CACHE_MAX_AGE_CONSISTENT };
   const app = createApp(context, {
@@ -214,6 +241,9 @@ async function serve(
     expiryWarningSeconds: config.SIGNET_EXPIRY_WARNING_WINDOW,
     gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES),
     signRateLimit: config.SIGNET_SIGN_RATE_LIMIT,
+    identityVerifier,
+    // Server-held signers that require a scan report have it checked by src/scan's policy.
+    scanPolicy: scanChecker,
   });
   let closing = false;
   const served = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app), {

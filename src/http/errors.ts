@@ -11,6 +11,7 @@ import type { MultipartErrorCode } from './multipart.js';
 import type { StagedErrorCode } from '../service/staged-updates.js';
 import type { SignerErrorCode } from '../service/signers.js';
 import type { IdentityRefusedError } from '../auth/identity.js';
+import type { ScanRefusalCode, ScanRefusedError, ScanReportErrorCode } from '../scan/index.js';
 
 export const ERROR_CODES = {
   NO_FILENAME: [400, 'No file/role name provided.'],
@@ -43,6 +44,8 @@ export const ERROR_CODES = {
   SIGN_DENIED: [403, 'The signer may not sign this for this caller.'],
   SIGN_REFUSED: [400, 'The signing request cannot be carried out.'],
   RATE_LIMITED: [429, 'Too many requests.'],
+  SCAN_REFUSED: [422, 'The scan report does not allow signing this digest.'],
+  SCAN_INVALID: [400, 'The scan report cannot be read.'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -117,6 +120,11 @@ export interface NotaryMapping<E extends SignetError = SignetError> {
 }
 
 const message = (e: Error) => e.message;
+/** The reasons and the findings that block (the first few: the body stays within 1 KiB). */
+const scanRefusal = (e: Error) => {
+  const d = (e as ScanRefusedError).detail(5);
+  return { reasons: d.reasons, blocking: d.blocking.map((f) => `${f.id} (${f.severity}, ${f.package} ${f.version ?? ''})`.trim()), more: d.moreBlocking };
+};
 
 /** The codes a request can fail with on purpose; each must have an entry below. */
 export type RequestErrorCode =
@@ -131,6 +139,8 @@ export type RequestErrorCode =
   | StagedErrorCode
   | SignerErrorCode
   | IdentityRefusedError['code']
+  | ScanRefusalCode
+  | ScanReportErrorCode
   // src/storage's StorageUnavailableError: http may not import storage, only know its code.
   | 'STORAGE_UNAVAILABLE';
 
@@ -168,6 +178,16 @@ export const NOTARY_ERRORS: { readonly [C in RequestErrorCode]: NotaryMapping } 
   SIGN_REFUSED: { notary: 'SIGN_REFUSED', detail: message },
   // An identity token (OIDC) refused by its verifier.
   IDENTITY_REFUSED: { notary: 'UNAUTHORIZED', detail: message },
+  // ---- sign after scan: a report that fails the signer's scan rules, or is none ----
+  SCAN_WRONG_DIGEST: { notary: 'SCAN_REFUSED', detail: scanRefusal },
+  SCAN_NO_DIGEST: { notary: 'SCAN_REFUSED', detail: scanRefusal },
+  SCAN_TOO_OLD: { notary: 'SCAN_REFUSED', detail: scanRefusal },
+  SCAN_NO_TIME: { notary: 'SCAN_REFUSED', detail: scanRefusal },
+  SCAN_FROM_FUTURE: { notary: 'SCAN_REFUSED', detail: scanRefusal },
+  SCAN_BLOCKED: { notary: 'SCAN_REFUSED', detail: scanRefusal },
+  SCAN_MALFORMED: { notary: 'SCAN_INVALID', detail: message },
+  SCAN_UNKNOWN_FORMAT: { notary: 'SCAN_INVALID', detail: message },
+  SCAN_TOO_LARGE: { notary: 'TOO_LARGE', detail: message },
 };
 
 const mappings: ReadonlyMap<string, NotaryMapping> = new Map(Object.entries(NOTARY_ERRORS));

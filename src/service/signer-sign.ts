@@ -8,6 +8,7 @@
  * previous one stored. Every call, allowed or refused, is audited.
  */
 import { z } from 'zod';
+import { ScanRefusedError } from '../scan/index.js';
 import { identityProblem, tagAllowed, type CallerIdentity } from '../auth/identity.js';
 import { signDocument, type DocumentSigner } from '../tuf/notary/generate.js';
 import { parseSignedFile, readSigned, rootSchema, targetsSchema, type TargetsSigned } from '../tuf/notary/metadata.js';
@@ -100,7 +101,7 @@ export async function auditSignRefusal(
   identity: CallerIdentity,
   actor: Actor,
   attempt: AttemptedSign,
-  refusal: { code: string; reason: string },
+  refusal: { code: string; reason: string; scan?: unknown },
 ): Promise<void> {
   try {
     await ctx.stores.audit.append(gun, 'signer-sign', actor, {
@@ -108,6 +109,7 @@ export async function auditSignRefusal(
       result: 'refused',
       code: refusal.code,
       reason: refusal.reason.slice(0, 1000),
+      ...(refusal.scan !== undefined ? { scan: refusal.scan } : {}),
       identity: auditIdentity(identity),
       ...requestSummary(attempt),
     });
@@ -185,7 +187,8 @@ export async function signWithSigner(
     // A refusal (any error Signet raises on purpose but an unreachable database) is audited on
     // its own: the transaction that found it was rolled back.
     if (code !== undefined && code !== 'STORAGE_UNAVAILABLE') {
-      await auditSignRefusal(ctx, gun, name, identity, actor, request, { code, reason: (e as SignetError).message });
+      const scan = e instanceof ScanRefusedError ? e.verdict.summary : undefined;
+      await auditSignRefusal(ctx, gun, name, identity, actor, request, { code, reason: (e as SignetError).message, ...(scan ? { scan } : {}) });
     }
     throw e;
   }

@@ -6,6 +6,7 @@
  * printed at creation. Each change runs under the repository lock and is audited.
  */
 import { z } from 'zod';
+import { scanPolicySchema } from '../scan/index.js';
 import { CodedError } from '../tuf/core/signet-error.js';
 import { readSigned, rootSchema, targetsSchema } from '../tuf/notary/metadata.js';
 import type { Actor } from '../storage/audit-store.js';
@@ -66,8 +67,8 @@ export const signerRulesSchema = z.strictObject({
     .optional(),
   /** Tag patterns (exact or glob); none: every tag. */
   tags: z.array(pattern).max(100).optional(),
-  /** What a scan report must show before this signer signs (checked by the scan policy). */
-  scan: z.record(z.string(), z.unknown()).optional(),
+  /** What a scan report must show before this signer signs (src/scan's policy: maxAge, maxSeverity, ignore). */
+  scan: scanPolicySchema.optional(),
 });
 export type SignerRules = z.infer<typeof signerRulesSchema>;
 
