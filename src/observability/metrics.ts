@@ -32,6 +32,12 @@ export class Metrics {
     labelNames: ['role'] as const,
     registers: [this.registry],
   });
+  readonly signerSigns = new Counter({
+    name: 'signet_signer_sign_total',
+    help: 'Signing calls of server-held signers by result (signed/refused) and error code',
+    labelNames: ['result', 'code'] as const,
+    registers: [this.registry],
+  });
   readonly cache = new Counter({
     name: 'signet_metadata_cache_requests_total',
     help: 'Metadata reads answered from memory (hit) or the database (miss)',

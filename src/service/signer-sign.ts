@@ -103,6 +103,7 @@ export async function auditSignRefusal(
   attempt: AttemptedSign,
   refusal: { code: string; reason: string; scan?: unknown },
 ): Promise<void> {
+  ctx.metrics.signerSigns.inc({ result: 'refused', code: refusal.code });
   try {
     await ctx.stores.audit.append(gun, 'signer-sign', actor, {
       signer,
@@ -141,7 +142,7 @@ export async function signWithSigner(
   const digest = `sha256:${digestHex}`;
   const audited = { signer: name, identity: auditIdentity(identity), tag: request.tag, digest, size: request.size };
   try {
-    return await withRepositoryLock(ctx, gun, async (stores) => {
+    const signed = await withRepositoryLock(ctx, gun, async (stores) => {
       const signer = await stores.signers.get(gun, name);
       if (!signer) throw new SignerError('SIGNER_NOT_FOUND', `no signer ${name} in ${gun}`);
       if (signer.state === 'disabled') throw new SignerError('SIGNER_DISABLED', `signer ${name} of ${gun} is disabled`);
@@ -182,6 +183,8 @@ export async function signWithSigner(
       await stores.audit.append(gun, 'signer-sign', actor, { ...audited, result: 'signed', roles: roles.map((r) => r.role), published: result.stored, scan });
       return answer;
     });
+    ctx.metrics.signerSigns.inc({ result: 'signed', code: '' });
+    return signed;
   } catch (e) {
     const code = signetErrorCode(e);
     // A refusal (any error Signet raises on purpose but an unreachable database) is audited on

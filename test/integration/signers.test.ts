@@ -237,6 +237,9 @@ describe('server-held signers', { timeout: 120_000 }, () => {
     assert.equal((denied.detail['identity'] as { subject: string }).subject, 'someone-else');
     assert.equal(denied.detail['digest'], digestOf('x'));
     assert.ok((await audit('nobody')).some((x) => x.detail['code'] === 'SIGNER_NOT_FOUND'));
+    const metrics = await request(server.url).get('/metrics').set('Authorization', admin());
+    assert.match(metrics.text, /^signet_signer_sign_total\{result="signed",code=""\} 2$/m);
+    assert.match(metrics.text, /^signet_signer_sign_total\{result="refused",code="SIGN_DENIED"\} 2$/m);
   });
 
   test('rotation: a new key; the old one signs during its grace period, and only the new one once the owner moved the delegation', async () => {
