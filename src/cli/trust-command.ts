@@ -114,10 +114,12 @@ const SPECS = {
   ),
   sign: spec(
     'trust sign',
-    "usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.\n--remote-signer NAME: no key is used here: the trust server (Signet) signs the tag with its\nserver-held signer NAME, if NAME's rules admit your token, and publishes it.\n--cosign-key KEY: also sign each digest with this cosign private key (file or env://NAME,\npassword COSIGN_PASSWORD) and push the Cosign signature (--cosign-format tag|bundle|both,\ndefault tag): one step writes both kinds of signature.",
+    "usage: signet trust sign IMAGE:TAG... [--signer NAME] [--digest sha256:… --size N] [--role ROLE]...\n\nSign each tag with the manifest digest and size the registry gives (or --digest/--size for one\ntag), into every delegation you hold a key for (targets when there are none). A repository\nwithout trust data is initialised with signer NAME (default: your registry user name).\n--stage --role ROLE: stage the signature for a key ceremony instead (a role whose threshold\nneeds other holders), signed with the keys held here; the others run stage sign.\n--remote-signer NAME: no key is used here: the trust server (Signet) signs the tag with its\nserver-held signer NAME, if NAME's rules admit your token, and publishes it. --id-token\nFILE|env://NAME: authenticate with this OIDC ID token of your CI system instead of registry\ncredentials; --scan-report FILE: the scan report (Trivy or Grype JSON, SARIF) the signer checks.\n--cosign-key KEY: also sign each digest with this cosign private key (file or env://NAME,\npassword COSIGN_PASSWORD) and push the Cosign signature (--cosign-format tag|bundle|both,\ndefault tag): one step writes both kinds of signature.",
     {
       signer: { type: 'string' },
       'remote-signer': { type: 'string' },
+      'id-token': { type: 'string' },
+      'scan-report': { type: 'string' },
       digest: { type: 'string' },
       size: { type: 'string' },
       role: { type: 'string', multiple: true },
@@ -214,6 +216,27 @@ function readText(file: string, what: string): string {
     return readFileSync(file, 'utf8');
   } catch (err) {
     throw new ClientError('BAD_INPUT', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** A secret given as `env://NAME` or a file, never echoed. */
+function readSecret(reference: string, what: string): string {
+  if (reference.startsWith('env://')) {
+    const value = process.env[reference.slice('env://'.length)];
+    if (!value) throw new ClientError('BAD_INPUT', `${what} ${reference}: the variable is not set or empty`);
+    return value;
+  }
+  return readText(reference, what);
+}
+
+/** A scan report file: JSON is sent as the value it is, so the server reads what the scanner wrote. */
+function readReport(file: string): unknown {
+  const text = readText(file, 'scan report');
+  if (text.length > 8 * 1024 * 1024) throw new ClientError('BAD_INPUT', `scan report ${file} is larger than 8 MiB`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ClientError('BAD_INPUT', `scan report ${file} is not JSON (Trivy or Grype JSON, or SARIF)`);
   }
 }
 
@@ -347,7 +370,14 @@ async function run(command: keyof typeof SPECS, a: Args, client: TrustClient): P
         if (p.length !== 1) throw new UsageError('--remote-signer signs one IMAGE:TAG per call', 'trust sign');
         if (signer || roles.length || a.flag('stage') || a.flag('local-snapshot'))
           throw new UsageError('--remote-signer takes no --signer, --role, --stage or --local-snapshot: the server decides', 'trust sign');
-        const answer = await client.remoteSign(p[0]!, remote, digest ? { target: { digest, length: Number(sizeText) } } : {});
+        const idTokenRef = a.string('id-token');
+        const reportFile = a.string('scan-report');
+        const idToken = idTokenRef !== undefined ? readSecret(idTokenRef, 'ID token').trim() : undefined;
+        const answer = await client.remoteSign(p[0]!, remote, {
+          ...(digest ? { target: { digest, length: Number(sizeText) } } : {}),
+          ...(idToken ? { idToken } : {}),
+          ...(reportFile !== undefined ? { scan: readReport(reportFile) } : {}),
+        });
         print(
           a,
           answer,

@@ -314,13 +314,17 @@ export class TrustClient {
    * Have server-held signer NAME sign IMAGE:TAG: the digest and size from the registry (or
    * `target`), the signing and publishing done by the trust server. No key is needed here.
    */
-  async remoteSign(image: string, signer: string, options: { target?: TargetRecord; scan?: unknown } = {}): Promise<RemoteSignAnswer> {
+  async remoteSign(image: string, signer: string, options: { target?: TargetRecord; scan?: unknown; idToken?: string } = {}): Promise<RemoteSignAnswer> {
     const ref = parseImageReference(image);
     if (!ref.tag || ref.digest) throw new ClientError('BAD_INPUT', `sign needs IMAGE:TAG without a digest, got ${image}`);
     const target: TargetRecord = options.target ?? (await this.registry.resolveManifest(ref).then((m) => ({ digest: m.digest, length: m.size })));
     const digest = target.digest.startsWith('sha256:') ? target.digest : `sha256:${target.digest}`;
     const { repository } = this.open(ref);
-    return repository.server.remoteSign(signer, { tag: ref.tag, digest, size: target.length, ...(options.scan !== undefined ? { scan: options.scan } : {}) });
+    return repository.server.remoteSign(
+      signer,
+      { tag: ref.tag, digest, size: target.length, ...(options.scan !== undefined ? { scan: options.scan } : {}) },
+      options.idToken,
+    );
   }
 
   async removeSigner(name: string, repo: string, options: { force?: boolean } = {}): Promise<void> {

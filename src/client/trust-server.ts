@@ -127,7 +127,7 @@ export class TrustServer {
           url,
           body: extra.body,
           maxBytes: extra.maxBytes,
-          headers: { ...extra.headers, ...(auth ? { authorization: auth } : {}) },
+          headers: { ...(auth ? { authorization: auth } : {}), ...extra.headers },
         });
       } catch (err) {
         if (err instanceof TransportError) {
@@ -138,6 +138,8 @@ export class TrustServer {
       }
     };
     let res = await attempt();
+    // A caller's own credential (an OIDC ID token) is the whole answer: no token exchange.
+    if (extra.headers?.['authorization']) return res;
     if (res.status === 401) {
       const challenge = headerValue(res.headers, 'www-authenticate');
       const header = challenge && this.options.authenticate ? await this.options.authenticate(challenge, { url, scope }) : null;
@@ -276,18 +278,31 @@ export class TrustServer {
 
   // ---- server-held signers: Signet's /api/v1/repositories/{gun}/signers… ----
 
-  private async signerCall<T>(method: 'GET' | 'POST', name: string, suffix: string, scope: 'pull' | 'push', schema: z.ZodType<T>, body?: unknown): Promise<T> {
+  private async signerCall<T>(
+    method: 'GET' | 'POST',
+    name: string,
+    suffix: string,
+    scope: 'pull' | 'push',
+    schema: z.ZodType<T>,
+    body?: unknown,
+    bearer?: string,
+  ): Promise<T> {
     const url = new URL(`api/v1/repositories/${encodeGun(this.gun)}/signers/${encodeURIComponent(name)}${suffix}`, this.base);
+    const headers: Record<string, string> = {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+    };
     const res = await this.send(method, url, scope, {
       maxBytes: MAX_SIGNER_ANSWER_BYTES,
       passForbidden: true,
-      ...(body !== undefined ? { body: Buffer.from(JSON.stringify(body)), headers: { 'content-type': 'application/json' } } : {}),
+      headers,
+      ...(body !== undefined ? { body: Buffer.from(JSON.stringify(body)) } : {}),
     });
     const json = /^application\/json/.test(headerValue(res.headers, 'content-type') ?? '');
     if (res.status === 404 && !json) throw new ClientError('SERVER', `trust server ${this.base.origin} does not offer server-held signers`);
     if (res.status < 200 || res.status >= 300) {
       throw new ClientError(
-        res.status === 403 ? 'UNAUTHORIZED' : 'UPDATE_REFUSED',
+        res.status === 403 || res.status === 401 ? 'UNAUTHORIZED' : 'UPDATE_REFUSED',
         `trust server ${this.base.origin} refused (signer ${name} of ${this.gun}): ${describeServerError(res)}`,
       );
     }
@@ -308,8 +323,11 @@ export class TrustServer {
     return this.signerCall('GET', name, '', 'pull', serverSignerSchema);
   }
 
-  /** Ask server-held signer `name` to sign `tag` (the server builds, signs and publishes its roles). */
-  remoteSign(name: string, request: { tag: string; digest: string; size: number; scan?: unknown }): Promise<RemoteSignAnswer> {
-    return this.signerCall('POST', name, '/sign', 'push', remoteSignAnswerSchema, request);
+  /**
+   * Ask server-held signer `name` to sign `tag` (the server builds, signs and publishes its
+   * roles). With `idToken` (an OIDC ID token from the CI system) that token is the credential.
+   */
+  remoteSign(name: string, request: { tag: string; digest: string; size: number; scan?: unknown }, idToken?: string): Promise<RemoteSignAnswer> {
+    return this.signerCall('POST', name, '/sign', 'push', remoteSignAnswerSchema, request, idToken);
   }
 }

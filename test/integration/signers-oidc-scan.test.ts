@@ -18,6 +18,7 @@ import { startDevTokenService, type RunningTokenService } from '../../src/auth/d
 import { decideImage } from '../../src/gate/decide.js';
 import { parsePolicy } from '../../src/gate/policy.js';
 import { GateTrustCache } from '../../src/gate/trust-cache.js';
+import { runSignet } from '../support/cli.js';
 import { projectRoot } from '../support/paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { catalogGrant, repoGrant, tokenSigner, type TokenSigner } from '../support/tokens.js';
@@ -180,6 +181,41 @@ rules:
     } finally {
       trust.close();
     }
+  });
+
+  test('signet trust sign --remote-signer with --id-token env://NAME and --scan-report FILE', async () => {
+    const digest = hexOf('cli image');
+    writeFileSync(path.join(work, 'report.json'), JSON.stringify(trivyReport(digest, new Date(Date.now() - 600_000), false)));
+    const home = mkdtempSync(path.join(work, 'home-'));
+    const args = (tag: string) => [
+      'trust',
+      'sign',
+      `${GUN}:${tag}`,
+      '--remote-signer',
+      'ci',
+      '--digest',
+      `sha256:${digest}`,
+      '--size',
+      '321',
+      '--id-token',
+      'env://CI_ID_TOKEN',
+      '--scan-report',
+      path.join(work, 'report.json'),
+      '--server',
+      server.url,
+    ];
+    const env = { DOCKER_CONFIG: home, CI: 'true', CI_ID_TOKEN: idToken() };
+    const r = await runSignet([...args('v3'), '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { scan: { digest: string } }).scan.digest, `sha256:${digest}`);
+    assert.ok((await ciTargets())!.signed.targets['v3']);
+    const again = await runSignet(args('v4'), env);
+    assert.equal(again.code, 1, 'the same ID token again is a replay');
+    assert.match(again.stderr, /OIDC_REPLAYED/);
+    assert.doesNotMatch(again.stderr, /eyJ/, 'the token is not echoed');
+    const unset = await runSignet(args('v5'), { DOCKER_CONFIG: home, CI: 'true' });
+    assert.equal(unset.code, 2, unset.stderr);
+    assert.match(unset.stderr, /ID token env:\/\/CI_ID_TOKEN: the variable is not set/);
   });
 
   test('refused, nothing published, each audited: CRITICAL, another digest, an old report, no report, another repository, expired, replayed, disabled', async () => {
