@@ -41,6 +41,7 @@ import type { RateLimiter } from './rate-limit.js';
 
 export interface SignerEnv {
   ctx: ServiceContext;
+  limits: { maxPartBytes: number };
   signing: {
     /** Per-identity limit of signing calls in this process; null = none. */
     rateLimiter: RateLimiter | null;
@@ -200,7 +201,14 @@ export const SIGNER_ROUTES = {
         await auditSignRefusal(env.ctx, r.gun, r.name, identity, actor, attempt, { code: error.code, reason: String(error.detail) });
         throw error;
       }
-      json(res, 200, await signWithSigner(env.ctx, r.gun, r.name, parsed.data, identity, actor, { scanPolicy: env.signing.scanPolicy }));
+      json(
+        res,
+        200,
+        await signWithSigner(env.ctx, r.gun, r.name, parsed.data, identity, actor, {
+          scanPolicy: env.signing.scanPolicy,
+          maxFileBytes: env.limits.maxPartBytes,
+        }),
+      );
     },
   },
 };

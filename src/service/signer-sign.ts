@@ -48,6 +48,8 @@ export interface ScanPolicy {
 
 export interface SignOptions {
   scanPolicy?: ScanPolicy | undefined;
+  /** Largest role file the call may build (the server's limit on an uploaded one). */
+  maxFileBytes?: number | undefined;
 }
 
 export interface SignAnswer {
@@ -176,7 +178,14 @@ export async function signWithSigner(
       const files = roles.map(({ role, keyIds }) => {
         const doc = nextTargetsWith(targetsOf(role), state.latestVersions.get(role) ?? 0, request.tag, entry, nowMs);
         const signers: DocumentSigner[] = keyIds.map((id) => ctx.keys.signerKey(byId.get(id)!));
-        return parseSignedFile(role, signDocument(doc, signers));
+        const bytes = signDocument(doc, signers);
+        if (options.maxFileBytes !== undefined && bytes.length > options.maxFileBytes) {
+          throw new SignerError(
+            'SIGN_REFUSED',
+            `${role} would be ${bytes.length} bytes with ${request.tag}, over the server's limit of ${options.maxFileBytes} bytes per metadata file: remove old tags from it first`,
+          );
+        }
+        return parseSignedFile(role, bytes);
       });
       const result = await applyUpdate(ctx, stores, gun, files, actor, { signer: name });
       const answer: SignAnswer = { gun, signer: name, tag: request.tag, digest, size: request.size, roles, published: result.stored, scan };

@@ -50,6 +50,8 @@ const verifier: IdentityVerifier = {
 let server: TestServer;
 let app: http.Server;
 let url: string;
+let small: http.Server;
+let smallUrl: string;
 
 before(async () => {
   // The in-process server provides the context (and publishes the repository); the app under
@@ -71,6 +73,20 @@ before(async () => {
     s.listen(0, '127.0.0.1', () => resolve(s));
   });
   url = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  // The same context with a small limit per metadata file.
+  const tight = createApp(ctx, {
+    auth,
+    identityVerifier: verifier,
+    cache: { currentMaxAge: 300, consistentMaxAge: 31536000 },
+    logger,
+    expiryWarningSeconds: 86400,
+    limits: { maxBodyBytes: 1 << 20, maxPartBytes: 4096, maxParts: 16 },
+  });
+  small = await new Promise<http.Server>((resolve) => {
+    const s = http.createServer(observe(ctx.metrics, logger, tight));
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  smallUrl = `http://127.0.0.1:${(small.address() as AddressInfo).port}`;
 
   const repo = await createRepository(server.url, GUN, { serverSnapshot: true });
   const created = await request(url)
@@ -87,11 +103,12 @@ before(async () => {
 
 after(async () => {
   await new Promise((resolve) => app?.close(resolve));
+  await new Promise((resolve) => small?.close(resolve));
   await server?.close();
 });
 
-const sign = (token: string, tag = 'v1') =>
-  request(url)
+const sign = (token: string, tag = 'v1', base = url) =>
+  request(base)
     .post(`/api/v1/repositories/${GUN}/signers/ci/sign`)
     .set('Authorization', `Bearer ${token}`)
     .set('Content-Type', 'application/json')
@@ -136,4 +153,19 @@ test('claims the rules do not admit: 403; a token the verifier refuses: 401; a r
     ],
   );
   assert.equal(signs[3]!.subject, 'repo:org/app:ref:refs/heads/main');
+});
+
+test('a role the call would grow past the limit per metadata file is refused, nothing published', async () => {
+  let refused: request.Response | null = null;
+  for (let i = 0; i < 60 && !refused; i++) {
+    const r = await sign('oidc.main', `grow-${i}`, smallUrl);
+    if (r.status !== 200) refused = r;
+  }
+  assert.ok(refused, 'the limit was reached');
+  assert.equal(refused.status, 400, refused.text);
+  assert.equal(refused.body.errors[0].code, 'SIGN_REFUSED');
+  assert.match(refused.body.errors[0].detail, /targets\/ci would be \d+ bytes with grow-\d+, over the server's limit of 4096 bytes/);
+  const tag = /with (grow-\d+),/.exec(refused.body.errors[0].detail)![1]!;
+  const current = await request(server.url).get(`/v2/${GUN}/_trust/tuf/targets/ci.json`);
+  assert.equal((JSON.parse(current.text) as { signed: { targets: Record<string, unknown> } }).signed.targets[tag], undefined);
 });
