@@ -14,7 +14,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { canonicalKeyId } from '../../src/tuf/core/keys.js';
-import { PASSPHRASES, run, SERVERS, Workbench, type Result } from '../support/interop.js';
+import { startDevTokenService, type RunningTokenService } from '../../src/auth/dev-token-service.js';
+import { decideImage } from '../../src/gate/decide.js';
+import { parsePolicy } from '../../src/gate/policy.js';
+import { GateTrustCache } from '../../src/gate/trust-cache.js';
+import { SIGNET_MAIN } from '../support/cli.js';
+import { PASSPHRASES, run, SERVERS, startSignetUnderTest, Workbench, type Result } from '../support/interop.js';
+import { projectRoot } from '../support/paths.js';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = ['docker', 'docker-registry', 'notary'].filter((c) => !has(c));
@@ -133,3 +139,140 @@ describe('server-held signers with the real notary CLI, docker trust and a regis
     assert.match(out.stdout, new RegExp(`^v2\\s+${pushed.digest.slice(7)}\\s+${pushed.size}\\s+targets/builder`, 'm'));
   });
 });
+
+describe(
+  'a pipeline identity from the dev OIDC issuer signs after its scan; notary, docker trust, signet verify and the gate agree',
+  { skip, timeout: 600_000 },
+  () => {
+    let bench: Workbench;
+    let issuer: RunningTokenService;
+    const signet = (dir: string, ...args: string[]) => bench.signet(dir, ...args);
+    const ok = (r: Result) => bench.ok(r);
+    const ca = () => readFileSync(bench.server.ca);
+    const FIXTURE = path.join(projectRoot, 'test', 'fixtures', 'scan', 'trivy-image.json');
+
+    /** The Trivy fixture, made an hour ago for `repo@digest`, with or without its CRITICAL finding. */
+    function report(file: string, repo: string, digest: string, withCritical: boolean): string {
+      const r = JSON.parse(readFileSync(FIXTURE, 'utf8')) as {
+        CreatedAt: string;
+        ArtifactName: string;
+        Metadata: { RepoDigests: string[] };
+        Results: { Vulnerabilities?: { Severity: string }[] }[];
+      };
+      r.CreatedAt = new Date(Date.now() - 3_600_000).toISOString();
+      r.ArtifactName = `${repo}@${digest}`;
+      r.Metadata.RepoDigests = [`${repo}@${digest}`];
+      if (!withCritical) for (const x of r.Results) x.Vulnerabilities = x.Vulnerabilities?.filter((v) => v.Severity !== 'CRITICAL');
+      writeFileSync(file, JSON.stringify(r));
+      return file;
+    }
+
+    before(async () => {
+      issuer = await startDevTokenService({ issuer: 'dev-ci', service: 'dev-ci', users: [], oidc: { audience: 'signet' } });
+      bench = await Workbench.start('server-signers-oidc', async (work) => {
+        const file = path.join(work, 'oidc-issuers.json');
+        writeFileSync(file, JSON.stringify([{ issuer: issuer.oidc!.issuer, audience: 'signet' }]));
+        return startSignetUnderTest({ SIGNET_OIDC_ISSUERS_FILE: file });
+      });
+    });
+    after(async () => {
+      await bench?.stop();
+      await issuer?.close();
+    });
+
+    test('signed with the ID token and a passing report; a CRITICAL report and another repository’s token refused', async () => {
+      const name = 'oidc/app';
+      const repo = bench.image(name);
+      await bench.registry.pushImage(name, 'v0');
+      const owner = bench.user();
+      ok(await signet(owner, 'trust', 'sign', `${repo}:v0`, '--signer', 'owner'));
+      const created = await request(bench.server.url)
+        .post(`/api/v1/repositories/${repo}/signers`)
+        .ca(ca())
+        .set('Content-Type', 'application/json')
+        .send(
+          JSON.stringify({
+            name: 'ci',
+            rules: {
+              identities: [{ kind: 'oidc', claims: { repository: 'oidc/app', ref: 'refs/tags/*' } }],
+              scan: { maxAge: 86400, maxSeverity: { CRITICAL: 0 } },
+            },
+          }),
+        );
+      assert.equal(created.status, 201, created.text);
+      ok(await signet(owner, 'trust', 'signer', 'add', '--server-held', 'ci', repo));
+
+      const pushed = await bench.registry.pushImage(name, 'v1');
+      const pipeline = bench.user();
+      const token = (claims: Record<string, string>) => issuer.oidc!.mint({ repository: 'oidc/app', ref: 'refs/tags/v1', ...claims }, { audience: 'signet' });
+      const passing = report(path.join(pipeline, 'passing.json'), repo, pushed.digest, false);
+      const failing = report(path.join(pipeline, 'failing.json'), repo, pushed.digest, true);
+      const sign = (file: string, claims: Record<string, string> = {}) =>
+        run(
+          process.execPath,
+          [SIGNET_MAIN, 'trust', 'sign', `${repo}:v1`, '--remote-signer', 'ci', '--id-token', 'env://CI_ID_TOKEN', '--scan-report', file, '--json'],
+          {
+            ...bench.envOf(pipeline),
+            CI_ID_TOKEN: token(claims),
+          },
+        );
+
+      const critical = await sign(failing);
+      assert.equal(critical.code, 1, critical.out);
+      assert.match(critical.out, /SCAN_REFUSED.*CRITICAL/s);
+      const foreign = await sign(passing, { repository: 'someone/else' });
+      assert.equal(foreign.code, 1, foreign.out);
+      assert.match(foreign.out, /SIGN_DENIED/);
+      const reader = bench.user();
+      assert.doesNotMatch(ok(await bench.notary(reader, 'list', repo)).stdout, /^v1\s/m, 'nothing published');
+
+      const signed = ok(await sign(passing));
+      assert.equal((JSON.parse(signed.stdout) as { digest: string }).digest, pushed.digest);
+      assert.match(ok(await bench.notary(reader, 'list', repo)).stdout, new RegExp(`^v1\\s+${pushed.digest.slice(7)}\\s+${pushed.size}\\s+targets/`, 'm'));
+      const inspected = JSON.parse(ok(await bench.docker(bench.user(), 'trust', 'inspect', `${repo}:v1`)).stdout) as {
+        SignedTags: { SignedTag: string; Signers: string[] }[];
+      }[];
+      assert.deepEqual(inspected[0]!.SignedTags.find((t) => t.SignedTag === 'v1')!.Signers, ['ci']);
+      ok(await signet(bench.user(), 'verify', `${repo}:v1`, '--signer', 'ci'));
+
+      // The gate, with the repository's root pinned and the scan rule.
+      const work = bench.user();
+      const root = JSON.parse((await request(bench.server.url).get(`/v2/${repo}/_trust/tuf/1.root.json`).ca(ca())).text) as {
+        signed: { keys: Record<string, { keyval: { public: string } }>; roles: { root: { keyids: string[] } } };
+      };
+      writeFileSync(path.join(work, 'root.pem'), Buffer.from(root.signed.keys[root.signed.roles.root.keyids[0]!]!.keyval.public, 'base64'));
+      const policy = parsePolicy(
+        `version: 1
+trust:
+  signet: {notary: ${bench.server.url}, rootKeys: [root.pem], ca: ${bench.server.ca}}
+rules:
+  - images: ["**"]
+    trust: signet
+    signers: [ci]
+    scan: {maxAge: 7d}
+`,
+        path.join(work, 'policy.yaml'),
+      );
+      const trust = new GateTrustCache(policy.refreshMs);
+      trust.configure(policy.trust.values(), policy.refreshMs);
+      try {
+        const allowed = await decideImage(`${repo}:v1`, policy, trust);
+        assert.equal(allowed.allowed, true, allowed.reasons.join('; '));
+        assert.equal(allowed.digest, pushed.digest);
+        const unscanned = await decideImage(`${repo}:v0`, policy, trust);
+        assert.equal(unscanned.allowed, false, 'v0 has no signature by ci');
+      } finally {
+        trust.close();
+      }
+      const audit = await request(bench.server.url).get('/_signet/audit?signer=ci').ca(ca());
+      const results = (audit.body as { records: { action: string; detail: { result?: string; code?: string; identity?: { kind: string } } }[] }).records
+        .filter((r) => r.action === 'signer-sign')
+        .map((r) => [r.detail.code ?? r.detail.result, r.detail.identity?.kind]);
+      assert.deepEqual(results, [
+        ['signed', 'oidc'],
+        ['SIGN_DENIED', 'oidc'],
+        ['SCAN_BLOCKED', 'oidc'],
+      ]);
+    });
+  },
+);

@@ -52,30 +52,34 @@ export interface TrustServerUnderTest {
   output(): string;
 }
 
+/** Signet over HTTPS as its own process (with `env` added to its settings). */
+export async function startSignetUnderTest(env: Record<string, string> = {}): Promise<TrustServerUnderTest> {
+  const db = await createTestDatabase();
+  const tls = makeTestTls();
+  const proc = await spawnServer({
+    SIGNET_DATA_DIR: db.dataDir,
+    SIGNET_TLS_CERT: tls.cert,
+    SIGNET_TLS_KEY: tls.key,
+    ...(db.url ? { DATABASE_URL: db.url } : {}),
+    ...env,
+  });
+  return {
+    label: 'Signet',
+    url: proc.url,
+    ca: tls.caCert,
+    output: proc.output,
+    stop: async () => {
+      await proc.stop();
+      await db.drop();
+      rmSync(tls.dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export const SERVERS: { label: string; start(work: string): Promise<TrustServerUnderTest> }[] = [
   {
     label: 'Signet',
-    async start() {
-      const db = await createTestDatabase();
-      const tls = makeTestTls();
-      const proc = await spawnServer({
-        SIGNET_DATA_DIR: db.dataDir,
-        SIGNET_TLS_CERT: tls.cert,
-        SIGNET_TLS_KEY: tls.key,
-        ...(db.url ? { DATABASE_URL: db.url } : {}),
-      });
-      return {
-        label: 'Signet',
-        url: proc.url,
-        ca: tls.caCert,
-        output: proc.output,
-        stop: async () => {
-          await proc.stop();
-          await db.drop();
-          rmSync(tls.dir, { recursive: true, force: true });
-        },
-      };
-    },
+    start: () => startSignetUnderTest(),
   },
   {
     label: 'the reference notary-server',
