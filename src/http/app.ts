@@ -13,6 +13,7 @@ import { HttpError, sendError, toHttpError } from './errors.js';
 import { requestInfo } from './observe.js';
 import { guard, Refusal } from './pipeline.js';
 import { ROUTES, type RouteEnv } from './routes.js';
+import { UiState } from '../ui/handlers.js';
 
 export interface AppOptions {
   /** Token authentication; absent = no authentication. */
@@ -24,6 +25,8 @@ export interface AppOptions {
   expiryWarningSeconds: number;
   /** Repository name prefixes served; empty = all (notary's `repositories.gun_prefixes`). */
   gunPrefixes?: string[];
+  /** The inspector's pages (SIGNET_UI); on unless told otherwise. `tls` makes the session cookie Secure. */
+  ui?: { enabled: boolean; tls: boolean };
 }
 
 export function createApp(ctx: ServiceContext, options: AppOptions): express.Express {
@@ -38,6 +41,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
     limits: options.limits,
     expiryWarningSeconds: options.expiryWarningSeconds,
     metadata: new MetadataAnswers(options.cache),
+    ui: new UiState({ enabled: options.ui?.enabled ?? true, tls: options.ui?.tls ?? false, auth: options.auth }, ctx.now),
   };
 
   const fail = (req: Request, res: Response, error: unknown, update: boolean) => {

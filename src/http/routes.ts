@@ -24,6 +24,8 @@ import { multipartBoundary, parseMultipart } from './multipart.js';
 import { requestInfo } from './observe.js';
 import type { Route } from './paths.js';
 import { STAGED_ROUTES } from './staged-routes.js';
+import { INSPECTOR_API } from './inspector-routes.js';
+import { UI_ROUTES, type UiState } from '../ui/handlers.js';
 
 /** What handlers work with, besides the request. */
 export interface RouteEnv {
@@ -33,6 +35,8 @@ export interface RouteEnv {
   /** Default window of the expiring-roles report, seconds. */
   expiryWarningSeconds: number;
   metadata: MetadataAnswers;
+  /** The inspector's pages: whether they are on, and their logins. */
+  ui: UiState;
 }
 
 type Kind = Route['kind'];
@@ -223,6 +227,9 @@ export const ROUTES: { readonly [K in Kind]: RouteRunner } = {
   globalChangefeed: changefeedRoute,
   // ---- staged updates (key ceremonies): staged-routes.ts ----
   ...(STAGED_ROUTES as unknown as { [K in keyof typeof STAGED_ROUTES]: RouteRunner }),
+  // ---- the inspector: read API (inspector-routes.ts) and pages (src/ui) ----
+  ...(INSPECTOR_API as unknown as { [K in keyof typeof INSPECTOR_API]: RouteRunner }),
+  ...(UI_ROUTES as unknown as { [K in keyof typeof UI_ROUTES]: RouteRunner }),
   notFound: route<'notFound'>({
     handle() {
       throw new HttpError('METADATA_NOT_FOUND');

@@ -25,6 +25,12 @@ export interface AuditQuery {
   gun?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
+  /** Only this subject. */
+  actor?: string | undefined;
+  /** Only this action (`update`, `delete`, `rotate_key`, `staged-…`). */
+  action?: string | undefined;
+  /** Only these repositories. */
+  only?: readonly string[] | undefined;
   limit: number;
 }
 
@@ -44,6 +50,12 @@ export class AuditStore {
     if (q.gun !== undefined) query = query.where('gun', '=', q.gun);
     if (q.since) query = query.where('created_at', '>=', q.since);
     if (q.until) query = query.where('created_at', '<', q.until);
+    if (q.actor !== undefined) query = query.where('subject', '=', q.actor);
+    if (q.action !== undefined) query = query.where('action', '=', q.action);
+    if (q.only) {
+      if (q.only.length === 0) return [];
+      query = query.where('gun', 'in', q.only.slice(0, 5000));
+    }
     const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
     return rows.map((r) => ({
       id: String(r.id),

@@ -66,6 +66,18 @@ export interface StagedUpdatesTable {
   closed_by: string | null;
 }
 
+// ---- the inspector's repository list ----
+export interface RepositorySummariesTable {
+  gun: string;
+  signed_tags: number;
+  signers: ColumnType<unknown, string, string>;
+  last_change: Date;
+  nearest_expiry: Date | null;
+  nearest_role: string | null;
+  expiries: ColumnType<unknown, string, string>;
+  updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -79,4 +91,5 @@ export interface Schema {
   signet_migrations: SignetMigrationsTable;
   store_settings: StoreSettingsTable;
   staged_updates: StagedUpdatesTable;
+  repository_summaries: RepositorySummariesTable;
 }

@@ -11,6 +11,7 @@ import type { Schema } from './schema.js';
 import { ServerKeyStore } from './server-key-store.js';
 import { SettingsStore } from './store-settings.js';
 import { StagedStore } from './staged-store.js';
+import { SummaryStore } from './summary-store.js';
 
 export class Stores {
   readonly metadata: MetadataStore;
@@ -20,6 +21,8 @@ export class Stores {
   readonly settings: SettingsStore;
   /** Staged updates of key ceremonies. */
   readonly staged: StagedStore;
+  /** The inspector's one-row-per-repository summaries. */
+  readonly summaries: SummaryStore;
 
   constructor(private readonly db: Db) {
     this.metadata = new MetadataStore(db);
@@ -28,6 +31,7 @@ export class Stores {
     this.audit = new AuditStore(db);
     this.settings = new SettingsStore(db);
     this.staged = new StagedStore(db);
+    this.summaries = new SummaryStore(db);
   }
 
   /** The same stores bound to an open transaction. */
