@@ -13,6 +13,7 @@ header .user{margin-left:auto;display:flex;gap:10px;align-items:center;color:#cf
 header .user button{background:none;border:1px solid #5b6576;color:#cfd8ea;border-radius:4px;padding:2px 8px;cursor:pointer}
 main{padding:20px 24px;max-width:1400px}
 h1{font-size:20px;margin:0 0 12px}
+h1.mono{font-size:18px}
 h2{font-size:16px;margin:24px 0 8px}
 a{color:var(--accent)}
 section.card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:12px 16px;margin-bottom:16px}
