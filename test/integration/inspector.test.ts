@@ -7,7 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { catalogGrant, repoGrant, tokenSigner } from '../support/tokens.js';
 import { certKey, ecdsaKey, inDays, multipartBody, rootDoc, serverKey, signFile, targetFile, targetsDoc, type TestKey } from '../support/tuf-kit.js';
 
 const XSS_GUN = 'localhost:5000/evil/"><svg/onload=alert(1)>';
@@ -204,5 +208,54 @@ describe('the inspector', { timeout: 120_000 }, () => {
     } finally {
       await off.close();
     }
+  });
+});
+
+describe('the inspector API behind token authentication', { timeout: 60_000 }, () => {
+  const GUN = 'localhost:5000/team/app';
+  let work: string;
+  let server: TestServer;
+  const signer = tokenSigner({ issuer: 'inspector-issuer', service: 'inspector-service' });
+  const bearer = (...grants: ReturnType<typeof repoGrant>[]) => `Bearer ${signer.mint({ sub: 'someone', access: grants })}`;
+
+  before(async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'signet-inspector-auth-'));
+    const bundle = path.join(work, 'tokens.pem');
+    writeFileSync(bundle, signer.certPem);
+    server = await startTestServer({
+      SIGNET_AUTH: 'token',
+      // Nothing listens there: a login cannot reach the token service.
+      SIGNET_AUTH_REALM: 'http://127.0.0.1:9/token',
+      SIGNET_AUTH_SERVICE: 'inspector-service',
+      SIGNET_AUTH_ISSUER: 'inspector-issuer',
+      SIGNET_AUTH_ROOT_CERT_BUNDLE: bundle,
+    });
+  });
+  after(async () => {
+    await server?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('one repository needs pull on it; the lists need the catalog; the pages send anonymous visitors to the login', async () => {
+    const get = (p: string, auth?: string) => (auth ? request(server.url).get(p).set('Authorization', auth) : request(server.url).get(p));
+    assert.equal((await get(`/api/v1/repositories/${GUN}`)).status, 401);
+    assert.equal((await get(`/api/v1/repositories/${GUN}`, bearer(repoGrant(GUN, 'pull')))).status, 404, 'allowed; there is no such repository');
+    assert.equal((await get(`/api/v1/repositories/${GUN}/history`, bearer(repoGrant('localhost:5000/other', 'pull')))).status, 401);
+    for (const p of ['/api/v1/repositories', '/api/v1/expiring', '/api/v1/audit']) {
+      const refused = await get(p, bearer(repoGrant(GUN, 'pull')));
+      assert.equal(refused.status, 401, p);
+      assert.match(refused.headers['www-authenticate'] ?? '', /scope="registry:catalog:\*"/);
+      assert.equal((await get(p, bearer(catalogGrant('*')))).status, 200, p);
+    }
+    const page = await get('/ui/');
+    assert.equal(page.status, 303);
+    assert.equal(page.headers['location'], '/ui/login');
+    const login = await get('/ui/login');
+    assert.equal(login.status, 200);
+    assert.match(login.text, /<form class="login" method="post" action="\/ui\/login">/);
+    assert.equal((await get('/ui/repositories/localhost:5000/team/app')).status, 303);
+    const bad = await request(server.url).post('/ui/login').type('form').send({ username: 'u', password: 'p' });
+    assert.equal(bad.status, 502, 'the realm cannot be reached');
+    assert.ok(!bad.text.includes('"p"'), 'the password is not put back in the page');
   });
 });
