@@ -80,6 +80,14 @@ module.exports = {
       },
     },
     {
+      name: 'ui-not-storage',
+      comment:
+        'src/ui renders pages from the service read models (src/service/inspector.ts); it never reads the stores, nor the HTTP internals that route to it.',
+      severity: 'error',
+      from: { path: '^src/ui/' },
+      to: { path: '^src/(storage|http|signing|import)/' },
+    },
+    {
       name: 'no-circular',
       comment: 'Cycles hide which part depends on which.',
       severity: 'error',

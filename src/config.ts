@@ -87,6 +87,10 @@ export const configSchema = z
     SIGNET_EXPIRY_WARNING_WINDOW: seconds(0, 10 * 365 * DAY)
       .default(30 * DAY)
       .describe('Report client-signed roles expiring within this many seconds'),
+    SIGNET_UI: z
+      .enum(['on', 'off'])
+      .default('on')
+      .describe('The read-only web inspector under `/ui/` (and `/` redirecting there); `off` answers those paths 404. The `/api/v1/` read API stays.'),
     SIGNET_HEADERS_TIMEOUT_MS: integer(1000, 600_000).default(20_000).describe('Time a client has to send its request headers, milliseconds.'),
     SIGNET_REQUEST_TIMEOUT_MS: integer(1000, 3_600_000).default(120_000).describe('Time a client has to send a whole request, milliseconds.'),
     SIGNET_KEEP_ALIVE_TIMEOUT_MS: integer(0, 600_000).default(5_000).describe('Idle time before a kept-alive connection is closed, milliseconds.'),

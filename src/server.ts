@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, gunPrefixes, type Config, SETTING_NAMES } from './config.js';
 import { TokenAuthenticator } from './auth/token-auth.js';
 import { createApp } from './http/app.js';
+import { backfillSummaries } from './service/repository-summary.js';
 import { scanExpiry, summarise } from './service/expiry.js';
 import { expireStagedUpdates } from './service/staged-updates.js';
 import { withFastReads } from './http/fast-path.js';
@@ -244,6 +245,7 @@ async function serve(
     identityVerifier,
     // Server-held signers that require a scan report have it checked by src/scan's policy.
     scanPolicy: scanChecker,
+    ui: { enabled: config.SIGNET_UI === 'on', tls: tlsFiles !== null },
   });
   let closing = false;
   const served = observe(context.metrics, logger, withFastReads(context, { cache, auth, gunPrefixes: gunPrefixes(config.SIGNET_GUN_PREFIXES) }, app), {
@@ -284,6 +286,10 @@ async function serve(
   database.noteUrl?.(url);
   logger.info('signet listening', { url, store: database.kind });
   const watch = config.SIGNET_EXPIRY_SCAN_INTERVAL > 0 ? startExpiryWatch(context, config, logger) : null;
+  // Repositories stored before the inspector's summaries existed are summarised once, in the background.
+  void backfillSummaries(context.stores, context.cache)
+    .then((n) => n > 0 && logger.info('repository summaries written', { repositories: n }))
+    .catch((e: unknown) => logger.warn('repository summaries not written', { error: (e as Error).message }));
   return {
     url,
     port,

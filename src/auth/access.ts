@@ -15,7 +15,10 @@ export type AccessRoute =
       kind:
         'createSigner' | 'listSigners' | 'getSigner' | 'deleteSigner' | 'disableSigner' | 'enableSigner' | 'rotateSigner' | 'setSignerRules' | 'signWithSigner';
       gun: string;
-    };
+    }
+  // the inspector: the read API takes tokens; the pages have their own login (a session)
+  | { kind: 'listRepositories' | 'apiExpiring' | 'apiAudit' | 'uiHome' | 'uiPage' | 'uiLogin' | 'uiLogout' }
+  | { kind: 'getRepository' | 'repositoryHistory' | 'roleDiff' | 'uiRepository'; gun: string };
 
 export interface Access {
   type: 'repository' | 'registry';
@@ -76,6 +79,22 @@ export function requiredAccess(route: AccessRoute): Access[] | null {
       return repo(route.gun, 'pull');
     case 'signWithSigner':
       return repo(route.gun, 'push');
+    // ---- the inspector: one repository needs pull on it, lists across repositories the catalog ----
+    case 'getRepository':
+    case 'repositoryHistory':
+    case 'roleDiff':
+      return repo(route.gun, 'pull');
+    case 'listRepositories':
+    case 'apiExpiring':
+    case 'apiAudit':
+      return catalog;
+    // The pages check their session themselves (src/ui/session.ts): a browser has no bearer token.
+    case 'uiHome':
+    case 'uiPage':
+    case 'uiRepository':
+    case 'uiLogin':
+    case 'uiLogout':
+      return null;
   }
 }
 

@@ -59,6 +59,34 @@ export class TokenAuthenticator {
     return new TokenAuthenticator({ ...options, rootCertBundle: readFileSync(options.rootCertBundleFile, 'utf8') });
   }
 
+  /** The token service that issues this server's tokens. */
+  get realm(): string {
+    return this.options.realm;
+  }
+
+  /** The audience tokens must name. */
+  get service(): string {
+    return this.options.service;
+  }
+
+  /**
+   * What a token the realm issued grants, once it is verified like any bearer token (signature,
+   * issuer, audience, validity); null if it is not one this server accepts.
+   */
+  grants(token: string, nowMs = Date.now()): { subject: string; expiresMs: number; access: Access[] } | null {
+    try {
+      const claims = this.verifyToken(token, nowMs);
+      const access: Access[] = [];
+      for (const g of claims.access ?? []) {
+        if (g.type !== 'repository' && g.type !== 'registry') continue;
+        for (const action of g.actions) access.push({ type: g.type, name: g.name, action });
+      }
+      return { subject: claims.sub ?? '', expiresMs: claims.exp * 1000, access };
+    } catch {
+      return null;
+    }
+  }
+
   challenge(required: readonly Access[], error?: 'invalid_token' | 'insufficient_scope'): string {
     const q = (s: string) => s.replace(/["\\]/g, '\\$&');
     let value = `Bearer realm="${q(this.options.realm)}",service="${q(this.options.service)}"`;

@@ -16,6 +16,7 @@ import { guard, Refusal } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
 import { ROUTES, type RouteEnv } from './routes.js';
 import { auditRefusedSign, type SignerEnv } from './signer-routes.js';
+import { UiState } from '../ui/handlers.js';
 
 export interface AppOptions {
   /** Token authentication; absent = no authentication. */
@@ -33,6 +34,8 @@ export interface AppOptions {
   identityVerifier?: IdentityVerifier | undefined;
   /** Checks scan reports for signers that require one; absent = scan reports refused. */
   scanPolicy?: SignerEnv['signing']['scanPolicy'];
+  /** The inspector's pages (SIGNET_UI); on unless told otherwise. `tls` makes the session cookie Secure. */
+  ui?: { enabled: boolean; tls: boolean };
 }
 
 export function createApp(ctx: ServiceContext, options: AppOptions): express.Express {
@@ -51,6 +54,7 @@ export function createApp(ctx: ServiceContext, options: AppOptions): express.Exp
       rateLimiter: options.signRateLimit ? new RateLimiter({ perMinute: options.signRateLimit }) : null,
       scanPolicy: options.scanPolicy,
     },
+    ui: new UiState({ enabled: options.ui?.enabled ?? true, tls: options.ui?.tls ?? false, auth: options.auth }, ctx.now),
   };
 
   const fail = (req: Request, res: Response, error: unknown, update: boolean) => {

@@ -86,6 +86,55 @@ function matchSignerRoute(method: string, path: string): SignerRoute | null {
   return null;
 }
 // ---- end of server-held signers ----
+// ---- the inspector: read API under /api/v1/, pages under /ui/ ----
+const INSPECTOR_ROUTES = {
+  history: /^\/api\/v1\/repositories\/(?<gun>.+)\/history$/,
+  diff: /^\/api\/v1\/repositories\/(?<gun>.+)\/diff$/,
+  repository: /^\/api\/v1\/repositories\/(?<gun>.+)$/,
+  uiRepository: /^\/ui\/repositories\/(?<gun>.+)$/,
+} as const;
+
+export type UiPage = 'repositories' | 'expiring' | 'audit' | 'login' | 'style';
+
+export type InspectorRoute =
+  | { kind: 'listRepositories' | 'apiExpiring' | 'apiAudit' }
+  | { kind: 'getRepository' | 'repositoryHistory' | 'roleDiff'; gun: string }
+  | { kind: 'uiHome' }
+  | { kind: 'uiPage'; page: UiPage }
+  | { kind: 'uiRepository'; gun: string }
+  | { kind: 'uiLogin' | 'uiLogout' };
+
+const UI_PAGES: Record<string, UiPage> = {
+  '/ui/': 'repositories',
+  '/ui': 'repositories',
+  '/ui/expiring': 'expiring',
+  '/ui/audit': 'audit',
+  '/ui/login': 'login',
+  '/ui/static/signet.css': 'style',
+};
+
+/** The inspector's routes; null when the path is not one of them. Everything but login and logout is GET. */
+function matchInspectorRoute(method: string, path: string): InspectorRoute | null {
+  if (path === '/' && method === 'GET') return { kind: 'uiHome' };
+  if (path.startsWith('/ui')) {
+    if (method === 'POST') return path === '/ui/login' ? { kind: 'uiLogin' } : path === '/ui/logout' ? { kind: 'uiLogout' } : null;
+    if (method !== 'GET') return null;
+    const page = UI_PAGES[path];
+    if (page) return { kind: 'uiPage', page };
+    const m = INSPECTOR_ROUTES.uiRepository.exec(path);
+    return m ? { kind: 'uiRepository', gun: m.groups!['gun']! } : null;
+  }
+  if (!path.startsWith('/api/v1/') || method !== 'GET') return null;
+  if (path === '/api/v1/repositories') return { kind: 'listRepositories' };
+  if (path === '/api/v1/expiring') return { kind: 'apiExpiring' };
+  if (path === '/api/v1/audit') return { kind: 'apiAudit' };
+  let m: RegExpExecArray | null;
+  if ((m = INSPECTOR_ROUTES.history.exec(path))) return { kind: 'repositoryHistory', gun: m.groups!['gun']! };
+  if ((m = INSPECTOR_ROUTES.diff.exec(path))) return { kind: 'roleDiff', gun: m.groups!['gun']! };
+  if ((m = INSPECTOR_ROUTES.repository.exec(path))) return { kind: 'getRepository', gun: m.groups!['gun']! };
+  return null;
+}
+// ---- end of the inspector ----
 
 export type Route =
   | { kind: 'ping' }
@@ -104,6 +153,7 @@ export type Route =
   | { kind: 'changefeed'; gun: string }
   | StagedRoute
   | SignerRoute
+  | InspectorRoute
   | { kind: 'notFound' };
 
 /** Whether a (raw, undecoded) path and method are a write to a repository. */
@@ -125,6 +175,8 @@ export function matchRoute(method: string, path: string): Route {
   if (staged) return staged;
   const signer = matchSignerRoute(method, path);
   if (signer) return signer;
+  const inspector = matchInspectorRoute(method, path);
+  if (inspector) return inspector;
   let m: RegExpExecArray | null;
   if ((m = ROUTES.update.exec(path))) {
     if (method === 'POST') return { kind: 'update', gun: m.groups!['gun']! };

@@ -25,6 +25,8 @@ import { requestInfo } from './observe.js';
 import type { Route } from './paths.js';
 import { STAGED_ROUTES } from './staged-routes.js';
 import { SIGNER_ROUTES, type SignerEnv } from './signer-routes.js';
+import { INSPECTOR_API } from './inspector-routes.js';
+import { UI_ROUTES, type UiState } from '../ui/handlers.js';
 
 /** What handlers work with, besides the request. */
 export interface RouteEnv {
@@ -36,6 +38,8 @@ export interface RouteEnv {
   metadata: MetadataAnswers;
   /** The signing call of server-held signers: its rate limit and scan policy. */
   signing: SignerEnv['signing'];
+  /** The inspector's pages: whether they are on, and their logins. */
+  ui: UiState;
 }
 
 type Kind = Route['kind'];
@@ -228,6 +232,9 @@ export const ROUTES: { readonly [K in Kind]: RouteRunner } = {
   ...(STAGED_ROUTES as unknown as { [K in keyof typeof STAGED_ROUTES]: RouteRunner }),
   // ---- server-held signers: signer-routes.ts ----
   ...(SIGNER_ROUTES as unknown as { [K in keyof typeof SIGNER_ROUTES]: RouteRunner }),
+  // ---- the inspector: read API (inspector-routes.ts) and pages (src/ui) ----
+  ...(INSPECTOR_API as unknown as { [K in keyof typeof INSPECTOR_API]: RouteRunner }),
+  ...(UI_ROUTES as unknown as { [K in keyof typeof UI_ROUTES]: RouteRunner }),
   notFound: route<'notFound'>({
     handle() {
       throw new HttpError('METADATA_NOT_FOUND');

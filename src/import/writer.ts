@@ -4,6 +4,7 @@
  * change reaches every process's cache), then the changefeed in notary's id order.
  */
 import { withRepositoryLock, type ServiceContext } from '../service/context.js';
+import { refreshSummary } from '../service/repository-summary.js';
 import type { Stores } from '../storage/stores.js';
 import { presentFiles, type ImportOptions, type Prepared, type PreparedKey } from './plan.js';
 import type { FileProblem, ImportReport } from './report.js';
@@ -133,7 +134,10 @@ export async function writeRepository(ctx: ServiceContext, prepared: Prepared, o
       async (stores) => {
         const result = await work(stores);
         wrote = result.wrote;
-        if (wrote) await stores.metadata.announceChange(gun);
+        if (wrote) {
+          await refreshSummary(stores, ctx.cache, gun);
+          await stores.metadata.announceChange(gun);
+        }
         return result.outcome;
       },
       { changesMetadata: false },

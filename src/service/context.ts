@@ -6,6 +6,7 @@ import { Metrics } from '../observability/metrics.js';
 import { CurrentMetadataCache } from './current-cache.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ParsedFileCache } from './metadata-cache.js';
+import { refreshSummary } from './repository-summary.js';
 
 export interface Expiries {
   snapshotMs: number;
@@ -54,7 +55,7 @@ export function createContext(database: Database, keys: KeyService, expiries: Ex
 
 /**
  * Run `work` in one transaction holding the repository's write lock, with stores bound to that
- * transaction. Unless told it changes no metadata, the change is announced to every process on
+ * transaction. Unless told it changes no metadata, the repository's summary is rewritten and the change is announced to every process on
  * commit and dropped from this one's cache.
  */
 export async function withRepositoryLock<T>(
@@ -68,7 +69,11 @@ export async function withRepositoryLock<T>(
     return await ctx.stores.transaction(async (stores) => {
       await stores.metadata.lockRepository(gun);
       const result = await work(stores);
-      if (changesMetadata) await stores.metadata.announceChange(gun);
+      if (changesMetadata) {
+        // The inspector's summary changes with the metadata, in the same transaction.
+        await refreshSummary(stores, ctx.cache, gun);
+        await stores.metadata.announceChange(gun);
+      }
       return result;
     });
   } finally {

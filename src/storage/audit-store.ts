@@ -28,6 +28,12 @@ export interface AuditQuery {
   signer?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
+  /** Only this subject. */
+  actor?: string | undefined;
+  /** Only this action (`update`, `delete`, `rotate_key`, `staged-…`). */
+  action?: string | undefined;
+  /** Only these repositories. */
+  only?: readonly string[] | undefined;
   limit: number;
 }
 
@@ -48,6 +54,12 @@ export class AuditStore {
     if (q.signer !== undefined) query = query.where(sql<boolean>`detail ? 'signer' and detail->>'signer' = ${q.signer}`);
     if (q.since) query = query.where('created_at', '>=', q.since);
     if (q.until) query = query.where('created_at', '<', q.until);
+    if (q.actor !== undefined) query = query.where('subject', '=', q.actor);
+    if (q.action !== undefined) query = query.where('action', '=', q.action);
+    if (q.only) {
+      if (q.only.length === 0) return [];
+      query = query.where('gun', 'in', q.only.slice(0, 5000));
+    }
     const rows = await query.orderBy('id', 'desc').limit(q.limit).execute();
     return rows.map((r) => ({
       id: String(r.id),

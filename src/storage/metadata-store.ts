@@ -140,6 +140,18 @@ export class MetadataStore {
     return rows.map((r) => ({ role: r.role, version: r.version, sha256: fixedWidth(r.sha256) }));
   }
 
+  /** Every stored version of a repository, newest first, without the bytes. */
+  async versionsOf(gun: string, limit: number): Promise<{ role: string; version: number; sha256: string; length: number; createdAt: Date }[]> {
+    const rows = await this.db
+      .selectFrom('tuf_files')
+      .select(['role', 'version', 'sha256', 'created_at', sql<number>`octet_length(data)`.as('length')])
+      .where('gun', '=', gun)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ role: r.role, version: r.version, sha256: fixedWidth(r.sha256), length: Number(r.length), createdAt: r.created_at }));
+  }
+
   async latestVersions(gun: string): Promise<Map<string, number>> {
     const rows = await this.db
       .selectFrom('tuf_files')

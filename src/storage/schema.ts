@@ -98,6 +98,18 @@ export interface SignerKeysTable {
   retire_after: Date | null;
 }
 
+// ---- the inspector's repository list ----
+export interface RepositorySummariesTable {
+  gun: string;
+  signed_tags: number;
+  signers: ColumnType<unknown, string, string>;
+  last_change: Date;
+  nearest_expiry: Date | null;
+  nearest_role: string | null;
+  expiries: ColumnType<unknown, string, string>;
+  updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
+}
+
 export interface SignetMigrationsTable {
   name: string;
   applied_at: ColumnType<Date, Date | undefined, never>;
@@ -114,4 +126,5 @@ export interface Schema {
   oidc_replay: OidcReplayTable;
   signers: SignersTable;
   signer_keys: SignerKeysTable;
+  repository_summaries: RepositorySummariesTable;
 }

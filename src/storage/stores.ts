@@ -13,6 +13,7 @@ import { ServerKeyStore } from './server-key-store.js';
 import { SettingsStore } from './store-settings.js';
 import { SignerStore } from './signer-store.js';
 import { StagedStore } from './staged-store.js';
+import { SummaryStore } from './summary-store.js';
 
 export class Stores {
   readonly metadata: MetadataStore;
@@ -26,6 +27,8 @@ export class Stores {
   readonly oidcReplay: OidcReplayStore;
   /** Server-held signers and their keys. */
   readonly signers: SignerStore;
+  /** The inspector's one-row-per-repository summaries. */
+  readonly summaries: SummaryStore;
 
   constructor(private readonly db: Db) {
     this.metadata = new MetadataStore(db);
@@ -36,6 +39,7 @@ export class Stores {
     this.staged = new StagedStore(db);
     this.oidcReplay = new OidcReplayStore(db);
     this.signers = new SignerStore(db);
+    this.summaries = new SummaryStore(db);
   }
 
   /** The same stores bound to an open transaction. */
