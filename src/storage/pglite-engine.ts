@@ -73,7 +73,7 @@ let compilerSet = false;
  * serves them nearly as fast. Must run before the module is compiled (the first PGlite.create).
  */
 function useBaselineCompiler(): void {
-  if (compilerSet || process.env['SIGNET_PGLITE_OPTIMISE'] === '1') return;
+  if (compilerSet) return;
   compilerSet = true;
   v8.setFlagsFromString('--liftoff-only');
 }

@@ -68,8 +68,9 @@ export class PGlitePool {
 
   private async query(sql: string, params: readonly unknown[]): Promise<QueryResult> {
     const command = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase() ?? '';
-    if (params.length === 0 && sql.includes(';')) {
-      // Scripts (migrations) hold several statements; only the simple protocol runs those.
+    if (params.length === 0) {
+      // Scripts (migrations) hold several statements; only the simple protocol runs those. It is
+      // also one round trip into Postgres where the extended protocol takes six (BEGIN, COMMIT).
       const results = await this.db.exec(sql);
       const last = results[results.length - 1];
       return { command, rowCount: last?.affectedRows ?? 0, rows: last?.rows ?? [] };
