@@ -245,6 +245,8 @@ export function renderMarkdown(record: RunRecord): string {
   out.push('  the certificate: a TCP connection and full TLS handshake per request, as the notary and docker clients do.');
   out.push('- `post-update`: throughput is *accepted* updates/s (2xx); `mix-95-5`: each connection sends 19 reads of');
   out.push("  its repository's timestamp.json, then one update (reads and writes also reported apart in the notes).");
+  out.push('- Idle RSS is VmRSS of the server process 3 s after it started listening, before any content or load.');
+  out.push('  Health: each server answers a health check before its first workload and after every measurement.');
   out.push('- Peak RSS is VmHWM of the server process during the measured window (reset through');
   out.push('  `/proc/PID/clear_refs` before it); the memory of a Postgres server is not included. CPU µs/req is the CPU');
   out.push('  time of the server process plus its Postgres cluster (postmaster and backends), per response.');
