@@ -52,7 +52,7 @@ export class WalSync {
   private failure: Error | null = null;
   private readonly kinds = new WeakMap<FsNode, { kind: Kind; path: string }>();
   /** Flushes done and the WAL writes they covered, for tests and metrics. */
-  readonly stats = { flushes: 0, syncWrites: 0 };
+  readonly stats = { flushes: 0, syncWrites: 0, vanished: 0 };
 
   constructor(private readonly root: string) {}
 
@@ -76,19 +76,40 @@ export class WalSync {
       else this.dirtyData.add(file);
       return n;
     };
-    for (const op of ['mknod', 'rename', 'unlink', 'rmdir', 'symlink']) {
+    const dirChanged = (dir: string) => {
+      if (dir === path.join(this.root, 'pg_wal')) {
+        this.walDirDirty = true;
+        this.walSeq++;
+      } else this.dirtyDirs.add(dir);
+    };
+    // mknod, unlink, rmdir and symlink get (parent directory, name, …).
+    for (const op of ['mknod', 'unlink', 'rmdir', 'symlink']) {
       const original = nodefs.node_ops[op];
       if (!original) continue;
       nodefs.node_ops[op] = (...args: unknown[]) => {
-        const parent = args[0] as FsNode;
         const result = original(...args);
-        const dir = nodefs.realPath(parent);
-        if (dir === path.join(this.root, 'pg_wal')) {
-          this.walDirDirty = true;
-          this.walSeq++;
-        } else this.dirtyDirs.add(dir);
-        // A rename moves a node to another directory: that one changes too.
-        if (op === 'rename' && args[1]) this.dirtyDirs.add(nodefs.realPath(args[1] as FsNode));
+        dirChanged(nodefs.realPath(args[0] as FsNode));
+        return result;
+      };
+    }
+    // rename gets (the node, its new directory, its new name): a WAL segment is made as
+    // xlogtemp.N and renamed, old segments are renamed for reuse. Both directories change, and
+    // the node, which keeps being used under its new name, is classified again.
+    const rename = nodefs.node_ops['rename'];
+    if (rename) {
+      nodefs.node_ops['rename'] = (...args: unknown[]) => {
+        const node = args[0] as FsNode;
+        const from = nodefs.realPath(node.parent);
+        const before = nodefs.realPath(node);
+        const result = rename(...args);
+        this.kinds.delete(node);
+        // Writes not yet synced follow the file to its new name.
+        const after = path.join(nodefs.realPath(args[1] as FsNode), String(args[2]));
+        for (const dirty of [this.dirtyWal, this.dirtyData]) {
+          if (dirty.delete(before)) dirty.add(after);
+        }
+        dirChanged(from);
+        dirChanged(nodefs.realPath(args[1] as FsNode));
         return result;
       };
     }
@@ -101,7 +122,6 @@ export class WalSync {
       const rel = path.relative(this.root, file);
       const kind: Kind = rel.startsWith(`pg_wal${path.sep}`) ? 'wal' : rel === path.join('global', 'pg_control') ? 'control' : 'data';
       known = { kind, path: file };
-      // Renamed files get a new node lookup; a cached path of a renamed node is only a cache miss.
       this.kinds.set(node, known);
     }
     return known;
@@ -134,7 +154,8 @@ export class WalSync {
     const dir = this.walDirDirty;
     this.walDirDirty = false;
     try {
-      await Promise.all(files.map((f) => syncFile(f, true)));
+      const found = await Promise.all(files.map((f) => syncFile(f, true)));
+      this.stats.vanished += found.filter((f) => !f).length;
       if (dir) await syncFile(path.join(this.root, 'pg_wal'), false);
       this.stats.flushes++;
       this.syncedSeq = Math.max(this.syncedSeq, seq);
@@ -152,7 +173,7 @@ export class WalSync {
     const seq = this.walSeq;
     const files = new Set([...this.dirtyWal, ...this.inFlightWal]);
     this.dirtyWal.clear();
-    for (const f of files) syncFileNow(f, true);
+    for (const f of files) if (!syncFileNow(f, true)) this.stats.vanished++;
     if (this.walDirDirty) syncFileNow(path.join(this.root, 'pg_wal'), false);
     this.walDirDirty = false;
     this.stats.syncWrites++;
@@ -175,32 +196,34 @@ function allZero(buffer: Uint8Array, offset: number, length: number): boolean {
 
 const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT';
 
-async function syncFile(file: string, dataOnly: boolean): Promise<void> {
+/** False when the file is gone (removed since it was written: a dropped relation, a WAL segment removed at a checkpoint). */
+async function syncFile(file: string, dataOnly: boolean): Promise<boolean> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(file, 'r');
   } catch (e) {
-    // Removed since (a recycled WAL segment, a dropped relation): nothing left to sync.
-    if (gone(e)) return;
+    if (gone(e)) return false;
     throw e;
   }
   try {
     await (dataOnly ? handle.datasync() : handle.sync());
+    return true;
   } finally {
     await handle.close();
   }
 }
 
-function syncFileNow(file: string, dataOnly: boolean): void {
+function syncFileNow(file: string, dataOnly: boolean): boolean {
   let fd: number;
   try {
     fd = openSync(file, 'r');
   } catch (e) {
-    if (gone(e)) return;
+    if (gone(e)) return false;
     throw e;
   }
   try {
     (dataOnly ? fdatasyncSync : fsyncSync)(fd);
+    return true;
   } finally {
     closeSync(fd);
   }

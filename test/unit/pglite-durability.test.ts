@@ -3,7 +3,7 @@
  * real files: which writes wait for which syncs, and that commits share a flush.
  */
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -25,7 +25,7 @@ interface Node {
 /** A NODEFS look-alike: a node per path, writes go straight to the file (as NODEFS's writeSync does). */
 function fakeNodeFs() {
   const written: string[] = [];
-  const nodefs: NodeFsModule & { node(rel: string): Node } = {
+  const nodefs: NodeFsModule & { node(rel: string): Node; dir(rel: string): Node } = {
     realPath: (node) => (node as Node).file ?? root,
     stream_ops: {
       write: (stream, buffer, offset, length, position) => {
@@ -41,11 +41,20 @@ function fakeNodeFs() {
     },
     node_ops: {
       mknod: () => ({}),
+      // As NODEFS: (node, new directory, new name); the node lives on under its new name.
+      rename: (...args: unknown[]) => {
+        const [node, dir, name] = args as [Node, Node, string];
+        const to = path.join(dir.file!, name);
+        renameSync(node.file!, to);
+        node.file = to;
+        node.name = name;
+      },
     },
     node: (rel) => {
       const dir = { name: path.dirname(rel), file: path.join(root, path.dirname(rel)) } as Node;
       return { name: path.basename(rel), parent: dir, mount: { opts: { root } }, file: path.join(root, rel) };
     },
+    dir: (rel: string): Node => ({ name: rel, file: path.join(root, rel) }) as Node,
   };
   return { nodefs, written };
 }
@@ -107,4 +116,17 @@ test('a new WAL segment makes the next flush sync pg_wal/ too', async () => {
   assert.equal(sync.pending(), true, 'a segment created is not durable until its directory is synced');
   await sync.flush();
   assert.equal(sync.pending(), false);
+});
+
+test('a WAL segment made under a temporary name and renamed is synced under its new name', async () => {
+  const sync = new WalSync(root);
+  const { nodefs } = fakeNodeFs();
+  sync.install(nodefs);
+  const segment = { node: nodefs.node('pg_wal/xlogtemp.42') };
+  nodefs.stream_ops.write(segment, Buffer.alloc(16), 0, 16);
+  nodefs.node_ops['rename']!(segment.node, nodefs.dir('pg_wal'), '000000010000000000000004');
+  nodefs.stream_ops.write(segment, Buffer.from('commit'), 0, 6);
+  await sync.flush();
+  assert.equal(sync.pending(), false);
+  assert.equal(sync.stats.vanished, 0, 'every WAL write was synced where the file now is');
 });
