@@ -81,7 +81,10 @@ export class PGlitePool {
 
   async end(): Promise<void> {
     await this.tail;
-    await this.wal?.flush();
-    await this.db.close();
+    try {
+      await this.wal?.flush();
+    } finally {
+      await this.db.close();
+    }
   }
 }
