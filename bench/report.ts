@@ -5,7 +5,7 @@ import { clientSection, withClientSection } from './client-report.js';
 import { END_MARKER as GATE_END, START_MARKER as GATE_START, spliceSection } from './gate-report.js';
 import type { ScaleResults } from './scale.js';
 import { NOISY_PCT } from './noise.js';
-import { WORKLOADS, type Measurement, type WorkloadId } from './workloads.js';
+import { READ_WORKLOADS, WORKLOADS, WRITE_WORKLOADS, type HealthFailure, type Measurement, type WorkloadId } from './workloads.js';
 
 export interface MachineInfo {
   nproc: number;
@@ -34,6 +34,10 @@ export interface RunRecord {
   machine: MachineInfo;
   targets: { id: string; label: string; url: string; tls: string | null; note?: string }[];
   measurements: Measurement[];
+  /** Resident memory of each server a few seconds after it started, before content or load (kB). */
+  idleRssKb?: Record<string, number | null>;
+  /** Servers that failed their health check between workloads (their later figures are missing). */
+  health?: HealthFailure[];
   ratios: RatioRow[];
   scale: ScaleResults | null;
   notMeasured: string[];
@@ -60,6 +64,8 @@ export interface RatioRow {
   cpuPerResponse: number | null;
   /** Either side ran with >= NOISY_PCT % of the machine busy with other work. */
   noisy: boolean;
+  /** Either side failed its health check right after the measurement: not to be trusted. */
+  invalid?: boolean;
 }
 
 export const PAIRS: { pair: string; numerator: string; denominator: string }[] = [
@@ -100,6 +106,7 @@ export function computeRatios(measurements: Measurement[]): RatioRow[] {
           peakRss: div(a.result.server.peakRssKb, b.result.server.peakRssKb),
           cpuPerResponse: div(a.result.server.cpuUsPerResponse, b.result.server.cpuUsPerResponse),
           noisy: a.result.machine.otherPct >= NOISY_PCT || b.result.machine.otherPct >= NOISY_PCT,
+          ...(a.invalid || b.invalid ? { invalid: true } : {}),
         });
       }
     }
@@ -143,6 +150,7 @@ function measurementRows(measurements: Measurement[]): string[][] {
   return sideBySide(measurements).map((m) => {
     const r = m.result;
     const problems = [
+      m.invalid ? `**INVALID**: ${m.invalid}` : '',
       r.non2xx ? `${r.non2xx} non-2xx${r.samples[0] ? ` (first: \`${refusal(r.samples[0])}\`)` : ''}` : '',
       r.errors ? `${r.errors} errors` : '',
       r.machine.otherPct >= 10 ? `other load ${num(r.machine.otherPct)}%` : '',
@@ -180,6 +188,10 @@ export function renderMarkdown(record: RunRecord): string {
   out.push('> work on it (builds, tests) shows up in the figures (the “other load” notes give the share of the machine busy');
   out.push('> with anything but this run during a measurement). Compare the **ratios** within one run, never absolute');
   out.push('> numbers across runs or machines.');
+  out.push('');
+  out.push('## Server health in this run');
+  out.push('');
+  for (const line of healthLines(record)) out.push(line);
   out.push('');
   out.push('## Key ratios');
   out.push('');
@@ -233,6 +245,8 @@ export function renderMarkdown(record: RunRecord): string {
   out.push('  the certificate: a TCP connection and full TLS handshake per request, as the notary and docker clients do.');
   out.push('- `post-update`: throughput is *accepted* updates/s (2xx); `mix-95-5`: each connection sends 19 reads of');
   out.push("  its repository's timestamp.json, then one update (reads and writes also reported apart in the notes).");
+  out.push('- Idle RSS is VmRSS of the server process 3 s after it started listening, before any content or load.');
+  out.push('  Health: each server answers a health check before its first workload and after every measurement.');
   out.push('- Peak RSS is VmHWM of the server process during the measured window (reset through');
   out.push('  `/proc/PID/clear_refs` before it); the memory of a Postgres server is not included. CPU µs/req is the CPU');
   out.push('  time of the server process plus its Postgres cluster (postmaster and backends), per response.');
@@ -275,7 +289,7 @@ export function renderMarkdown(record: RunRecord): string {
         ['workload', 'conns', 'throughput', 'p50', 'p99', 'peak RSS', 'CPU/req'],
         rows.map((r) => [
           r.workload,
-          String(r.connections) + (r.noisy ? ' †' : ''),
+          String(r.connections) + (r.noisy ? ' †' : '') + (r.invalid ? ' INVALID' : ''),
           ratio(r.throughput),
           ratio(r.p50),
           ratio(r.p99),
@@ -387,10 +401,16 @@ export function summary(record: RunRecord): string {
     lines.push(`  ${pair}`);
     for (const r of rows) {
       lines.push(
-        `    ${r.workload.padEnd(19)} c=${String(r.connections).padEnd(3)} throughput ${ratio(r.throughput).padStart(7)}  p50 ${ratio(r.p50).padStart(7)}  p99 ${ratio(r.p99).padStart(7)}  rss ${ratio(r.peakRss).padStart(7)}  cpu/req ${ratio(r.cpuPerResponse).padStart(7)}${r.noisy ? '  †' : ''}`,
+        `    ${r.workload.padEnd(19)} c=${String(r.connections).padEnd(3)} throughput ${ratio(r.throughput).padStart(7)}  p50 ${ratio(r.p50).padStart(7)}  p99 ${ratio(r.p99).padStart(7)}  rss ${ratio(r.peakRss).padStart(7)}  cpu/req ${ratio(r.cpuPerResponse).padStart(7)}${r.noisy ? '  †' : ''}${r.invalid ? '  INVALID (server unhealthy)' : ''}`,
+      );
+    }
+    for (const f of (record.health ?? []).filter((h) => h.target === numeratorOf(pair) || h.target === denominatorOf(pair))) {
+      lines.push(
+        `    ${f.target} failed its health check ${f.after ? `after ${f.after.workload} c=${f.after.connections}` : 'before the first workload'} (${f.problem.slice(0, 120)}): not measured: ${f.skipped.join(', ') || 'nothing left'}`,
       );
     }
   }
+  lines.push(...embeddedSummary(record));
   if (record.scale) {
     lines.push('  Scale (Signet, Postgres; latency and CPU per request vs a fresh repository / small changefeed):');
     for (const row of record.scale.rows.filter((r) => r.baseline)) {
@@ -405,4 +425,81 @@ export function summary(record: RunRecord): string {
   }
   if (record.failures.length) lines.push(`  FAILURES: ${record.failures.length} (see docs/benchmarks.md)`);
   return lines.join('\n');
+}
+
+const numeratorOf = (pair: string) => PAIRS.find((p) => p.pair === pair)?.numerator;
+const denominatorOf = (pair: string) => PAIRS.find((p) => p.pair === pair)?.denominator;
+
+/** What the page says at its top about the servers' health during the run. */
+export function healthLines(record: RunRecord): string[] {
+  const failures = record.health ?? [];
+  if (failures.length === 0) {
+    return [
+      'Every server answered its health check (`GET /_notary_server/health`; a served path on the bare server) before its',
+      'first workload and after each measurement: no figure below comes from a server that had stopped answering.',
+    ];
+  }
+  const out = [
+    '**Not every server stayed healthy.** Each server is health-checked before its first workload and after each',
+    "measurement; when a check fails, the measurement just taken is marked INVALID and the server's remaining",
+    'workloads are not run (their rows and ratios are missing, not zero):',
+    '',
+  ];
+  for (const f of failures) {
+    out.push(
+      `- \`${f.target}\` failed ${f.after ? `right after \`${f.after.workload}\` at c=${f.after.connections}` : 'before its first workload'}: ${f.problem.replace(/\n/g, ' ').slice(0, 300)}. Not measured: ${f.skipped.length ? f.skipped.map((x) => `\`${x}\``).join(', ') : 'nothing left'}.`,
+    );
+  }
+  return out;
+}
+
+function find(record: RunRecord, target: string, workload: WorkloadId, c: number): Measurement | undefined {
+  return record.measurements.find((m) => m.target === target && m.workload === workload && m.connections === c && !m.invalid);
+}
+
+function peakOver(record: RunRecord, target: string, workloads: WorkloadId[], c?: number): number | null {
+  const peaks = record.measurements
+    .filter((m) => m.target === target && workloads.includes(m.workload) && (c === undefined || m.connections === c) && !m.invalid)
+    .map((m) => m.result.server.peakRssKb)
+    .filter((v): v is number => v != null);
+  return peaks.length ? Math.max(...peaks) : null;
+}
+
+/** The embedded store's memory and write speed against the references, and Signet on Postgres' memory. */
+export function embeddedSummary(record: RunRecord): string[] {
+  if (!record.measurements.some((m) => m.target === 'signet-pglite')) return [];
+  const idle = record.idleRssKb ?? {};
+  const vs = (a: number | null | undefined, b: number | null | undefined, name: string) => {
+    const r = div(a, b);
+    return r == null ? `${name} –` : `${r.toFixed(2)}× ${name}`;
+  };
+  const mbOf = (kb: number | null | undefined) => (kb == null ? '–' : `${num(kb / 1024)} MB`);
+  const lines = ['  Embedded store (Signet, PGlite), memory and writes against the references (same run):'];
+  lines.push(
+    `    idle RSS after start        ${mbOf(idle['signet-pglite']).padStart(7)}  (goal ≤ 150 MB; ${vs(idle['signet-pglite'], idle['notary-memory'], 'notary-server memory')}, ${vs(idle['signet-pglite'], idle['signet-pg'], 'Signet Postgres')})`,
+  );
+  const readPeak = peakOver(record, 'signet-pglite', READ_WORKLOADS);
+  const writePeak = peakOver(record, 'signet-pglite', WRITE_WORKLOADS);
+  lines.push(
+    `    peak RSS, read workloads    ${mbOf(readPeak).padStart(7)}  (goal ≤ 250 MB; ${vs(readPeak, peakOver(record, 'notary-memory', READ_WORKLOADS), 'notary-server memory')})`,
+  );
+  lines.push(
+    `    peak RSS, write workloads   ${mbOf(writePeak).padStart(7)}  (goal ≤ 250 MB; ${vs(writePeak, peakOver(record, 'notary-memory', WRITE_WORKLOADS), 'notary-server memory')})`,
+  );
+  for (const c of record.settings.connections) {
+    const own = find(record, 'signet-pglite', 'post-update', c);
+    const mem = find(record, 'notary-memory', 'post-update', c);
+    const pg = find(record, 'notary-pg', 'post-update', c);
+    const noisy = [own, mem, pg].some((m) => m && m.result.machine.otherPct >= NOISY_PCT);
+    lines.push(
+      `    accepted updates/s, c=${String(c).padEnd(3)}   ${num(own ? throughputOf(own) : null).padStart(7)}  (goal ≥ 0.5× memory, ≥ 1× Postgres: ${vs(own && throughputOf(own), mem && throughputOf(mem), 'notary-server memory')}, ${vs(own && throughputOf(own), pg && throughputOf(pg), 'notary-server Postgres')})${noisy ? '  †' : ''}`,
+    );
+  }
+  const maxC = Math.max(...record.settings.connections);
+  const pgPeak = peakOver(record, 'signet-pg', READ_WORKLOADS, maxC);
+  const notaryPgPeak = peakOver(record, 'notary-pg', READ_WORKLOADS, maxC);
+  lines.push(
+    `  Signet Postgres peak RSS, reads at c=${maxC}: ${mbOf(pgPeak)} (goal ≤ 2× notary-server Postgres: ${vs(pgPeak, notaryPgPeak, 'notary-server Postgres')})`,
+  );
+  return lines;
 }

@@ -26,11 +26,11 @@ import { HttpClient, tlsSummary } from './http.js';
 import type { LoadSettings } from './load.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { NoiseGuard } from './noise.js';
-import { runBench, safe, run } from './proc.js';
+import { rssKb, runBench, safe, run } from './proc.js';
 import { computeRatios, summary, writeOutputs, type RunRecord } from './report.js';
 import { runScale, type ScaleResults } from './scale.js';
 import { makeTls, snapshotBuild, startBare, startNotaryServer, startSignet, tempDir, type Target } from './servers.js';
-import { describe, READ_WORKLOADS, runWorkloads, WORKLOADS, type Measurement, type WorkloadId } from './workloads.js';
+import { describe, READ_WORKLOADS, runWorkloads, WORKLOADS, type HealthFailure, type Measurement, type WorkloadId } from './workloads.js';
 
 const ALL_PHASES = ['signet-pg', 'notary-pg', 'signet-pglite', 'notary-memory', 'bare', 'http', 'scale'] as const;
 type Phase = (typeof ALL_PHASES)[number];
@@ -84,6 +84,14 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   const targets: RunRecord['targets'] = [];
   const log = (m: Measurement) => say(describe(m));
+  const health = { failures: [] as HealthFailure[], say };
+  const idleRssKb: Record<string, number | null> = {};
+  /** Resident memory of a server just started, settled and before any content or load. */
+  const noteIdle = async (t: Target) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    idleRssKb[t.id] = rssKb(t.pid);
+    say(`${t.id}: idle RSS after start ${((idleRssKb[t.id] ?? 0) / 1024).toFixed(0)} MB`);
+  };
   const maxConnections = Math.max(...connections);
   const allWorkloads = Object.keys(WORKLOADS) as WorkloadId[];
 
@@ -148,9 +156,10 @@ async function main(): Promise<number> {
     const s = await startSignet({ id: 'signet-pg', label: 'Signet, Postgres', databaseUrl: signetDbUrl, dataDir: signetDataDir, tls, dbPid: postgres!.dbPid });
     try {
       await note(s);
+      await noteIdle(s);
       const prepared = await prepare(s, true);
       bareFiles = prepared.reads;
-      measurements.push(...(await runWorkloads(prepared, allWorkloads, connections, settings, log, guard)));
+      measurements.push(...(await runWorkloads(prepared, allWorkloads, connections, settings, log, guard, health)));
     } finally {
       await s.stop();
     }
@@ -160,7 +169,8 @@ async function main(): Promise<number> {
     const n = await startNotaryServer({ id: 'notary-pg', label: 'notary-server 0.7, Postgres', store: 'postgres', tls });
     try {
       await note(n);
-      measurements.push(...(await runWorkloads(await prepare(n, true), allWorkloads, connections, settings, log, guard)));
+      await noteIdle(n);
+      measurements.push(...(await runWorkloads(await prepare(n, true), allWorkloads, connections, settings, log, guard, health)));
     } finally {
       await n.stop();
     }
@@ -170,9 +180,10 @@ async function main(): Promise<number> {
     const s = await startSignet({ id: 'signet-pglite', label: 'Signet, embedded PGlite', dataDir: tempDir('signet-bench-pglite.'), tls });
     try {
       await note(s);
+      await noteIdle(s);
       const prepared = await prepare(s, true);
       bareFiles ??= prepared.reads;
-      measurements.push(...(await runWorkloads(prepared, allWorkloads, connections, settings, log, guard)));
+      measurements.push(...(await runWorkloads(prepared, allWorkloads, connections, settings, log, guard, health)));
     } finally {
       await s.stop();
     }
@@ -182,7 +193,8 @@ async function main(): Promise<number> {
     const n = await startNotaryServer({ id: 'notary-memory', label: 'notary-server 0.7, memory', store: 'memory', tls });
     try {
       await note(n);
-      measurements.push(...(await runWorkloads(await prepare(n, true), allWorkloads, connections, settings, log, guard)));
+      await noteIdle(n);
+      measurements.push(...(await runWorkloads(await prepare(n, true), allWorkloads, connections, settings, log, guard, health)));
     } finally {
       await n.stop();
     }
@@ -195,7 +207,7 @@ async function main(): Promise<number> {
     const b = await startBare({ id: 'bare', label: 'bare node:https, bytes from memory', files: reads.files, tls });
     try {
       await note(b, `serves Signet's bytes for ${Object.keys(reads.files).length} paths`);
-      measurements.push(...(await runWorkloads({ target: b, reads }, bareWorkloads, connections, settings, log, guard)));
+      measurements.push(...(await runWorkloads({ target: b, reads }, bareWorkloads, connections, settings, log, guard, health)));
     } finally {
       await b.stop();
     }
@@ -214,14 +226,14 @@ async function main(): Promise<number> {
     });
     try {
       await note(s);
-      measurements.push(...(await runWorkloads({ target: s, reads }, httpWorkloads, connections, settings, log, guard)));
+      measurements.push(...(await runWorkloads({ target: s, reads }, httpWorkloads, connections, settings, log, guard, health)));
     } finally {
       await s.stop();
     }
     const b = await startBare({ id: 'bare-http', label: 'bare node:http, bytes from memory', files: reads.files });
     try {
       await note(b);
-      measurements.push(...(await runWorkloads({ target: b, reads }, httpWorkloads, connections, settings, log, guard)));
+      measurements.push(...(await runWorkloads({ target: b, reads }, httpWorkloads, connections, settings, log, guard, health)));
     } finally {
       await b.stop();
     }
@@ -269,6 +281,8 @@ async function main(): Promise<number> {
     },
     targets,
     measurements,
+    idleRssKb,
+    health: health.failures,
     ratios: computeRatios(measurements),
     scale,
     notMeasured,

@@ -1,5 +1,7 @@
-/** The comparison workloads, run against one server at a time. */
+/** The comparison workloads, run against one server at a time, its health checked between them. */
+import { existsSync } from 'node:fs';
 import type { ReadPaths, WriterRepo } from './content.js';
+import { HttpClient } from './http.js';
 import { drainMs, getPlan, runConnectionPerRequest, runPlan, sleep, type LoadResult, type LoadSettings, type Plan, type PlannedRequest } from './load.js';
 import { measureWithRetry, type NoiseGuard } from './noise.js';
 import type { Target } from './servers.js';
@@ -28,6 +30,35 @@ export interface Measurement {
   connections: number;
   result: LoadResult;
   notes: string[];
+  /** Why this figure is not to be trusted: the server failed its health check right after it. */
+  invalid?: string;
+}
+
+/** A server that failed its health check between workloads, and what was left unmeasured because of it. */
+export interface HealthFailure {
+  target: string;
+  /** The workload (and connections) after which the check failed; null = before the first. */
+  after: { workload: WorkloadId; connections: number } | null;
+  problem: string;
+  /** Workloads (with connections) not run because the server was down. */
+  skipped: string[];
+}
+
+/**
+ * Why the server cannot be measured, or null when it answers its health check (GET
+ * /_notary_server/health on Signet and notary-server, a served path on the bare server) in time.
+ */
+export async function healthProblem(target: Target, probePath: string, ca: Buffer): Promise<string | null> {
+  if (!existsSync(`/proc/${target.pid}`)) return `process ${target.pid} has exited`;
+  const client = new HttpClient(target.url, ca);
+  try {
+    const res = await client.request('GET', probePath, { timeoutMs: 10_000 });
+    return res.status === 200 ? null : `health check answered ${res.status}: ${res.body.toString().slice(0, 200)}`;
+  } catch (e) {
+    return `health check failed: ${(e as Error).message}`;
+  } finally {
+    client.close();
+  }
 }
 
 export interface PreparedTarget {
@@ -90,8 +121,24 @@ export async function runWorkloads(
   settings: LoadSettings,
   log: (m: Measurement) => void,
   guard?: NoiseGuard,
+  health?: { failures: HealthFailure[]; say: (line: string) => void },
 ): Promise<Measurement[]> {
   const { target, reads, writers } = prepared;
+  const probePath = target.kind === 'bare' ? reads.timestamp : '/_notary_server/health';
+  let down: HealthFailure | null = null;
+  const checkHealth = async (after: HealthFailure['after']): Promise<string | null> => {
+    if (!health) return null;
+    const problem = await healthProblem(target, probePath, settings.ca);
+    if (problem) {
+      down = { target: target.id, after, problem, skipped: [] };
+      health.failures.push(down);
+      health.say(
+        `${target.id}: UNHEALTHY${after ? ` after ${after.workload} c=${after.connections}` : ''}: ${problem}; its remaining workloads are not measured`,
+      );
+    }
+    return problem;
+  };
+  await checkHealth(null);
   const pids = { pid: target.pid, dbPid: target.dbPid ?? null };
   const once = async (workload: WorkloadId, connections: number): Promise<LoadResult> => {
     switch (workload) {
@@ -123,6 +170,10 @@ export async function runWorkloads(
   for (const workload of workloads) {
     if (WRITE_WORKLOADS.includes(workload) && !writers) continue;
     for (const connections of connectionCounts) {
+      if (down) {
+        (down as HealthFailure).skipped.push(`${workload} c=${connections}`);
+        continue;
+      }
       const notes: string[] = [];
       const before = writers?.reduce((a, w) => a + w.signedDuringRun, 0) ?? 0;
       const { result, note } = await measureWithRetry(guard, `${target.id} ${workload} c=${connections}`, () => once(workload, connections));
@@ -140,6 +191,8 @@ export async function runWorkloads(
         result,
         notes,
       };
+      const problem = await checkHealth({ workload, connections });
+      if (problem) m.invalid = `the server failed its health check right after this measurement (${problem})`;
       log(m);
       out.push(m);
     }

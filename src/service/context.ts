@@ -67,12 +67,17 @@ export async function withRepositoryLock<T>(
   const leave = await ctx.writers.acquire(gun);
   try {
     return await ctx.stores.transaction(async (stores) => {
-      await stores.metadata.lockRepository(gun);
+      // The embedded store serves one process over one connection that a transaction holds from
+      // start to end: no other writer can interleave, so the lock and the notification (other
+      // processes drop their cached copies when told; this one's cache is dropped below) would be
+      // statements that change nothing.
+      const shared = ctx.database.kind !== 'pglite';
+      if (shared) await stores.metadata.lockRepository(gun);
       const result = await work(stores);
       if (changesMetadata) {
         // The inspector's summary changes with the metadata, in the same transaction.
         await refreshSummary(stores, ctx.cache, gun);
-        await stores.metadata.announceChange(gun);
+        if (shared) await stores.metadata.announceChange(gun);
       }
       return result;
     });

@@ -185,11 +185,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     let pool: PGlitePool;
     try {
       // initdb inside WASM: tens of seconds on a small machine, so say why nothing happens.
+      const engine = await import('./pglite-engine.js');
       if (!existsSync(path.join(dir, 'PG_VERSION'))) {
         (options.log ?? stderrLog).info(`initialising the embedded database in ${options.dataDir} (first start; this can take up to a minute)`);
+        await engine.initialiseDataDir(dir);
       }
-      const { PGlite } = await import('@electric-sql/pglite');
-      pool = new PGlitePool(await PGlite.create(dir));
+      const store = await engine.openEmbedded(dir);
+      pool = new PGlitePool(store.db, store.wal);
     } catch (e) {
       owned.release();
       throw e;

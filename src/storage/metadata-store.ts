@@ -152,14 +152,22 @@ export class MetadataStore {
     return rows.map((r) => ({ role: r.role, version: r.version, sha256: fixedWidth(r.sha256), length: Number(r.length), createdAt: r.created_at }));
   }
 
+  /**
+   * The highest version stored of each role. A walk down the (gun, role, version) index, one
+   * probe per role (a loose index scan): the cost does not grow with the number of versions a
+   * repository keeps, as a GROUP BY over all its rows would (every update asks for this).
+   */
   async latestVersions(gun: string): Promise<Map<string, number>> {
-    const rows = await this.db
-      .selectFrom('tuf_files')
-      .select(['role', (eb) => eb.fn.max('version').as('version')])
-      .where('gun', '=', gun)
-      .groupBy('role')
-      .execute();
-    return new Map(rows.map((r) => [r.role, Number(r.version)]));
+    const result = await sql<{ role: string; version: number }>`
+      with recursive latest as (
+        (select role, version from tuf_files where gun = ${gun} order by role desc, version desc limit 1)
+        union all
+        select next.role, next.version from latest, lateral (
+          select role, version from tuf_files where gun = ${gun} and role < latest.role order by role desc, version desc limit 1
+        ) next
+      )
+      select role, version from latest`.execute(this.db);
+    return new Map(result.rows.map((r) => [r.role, Number(r.version)]));
   }
 
   async exists(gun: string): Promise<boolean> {

@@ -98,6 +98,29 @@ function firstPemBlock(text: string): Buffer | null {
  * notary then only accepts `pycrypto-pkcs#1 pss` signatures from it (and never from DER ones).
  */
 export function loadVerifierKey(keytype: string, publicB64: string, keyId?: string): VerifierKey {
+  // Every update checks signatures with the keys of the root and parent roles, mostly the same
+  // ones: parsing them (certificates, SPKI export and comparison) is kept for the next time. A
+  // pure function of its arguments, so the memo changes nothing but the cost; bounded by bytes.
+  const memoKey = `${keytype}\0${keyId ?? ''}\0${publicB64}`;
+  const known = verifierMemo.get(memoKey);
+  if (known) return known;
+  const key = parseVerifierKey(keytype, publicB64, keyId);
+  verifierMemo.set(memoKey, key);
+  verifierMemoBytes += memoKey.length;
+  for (const [k] of verifierMemo) {
+    if (verifierMemoBytes <= VERIFIER_MEMO_BYTES) break;
+    verifierMemo.delete(k);
+    verifierMemoBytes -= k.length;
+  }
+  return key;
+}
+
+/** Parsed keys by their listing; the oldest go first once their text exceeds the bound. */
+const verifierMemo = new Map<string, VerifierKey>();
+const VERIFIER_MEMO_BYTES = 2 * 1024 * 1024;
+let verifierMemoBytes = 0;
+
+function parseVerifierKey(keytype: string, publicB64: string, keyId?: string): VerifierKey {
   if (!isKeyType(keytype)) throw new KeyError(`unsupported key type ${JSON.stringify(keytype)}`);
   const raw = decodeBase64(publicB64);
   if (!raw) throw new KeyError('public key is not valid base64');
