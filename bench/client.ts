@@ -28,7 +28,7 @@ import path from 'node:path';
 import { projectRoot } from '../test/support/paths.js';
 import { HttpClient } from './http.js';
 import { NoiseGuard } from './noise.js';
-import { runBench, safe, cpuMs, machineBusyMs, run } from './proc.js';
+import { runBench, safe, cpuMs, envInt, machineBusyMs, run } from './proc.js';
 import { combineProfiles, summarizeProfile, type ProfileSummary } from './cpu-profile.js';
 import {
   clientRatios,
@@ -42,14 +42,6 @@ import {
   type Sample,
 } from './client-report.js';
 import { makeTls, signetMain, snapshotBuild, startNotaryServer, startSignet, tempDir, type Target } from './servers.js';
-
-function envInt(name: string, fallback: number, min: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}`);
-  return n;
-}
 
 const say = (line: string) => console.log(line);
 

@@ -17,22 +17,14 @@
  *   BENCH_COSIGN_CONCURRENCY=8 import-notary --concurrency
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MEDIA_TYPES, RegistryClient } from '../src/registry/index.js';
 import { projectRoot } from '../test/support/paths.js';
 import { startRegistry } from '../test/support/registry.js';
-import { machineBusyMs, onCleanup, run, runBench, safe } from './proc.js';
+import { envInt, machineBusyMs, onCleanup, run, runBench, safe, writePageSection } from './proc.js';
 import { makeTls, signetMain, snapshotBuild, startSignet, tempDir } from './servers.js';
-
-function envInt(name: string, fallback: number, min: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}`);
-  return n;
-}
 
 const say = (line: string) => console.log(line);
 const PASSPHRASE = 'bench-passphrase';
@@ -223,11 +215,7 @@ async function main(): Promise<number> {
     'payload and config blobs and the signature manifest: about six registry requests, eight digests at a time.',
     END,
   ].join('\n');
-  const page = path.join(projectRoot, 'docs', 'benchmarks.md');
-  const text = readFileSync(page, 'utf8');
-  const start = text.indexOf(START);
-  const end = text.indexOf(END);
-  writeFileSync(page, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + END.length) : `${text.trimEnd()}\n\n${section}\n`);
+  writePageSection(path.join(projectRoot, 'docs', 'benchmarks.md'), section, START, END);
   say(section);
   return 0;
 }

@@ -318,3 +318,20 @@ export function runBench(label: string, main: () => Promise<number>): void {
       setTimeout(() => process.exit(), 2000).unref();
     });
 }
+
+/** An integer setting of a benchmark from the environment, at least `min`. */
+export function envInt(name: string, fallback: number, min: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}`);
+  return n;
+}
+
+/** Write `section` (which begins with `start` and ends with `end`) into the page at `file`, replacing the one between those markers or appending. */
+export function writePageSection(file: string, section: string, start: string, end: string): void {
+  const text = readFileSync(file, 'utf8');
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  writeFileSync(file, a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + end.length) : `${text.trimEnd()}\n\n${section}\n`);
+}
