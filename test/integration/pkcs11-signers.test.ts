@@ -8,12 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, verify, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, verify, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
+import { rekeyServerKeys } from '../../src/service/rekey-server-keys.js';
+import { KeyEncryptionKey, loadKeyEncryptionKey } from '../../src/signing/key-encryption.js';
 import { canonicalJson } from '../../src/tuf/core/canonical-json.js';
 import { projectRoot } from '../support/paths.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -178,6 +180,21 @@ describe('PKCS#11 signer keys (SoftHSM2)', { timeout: 180_000, skip }, () => {
     const deleted = await api('delete', '/ci');
     assert.equal(deleted.status, 200, deleted.text);
     assert.equal(token().attributes(next.keyId), null, 'deleting the signer removes its key from the token');
+  });
+
+  test('keys rekey leaves keys held in the token alone and counts them as skipped', async () => {
+    const created = await api('post', '', { name: 'rk' });
+    assert.equal(created.status, 201, created.text);
+    const keyId = (created.body as { keyId: string }).keyId;
+    const current = loadKeyEncryptionKey(undefined, server.config.SIGNET_DATA_DIR);
+    const report = await rekeyServerKeys(server.context.database, { current, next: new KeyEncryptionKey(randomBytes(32)) });
+    assert.equal(report.signerKeys, 0, 'no signer key sealed under the KEK');
+    assert.ok(report.tokenSignerKeys >= 1);
+    assert.equal(report.tokenSignerKeys, await server.context.stores.signers.countInToken());
+    const [row] = await server.context.stores.signers.keys(GUN, 'rk');
+    assert.equal(row!.privateKey, null);
+    assert.equal(row!.kekId, null);
+    assert.equal(token().attributes(keyId)?.extractable, false, 'still in the token');
   });
 
   test('a token that cannot be opened stops signet serve at start: one line, exit 2', async () => {
