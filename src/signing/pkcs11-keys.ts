@@ -174,7 +174,12 @@ export class Pkcs11Token {
       if (index < 0) {
         throw new Pkcs11Error(
           'PKCS11_CONFIG',
-          `SIGNET_PKCS11_TOKEN_LABEL: no token labelled ${JSON.stringify(settings.tokenLabel)} in ${settings.module} (tokens: ${labels.map((l) => JSON.stringify(l)).join(', ') || 'none'})`,
+          `SIGNET_PKCS11_TOKEN_LABEL: no token labelled ${JSON.stringify(settings.tokenLabel)} in ${settings.module} (initialised tokens: ${
+            labels
+              .filter(Boolean)
+              .map((l) => JSON.stringify(l))
+              .join(', ') || 'none'
+          })`,
         );
       }
       session = api.C_OpenSession(slots[index]!, c.CKF_SERIAL_SESSION! | c.CKF_RW_SESSION!);
