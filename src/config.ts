@@ -71,6 +71,11 @@ export const configSchema = z
     SIGNET_OIDC_ISSUERS_FILE: optionalText.describe(
       'JSON file listing the OIDC issuers whose ID tokens may call server-held signers (`[{"issuer", "audience", "jwksUrl" or "jwksFile" (else discovery), "algorithms", "clockSkewSeconds", "conditions"}]`, see docs/pipelines.md). Unset = registry tokens only.',
     ),
+    SIGNET_PKCS11_MODULE: optionalText.describe(
+      "PKCS#11 module (`.so`) of a token to hold server-held signers' keys: new ones are generated in the token and sign there, never leaving it (see docs/operations.md). Needs `SIGNET_PKCS11_TOKEN_LABEL` and `SIGNET_PKCS11_PIN_FILE`. Unset = signer keys are sealed under the key-encryption key.",
+    ),
+    SIGNET_PKCS11_TOKEN_LABEL: optionalText.describe('Label of the token in `SIGNET_PKCS11_MODULE` to use.'),
+    SIGNET_PKCS11_PIN_FILE: optionalText.describe("File holding the token's user PIN (one line), read once at start; the PIN is never logged."),
     SIGNET_MAX_BODY_BYTES: bytes(1024, 1024 * 1024 * 1024)
       .default(100 * 1024 * 1024)
       .describe('Largest accepted update body.'),
@@ -119,6 +124,15 @@ export const configSchema = z
       ),
     SIGNET_LOG_READ_SAMPLE: z.number().min(0).max(1).default(0).describe('Fraction of reads (0 to 1) logged at info level when `SIGNET_LOG_REQUESTS=writes`.'),
   })
+  .refine(
+    (c) =>
+      [c.SIGNET_PKCS11_MODULE, c.SIGNET_PKCS11_TOKEN_LABEL, c.SIGNET_PKCS11_PIN_FILE].every((v) => v === undefined) ||
+      Boolean(c.SIGNET_PKCS11_MODULE && c.SIGNET_PKCS11_TOKEN_LABEL && c.SIGNET_PKCS11_PIN_FILE),
+    {
+      message: 'SIGNET_PKCS11_MODULE, SIGNET_PKCS11_TOKEN_LABEL and SIGNET_PKCS11_PIN_FILE must be set together',
+      path: ['SIGNET_PKCS11_MODULE'],
+    },
+  )
   .refine((c) => Boolean(c.SIGNET_TLS_CERT) === Boolean(c.SIGNET_TLS_KEY), {
     message: 'SIGNET_TLS_CERT and SIGNET_TLS_KEY must be set together',
     path: ['SIGNET_TLS_CERT'],

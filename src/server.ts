@@ -14,6 +14,7 @@ import { createLogger, type Logger } from './log.js';
 import { createContext, type ServiceContext } from './service/context.js';
 import { loadKeyEncryptionKey } from './signing/key-encryption.js';
 import { KeyService } from './signing/key-service.js';
+import { Pkcs11Error, Pkcs11Token } from './signing/pkcs11-keys.js';
 import { bindKeyEncryptionKey } from './service/key-encryption-binding.js';
 import { listenForChanges, type ChangeListener } from './storage/change-notifier.js';
 import { openDatabase, prepareDataDir, type Database } from './storage/database.js';
@@ -49,7 +50,7 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
     const applied = await migrate(database);
     if (applied.length > 0) logger.info('migrations applied', { applied });
     await bindKeyEncryptionKey(new Stores(database.db), kek);
-    const keys = new KeyService(kek, config.SIGNET_KEY_ALGORITHM);
+    const keys = new KeyService(kek, config.SIGNET_KEY_ALGORITHM, await openToken(config));
     const context = createContext(database, keys, {
       snapshotMs: config.SIGNET_SNAPSHOT_EXPIRY * 1000,
       timestampMs: config.SIGNET_TIMESTAMP_EXPIRY * 1000,
@@ -69,6 +70,21 @@ export async function openServices(config: Config, logger: Logger): Promise<{ da
     return { database, context, listener };
   } catch (e) {
     await database.close();
+    throw e;
+  }
+}
+
+/** The PKCS#11 token for signer keys, when configured; a token that cannot be opened is a configuration error. */
+async function openToken(config: Config): Promise<Pkcs11Token | null> {
+  if (!config.SIGNET_PKCS11_MODULE || !config.SIGNET_PKCS11_TOKEN_LABEL || !config.SIGNET_PKCS11_PIN_FILE) return null;
+  try {
+    return await Pkcs11Token.open({
+      module: config.SIGNET_PKCS11_MODULE,
+      tokenLabel: config.SIGNET_PKCS11_TOKEN_LABEL,
+      pinFile: config.SIGNET_PKCS11_PIN_FILE,
+    });
+  } catch (e) {
+    if (e instanceof Pkcs11Error && e.code === 'PKCS11_CONFIG') throw new ConfigError(e.message);
     throw e;
   }
 }
@@ -215,11 +231,13 @@ export async function startServer(config: Config, logger = createLogger(config.S
         await running.close();
         await listener?.close();
         await database.close();
+        context.keys.close();
       },
     };
   } catch (e) {
     await listener?.close();
     await database.close();
+    context.keys.close();
     throw e;
   }
 }

@@ -47,6 +47,9 @@ export async function rekeyCommand(config: Config, args: Args): Promise<number> 
     console.log(
       `${report.keys} server keys${report.signerKeys > 0 ? ` (${report.signerKeys} of them signers' keys)` : ''}: ${report.reencrypted} re-encrypted, ${report.alreadyUnderNewKey} already under the new key`,
     );
+    if (report.tokenSignerKeys > 0) {
+      console.log(`${report.tokenSignerKeys} signer keys held in a PKCS#11 token skipped: the token keeps them, nothing to re-encrypt`);
+    }
     console.log(`the store's key-encryption key is now fingerprint ${report.kekId}${report.previousKekId ? ` (was ${report.previousKekId})` : ''}`);
     console.log(
       kekFile ? `${kekFile} now holds the new key` : 'set SIGNET_KEY_ENCRYPTION_KEY to the new key for every Signet process on this store, then start them',

@@ -16,6 +16,8 @@ export interface RekeyReport {
   keys: number;
   /** Of which signers' keys. */
   signerKeys: number;
+  /** Signers' keys held in a PKCS#11 token: skipped, nothing to re-encrypt. */
+  tokenSignerKeys: number;
   reencrypted: number;
   alreadyUnderNewKey: number;
   previousKekId: string | null;
@@ -98,6 +100,7 @@ export async function rekeyServerKeys(
     const report: RekeyReport = {
       keys: rows.length,
       signerKeys: signerRows.length,
+      tokenSignerKeys: await signers.countInToken(),
       reencrypted,
       alreadyUnderNewKey: already,
       previousKekId: previous,

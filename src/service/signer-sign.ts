@@ -143,6 +143,7 @@ export async function signWithSigner(
   const digestHex = request.digest.startsWith('sha256:') ? request.digest.slice(7) : request.digest;
   const digest = `sha256:${digestHex}`;
   const audited = { signer: name, identity: auditIdentity(identity), tag: request.tag, digest, size: request.size };
+  let purgedKeys: string[] = [];
   try {
     const signed = await withRepositoryLock(ctx, gun, async (stores) => {
       const signer = await stores.signers.get(gun, name);
@@ -159,6 +160,7 @@ export async function signWithSigner(
 
       const purged = await stores.signers.purgeRetired(gun, name, new Date(nowMs));
       ctx.keys.forgetSignerKeys(purged);
+      purgedKeys = purged;
       const keys = usableKeys(await stores.signers.keys(gun, name), nowMs);
       const state = await loadRepositoryState(stores.metadata, ctx.cache, gun, new Set(['targets', `targets/${name}`, 'targets/releases']));
       if (!state.root) throw new SignerError('SIGNER_NOT_DELEGATED', `${gun} has no trust data yet: initialise it and delegate to signer ${name} first`);
@@ -193,6 +195,7 @@ export async function signWithSigner(
       return answer;
     });
     ctx.metrics.signerSigns.inc({ result: 'signed', code: '' });
+    ctx.keys.destroyTokenKeys(purgedKeys);
     return signed;
   } catch (e) {
     const code = signetErrorCode(e);

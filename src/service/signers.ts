@@ -82,6 +82,8 @@ export function parseRules(raw: unknown): SignerRules {
 export interface SignerKeyView {
   keyId: string;
   state: 'active' | 'retiring';
+  /** Where the private key is: `kek` (sealed in Signet's store) or `pkcs11` (in the token, never out of it). */
+  backend: 'kek' | 'pkcs11';
   createdAt: string;
   /** Retiring keys: when they stop signing and are removed. */
   retireAfter: string | null;
@@ -133,6 +135,7 @@ function view(row: SignerRow, keys: readonly SignerKeyRow[], nowMs: number): Sig
     keys: usableKeys(keys, nowMs).map((k) => ({
       keyId: k.keyId,
       state: k.state,
+      backend: k.backend,
       createdAt: k.createdAt.toISOString(),
       retireAfter: k.retireAfter?.toISOString() ?? null,
     })),
@@ -248,7 +251,8 @@ export async function rotateSigner(
   actor: Actor,
 ): Promise<SignerView> {
   const graceMs = options.graceMs ?? DEFAULT_ROTATION_GRACE_MS;
-  return withRepositoryLock(
+  let gone: string[] = [];
+  const out = await withRepositoryLock(
     ctx,
     gun,
     async (stores) => {
@@ -258,6 +262,7 @@ export async function rotateSigner(
       const retired = await stores.signers.retireActive(gun, name, new Date(now.getTime() + graceMs));
       const removed = graceMs === 0 ? await stores.signers.purgeRetired(gun, name, new Date(now.getTime() + 1)) : [];
       ctx.keys.forgetSignerKeys([...purged, ...removed]);
+      gone = [...purged, ...removed];
       const key = await ctx.keys.createSignerKey(stores, gun, name, now.getTime());
       await stores.audit.append(gun, 'signer-rotate', actor, {
         signer: name,
@@ -273,6 +278,9 @@ export async function rotateSigner(
     },
     { changesMetadata: false },
   );
+  // Keys held in a token go from it once their rows are gone for good.
+  ctx.keys.destroyTokenKeys(gone);
+  return out;
 }
 
 /** Remove signer `name` and destroy its keys. Delegations to them stay until the owner removes them. */
@@ -282,7 +290,7 @@ export async function deleteSigner(
   name: string,
   actor: Actor,
 ): Promise<{ gun: string; name: string; deleted: true; keyIds: string[] }> {
-  return withRepositoryLock(
+  const out = await withRepositoryLock(
     ctx,
     gun,
     async (stores) => {
@@ -295,4 +303,6 @@ export async function deleteSigner(
     },
     { changesMetadata: false },
   );
+  ctx.keys.destroyTokenKeys(out.keyIds);
+  return out;
 }

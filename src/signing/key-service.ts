@@ -9,7 +9,8 @@ import type { SignerKeyRow } from '../storage/signer-store.js';
 import type { Stores } from '../storage/stores.js';
 import { KeyEncryptionError, type KeyEncryptionKey } from './key-encryption.js';
 import { generateServerKey, signingKey, type ServerKeyAlgorithm } from './server-key.js';
-import { generateSignerKey, signerSigningKey } from './signer-key.js';
+import { Pkcs11Error, type Pkcs11Token } from './pkcs11-keys.js';
+import { generateSignerKey, generateTokenSignerKey, signerSigningKey, tokenSigningKey } from './signer-key.js';
 
 export interface PublicServerKey {
   keyId: string;
@@ -39,10 +40,20 @@ export class KeyService {
   private readonly signers = new Map<string, ServerSigningKey>();
   private readonly signerKeys = new Map<string, DocumentSigner & { keyId: string }>();
 
+  /**
+   * `token`: where new signer keys are generated and kept (SIGNET_PKCS11_MODULE); without one
+   * they are sealed under the KEK in their rows.
+   */
   constructor(
     private readonly kek: KeyEncryptionKey,
     private readonly algorithm: ServerKeyAlgorithm,
+    readonly token: Pkcs11Token | null = null,
   ) {}
+
+  /** Where new signer keys go. */
+  get signerKeyBackend(): 'kek' | 'pkcs11' {
+    return this.token ? 'pkcs11' : 'kek';
+  }
 
   /** Create and persist a new key for (gun, role). */
   async create(stores: Stores, gun: string, role: ServerKeyRole): Promise<PublicServerKey> {
@@ -61,6 +72,20 @@ export class KeyService {
 
   /** Create and persist a new key for server-held signer `name` of `gun` (the active one). */
   async createSignerKey(stores: Stores, gun: string, name: string, nowMs: number): Promise<PublicSignerKey> {
+    if (this.token) {
+      // Generated in the token, which keeps the private key: the row has the public key and the objects' CKA_ID.
+      const key = generateTokenSignerKey(this.token, gun, name, nowMs);
+      try {
+        await stores.signers.insertKey(
+          { keyId: key.keyId, gun, name, keytype: key.keytype, publicKey: key.publicKey, backend: 'pkcs11', pkcs11Id: key.pkcs11Id },
+          new Date(nowMs),
+        );
+      } catch (e) {
+        this.token.destroy(key.pkcs11Id);
+        throw e;
+      }
+      return { keyId: key.keyId, keytype: key.keytype, publicKey: key.publicKey, certificatePem: key.certificatePem };
+    }
     await this.checkStoreKek(stores);
     const key = generateSignerKey(name, nowMs);
     const row = { keyId: key.keyId, gun, name, keytype: key.keytype, publicKey: key.publicKey };
@@ -72,8 +97,15 @@ export class KeyService {
   /** A signer's stored key, ready to sign. */
   signerKey(row: SignerKeyRow): DocumentSigner & { keyId: string } {
     let signer = this.signerKeys.get(row.keyId);
+    if (!signer && row.backend === 'pkcs11') {
+      if (!this.token || row.pkcs11Id === null) {
+        throw new Pkcs11Error('PKCS11_FAILED', `signer key ${row.keyId} is held in a PKCS#11 token: configure SIGNET_PKCS11_MODULE to sign with it`);
+      }
+      signer = tokenSigningKey(this.token, row.keyId, row.pkcs11Id);
+      this.signerKeys.set(row.keyId, signer);
+    }
     if (!signer) {
-      if (row.kekId !== this.kek.id) {
+      if (row.kekId !== this.kek.id || row.privateKey === null) {
         throw new KeyEncryptionError(
           `signer key ${row.keyId} is encrypted under another key-encryption key (fingerprint ${row.kekId}): restart this process with the store's key`,
         );
@@ -89,6 +121,29 @@ export class KeyService {
   /** Drop decrypted signer keys whose rows were removed. */
   forgetSignerKeys(keyIds: readonly string[]): void {
     for (const id of keyIds) this.signerKeys.delete(id);
+  }
+
+  /**
+   * Remove from the token the objects of signer keys whose rows were removed (a committed
+   * change: call it after the transaction). Best effort: returns the key IDs it could not remove.
+   */
+  destroyTokenKeys(keyIds: readonly string[]): string[] {
+    if (!this.token) return [];
+    const failed: string[] = [];
+    for (const id of keyIds) {
+      this.signerKeys.delete(id);
+      try {
+        this.token.destroy(id);
+      } catch {
+        failed.push(id);
+      }
+    }
+    return failed;
+  }
+
+  /** Log out of the token, if one is open. */
+  close(): void {
+    this.token?.close();
   }
 
   private async checkStoreKek(stores: Stores): Promise<void> {

@@ -91,11 +91,14 @@ export interface SignerKeysTable {
   name: string;
   keytype: string;
   public_key: string;
-  private_key: Buffer | Uint8Array;
-  kek_id: string;
+  /** Null for a key held in a PKCS#11 token. */
+  private_key: Buffer | Uint8Array | null;
+  kek_id: string | null;
   state: 'active' | 'retiring';
   created_at: ColumnType<Date, Date | undefined, never>;
   retire_after: Date | null;
+  backend: ColumnType<'kek' | 'pkcs11', 'kek' | 'pkcs11' | undefined, 'kek' | 'pkcs11'>;
+  pkcs11_id: string | null;
 }
 
 // ---- the inspector's repository list ----

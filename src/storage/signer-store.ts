@@ -7,6 +7,8 @@ import { fixedWidth, requireTransaction, toBuffer, type Db } from './db.js';
 
 export type SignerState = 'active' | 'disabled';
 export type SignerKeyState = 'active' | 'retiring';
+/** Where a signer key's private part is: sealed under the KEK in its row, or in the PKCS#11 token. */
+export type SignerKeyBackend = 'kek' | 'pkcs11';
 
 export interface SignerRow {
   gun: string;
@@ -26,18 +28,35 @@ export interface SignerKeyRow {
   keytype: string;
   /** What delegations list: base64 of the PEM certificate. */
   publicKey: string;
-  privateKey: Buffer;
-  kekId: string;
+  /** The sealed private key (backend `kek`); null for a key held in the token. */
+  privateKey: Buffer | null;
+  kekId: string | null;
   state: SignerKeyState;
   createdAt: Date;
   retireAfter: Date | null;
+  backend: SignerKeyBackend;
+  /** Hex CKA_ID of the key's objects on the token (backend `pkcs11`). */
+  pkcs11Id: string | null;
 }
 
 /** A key as listed: everything but its encrypted private part. */
 export type SignerKeyInfo = Omit<SignerKeyRow, 'privateKey' | 'kekId'>;
 
 const SIGNER_COLUMNS = ['gun', 'name', 'state', 'rules', 'created_by', 'created_at', 'updated_at'] as const;
-const KEY_COLUMNS = ['key_id', 'gun', 'name', 'keytype', 'public_key', 'private_key', 'kek_id', 'state', 'created_at', 'retire_after'] as const;
+const KEY_COLUMNS = [
+  'key_id',
+  'gun',
+  'name',
+  'keytype',
+  'public_key',
+  'private_key',
+  'kek_id',
+  'state',
+  'created_at',
+  'retire_after',
+  'backend',
+  'pkcs11_id',
+] as const;
 
 interface RawSigner {
   gun: string;
@@ -55,11 +74,13 @@ interface RawKey {
   name: string;
   keytype: string;
   public_key: string;
-  private_key: Buffer | Uint8Array;
-  kek_id: string;
+  private_key: Buffer | Uint8Array | null;
+  kek_id: string | null;
   state: SignerKeyState;
   created_at: Date;
   retire_after: Date | null;
+  backend: SignerKeyBackend;
+  pkcs11_id: string | null;
 }
 
 function toSigner(r: RawSigner): SignerRow {
@@ -81,23 +102,23 @@ function toKey(r: RawKey): SignerKeyRow {
     name: r.name,
     keytype: r.keytype,
     publicKey: r.public_key,
-    privateKey: toBuffer(r.private_key),
+    privateKey: r.private_key === null ? null : toBuffer(r.private_key),
     kekId: r.kek_id,
     state: r.state,
     createdAt: r.created_at,
     retireAfter: r.retire_after,
+    backend: r.backend,
+    pkcs11Id: r.pkcs11_id,
   };
 }
 
-export interface NewSignerKey {
+export type NewSignerKey = {
   keyId: string;
   gun: string;
   name: string;
   keytype: string;
   publicKey: string;
-  privateKey: Buffer;
-  kekId: string;
-}
+} & ({ backend?: 'kek'; privateKey: Buffer; kekId: string } | { backend: 'pkcs11'; pkcs11Id: string });
 
 export class SignerStore {
   constructor(private readonly db: Db) {}
@@ -174,8 +195,9 @@ export class SignerStore {
         name: key.name,
         keytype: key.keytype,
         public_key: key.publicKey,
-        private_key: key.privateKey,
-        kek_id: key.kekId,
+        ...(key.backend === 'pkcs11'
+          ? { backend: 'pkcs11' as const, private_key: null, kek_id: null, pkcs11_id: key.pkcs11Id }
+          : { backend: 'kek' as const, private_key: key.privateKey, kek_id: key.kekId, pkcs11_id: null }),
         state: 'active',
         created_at: now,
         retire_after: null,
@@ -221,20 +243,37 @@ export class SignerStore {
     return rows.map((r) => fixedWidth(r.key_id));
   }
 
-  /** How many signer keys are encrypted under each KEK (by fingerprint). */
+  /** How many signer keys are encrypted under each KEK (by fingerprint); keys held in a token are not. */
   async countPerKek(): Promise<Map<string, number>> {
     const rows = await this.db
       .selectFrom('signer_keys')
       .select(['kek_id', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('backend', '=', 'kek')
       .groupBy('kek_id')
       .execute();
-    return new Map(rows.map((r) => [r.kek_id, Number(r.n)]));
+    return new Map(rows.map((r) => [r.kek_id ?? '', Number(r.n)]));
   }
 
-  /** Every signer key, locked for re-encryption until the transaction ends. */
-  async allKeysForUpdate(): Promise<SignerKeyRow[]> {
-    const rows = await requireTransaction(this.db, 'locking signer keys').selectFrom('signer_keys').select(KEY_COLUMNS).orderBy('key_id').forUpdate().execute();
-    return rows.map((r) => toKey(r as RawKey));
+  /** How many signer keys are held in a PKCS#11 token. */
+  async countInToken(): Promise<number> {
+    const r = await this.db
+      .selectFrom('signer_keys')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('backend', '=', 'pkcs11')
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /** Every signer key sealed under a KEK, locked for re-encryption until the transaction ends (keys in a token have nothing to re-encrypt). */
+  async allKeysForUpdate(): Promise<(SignerKeyRow & { privateKey: Buffer; kekId: string })[]> {
+    const rows = await requireTransaction(this.db, 'locking signer keys')
+      .selectFrom('signer_keys')
+      .select(KEY_COLUMNS)
+      .where('backend', '=', 'kek')
+      .orderBy('key_id')
+      .forUpdate()
+      .execute();
+    return rows.map((r) => toKey(r as RawKey) as SignerKeyRow & { privateKey: Buffer; kekId: string });
   }
 
   async replaceEncrypted(keyId: string, privateKey: Buffer, kekId: string): Promise<void> {

@@ -39,8 +39,12 @@ export interface CertificateFields {
   commonName: string;
   /** Public key the certificate is about. */
   subject: KeyObject;
-  /** Who signs: the issuer's common name and private key (EC P-256 or RSA); the subject's own for a self-signed one. */
-  issuer: { commonName: string; privateKey: KeyObject };
+  /**
+   * Who signs: the issuer's common name and private key (EC P-256 or RSA), the subject's own for
+   * a self-signed one; or, for an ECDSA key that cannot leave a token, a function returning the
+   * DER ECDSA signature of the SHA-256 digest of what it is given.
+   */
+  issuer: { commonName: string; privateKey: KeyObject } | { commonName: string; signEcdsaSha256: (tbs: Buffer) => Buffer };
   notBefore: Date;
   notAfter: Date;
   /** Big-endian magnitude of the (positive) serial number; written as a minimal DER INTEGER. */
@@ -56,8 +60,8 @@ export interface CertificateFields {
 }
 
 function algorithm(fields: CertificateFields): { id: Buffer; hash: string } {
-  const isRsa = fields.issuer.privateKey.asymmetricKeyType === 'rsa';
-  const alg = SIG_ALGS[`${isRsa ? 'rsa' : 'ecdsa'}-${fields.hash ?? 'sha256'}`];
+  const isRsa = 'privateKey' in fields.issuer && fields.issuer.privateKey.asymmetricKeyType === 'rsa';
+  const alg = SIG_ALGS[`${isRsa ? 'rsa' : 'ecdsa'}-${'privateKey' in fields.issuer ? (fields.hash ?? 'sha256') : 'sha256'}`];
   return { id: alg.params ? sequence(oid(alg.oid), derNull()) : sequence(oid(alg.oid)), hash: alg.hash };
 }
 
@@ -98,7 +102,8 @@ export function tbsCertificateDer(fields: CertificateFields): Buffer {
 export function issueCertificateDer(fields: CertificateFields): Buffer {
   const tbs = tbsCertificateDer(fields);
   const alg = algorithm(fields);
-  const signature = sign(alg.hash, tbs, { key: fields.issuer.privateKey, dsaEncoding: 'der' });
+  const signature =
+    'privateKey' in fields.issuer ? sign(alg.hash, tbs, { key: fields.issuer.privateKey, dsaEncoding: 'der' }) : fields.issuer.signEcdsaSha256(tbs);
   return sequence(tbs, alg.id, bitString(signature));
 }
 
