@@ -206,9 +206,20 @@ describe('signet gate: the command', { timeout: 90_000 }, () => {
       assert.equal(await allowed(), true, 'the watcher saw no change');
       g.child.kill('SIGHUP');
       await eventually('SIGHUP reloads', async () => ((await allowed()) ? undefined : true), 5_000, 100);
-      assert.ok(g.logLines().some((l) => l['msg'] === 'policy reloaded' && l['why'] === 'SIGHUP'));
+      // The log line is written just after the new policy takes effect: it may arrive a moment later.
+      await eventually(
+        'the SIGHUP reload is logged',
+        () => g.logLines().some((l) => l['msg'] === 'policy reloaded' && l['why'] === 'SIGHUP') || undefined,
+        5_000,
+        100,
+      );
       // Each decision is logged.
-      assert.ok(g.logLines().some((l) => l['msg'] === 'gate decision' && l['image'] === 'registry.example.com/team/app:v1'));
+      await eventually(
+        'decisions are logged',
+        () => g.logLines().some((l) => l['msg'] === 'gate decision' && l['image'] === 'registry.example.com/team/app:v1') || undefined,
+        5_000,
+        100,
+      );
     } finally {
       const exited = new Promise<number | null>((resolve) => {
         if (g.child.exitCode !== null) resolve(g.child.exitCode);
