@@ -52,6 +52,7 @@ export interface ImportReport {
 
 const DEFAULT_CONCURRENCY = 8;
 const MAX_CONCURRENCY = 64;
+const RETRY_DELAY_MS = 500;
 
 function formatsOf(format: SignFormat): SignatureFormat[] {
   return format === 'both' ? ['tag', 'bundle'] : [format];
@@ -102,6 +103,20 @@ export async function importNotarySignatures(
   const work = [...byDigest.entries()];
   report.counts.digests = work.length;
 
+  /** A registry that did not answer in time, or failed the request (5xx), is asked again once. */
+  const transient = (error: unknown) =>
+    error instanceof RegistryError &&
+    (error.code === 'UNREACHABLE' || error.code === 'TIMEOUT' || (error.code === 'BAD_RESPONSE' && /\b5\d\d\b/.test(error.message)));
+  const withRetry = async <T>(step: () => Promise<T>): Promise<T> => {
+    try {
+      return await step();
+    } catch (error) {
+      if (!transient(error)) throw error;
+      await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+      return step();
+    }
+  };
+
   const one = async ([digest, { tags: names, signers }]: (typeof work)[number]): Promise<void> => {
     const entry = { digest, tags: names };
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) return void report.skipped.push({ ...entry, reason: 'the Notary target has no sha256 hash' });
@@ -109,19 +124,30 @@ export async function importNotarySignatures(
       return void report.skipped.push({ ...entry, reason: `not signed by ${options.signer} (signed by ${[...signers].join(', ') || 'no signer'})` });
     try {
       try {
-        await client.resolveManifest(client.at(repo, digest));
+        await withRetry(() => client.resolveManifest(client.at(repo, digest)));
       } catch (error) {
         if (error instanceof RegistryError && error.code === 'NOT_FOUND')
           return void report.skipped.push({ ...entry, reason: 'the registry has no image with this digest' });
         throw error;
       }
-      const missing = await missingFormats(client, repo, digest, publicKey, formatsOf(format));
+      const missing = await withRetry(() => missingFormats(client, repo, digest, publicKey, formatsOf(format)));
       if (missing.length === 0) return void report.skipped.push({ ...entry, reason: 'already signed with this key' });
       if (!report.dryRun) {
-        await signImageDigest(client, repo, digest, privateKey, {
-          format: missing.length === 2 ? 'both' : missing[0]!,
-          ...(options.now ? { now: options.now } : {}),
-        });
+        const sign = (formats: SignatureFormat[]) =>
+          signImageDigest(client, repo, digest, privateKey, {
+            format: formats.length === 2 ? 'both' : formats[0]!,
+            ...(options.now ? { now: options.now } : {}),
+          });
+        try {
+          await sign(missing);
+        } catch (error) {
+          if (!transient(error)) throw error;
+          // The write may have reached the registry before the answer was lost: look again
+          // first, so that a retry never adds a second signature by this key.
+          await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+          const still = await missingFormats(client, repo, digest, publicKey, missing);
+          if (still.length > 0) await sign(still);
+        }
       }
       report.signed.push({ ...entry, formats: missing });
     } catch (error) {

@@ -103,7 +103,7 @@ describe('import-notary at scale', { timeout: 600_000 }, () => {
     const afterKill = (await sigTags()).length;
 
     const resumed = await runSignet(importArgs, env(), { timeoutMs: 300_000 });
-    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(resumed.code, 0, `${resumed.stderr}\n${resumed.stdout.slice(-3000)}`);
     const report = JSON.parse(resumed.stdout) as ImportJson;
     assert.equal(report.counts.tags, TAGS);
     assert.equal(report.counts.digests, TAGS);
