@@ -20,7 +20,7 @@ import { parsePolicy } from '../../src/gate/policy.js';
 import { GateTrustCache } from '../../src/gate/trust-cache.js';
 import { SIGNET_MAIN } from '../support/cli.js';
 import { PASSPHRASES, run, SERVERS, startSignetUnderTest, Workbench, type Result } from '../support/interop.js';
-import { projectRoot } from '../support/paths.js';
+import { trivyReport } from '../support/scan-reports.js';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const missing = ['docker', 'docker-registry', 'notary'].filter((c) => !has(c));
@@ -149,21 +149,10 @@ describe(
     const signet = (dir: string, ...args: string[]) => bench.signet(dir, ...args);
     const ok = (r: Result) => bench.ok(r);
     const ca = () => readFileSync(bench.server.ca);
-    const FIXTURE = path.join(projectRoot, 'test', 'fixtures', 'scan', 'trivy-image.json');
 
-    /** The Trivy fixture, made an hour ago for `repo@digest`, with or without its CRITICAL finding. */
+    /** The Trivy fixture for `repo@digest`, made an hour ago, written to `file`. */
     function report(file: string, repo: string, digest: string, withCritical: boolean): string {
-      const r = JSON.parse(readFileSync(FIXTURE, 'utf8')) as {
-        CreatedAt: string;
-        ArtifactName: string;
-        Metadata: { RepoDigests: string[] };
-        Results: { Vulnerabilities?: { Severity: string }[] }[];
-      };
-      r.CreatedAt = new Date(Date.now() - 3_600_000).toISOString();
-      r.ArtifactName = `${repo}@${digest}`;
-      r.Metadata.RepoDigests = [`${repo}@${digest}`];
-      if (!withCritical) for (const x of r.Results) x.Vulnerabilities = x.Vulnerabilities?.filter((v) => v.Severity !== 'CRITICAL');
-      writeFileSync(file, JSON.stringify(r));
+      writeFileSync(file, JSON.stringify(trivyReport(repo, digest, new Date(Date.now() - 3_600_000), withCritical)));
       return file;
     }
 
