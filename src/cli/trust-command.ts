@@ -229,15 +229,19 @@ function readSecret(reference: string, what: string): string {
   return readText(reference, what);
 }
 
-/** A scan report file: JSON is sent as the value it is, so the server reads what the scanner wrote. */
-function readReport(file: string): unknown {
+/**
+ * A scan report file, sent as its text so that the server digests the bytes the scanner wrote
+ * (the summary's `reportDigest` then matches the file kept elsewhere). It must be JSON.
+ */
+function readReport(file: string): string {
   const text = readText(file, 'scan report');
   if (text.length > 8 * 1024 * 1024) throw new ClientError('BAD_INPUT', `scan report ${file} is larger than 8 MiB`);
   try {
-    return JSON.parse(text) as unknown;
+    JSON.parse(text);
   } catch {
     throw new ClientError('BAD_INPUT', `scan report ${file} is not JSON (Trivy or Grype JSON, or SARIF)`);
   }
+  return text;
 }
 
 function clientFor(a: Args): TrustClient {

@@ -19,7 +19,7 @@ import { decideImage } from '../../src/gate/decide.js';
 import { parsePolicy } from '../../src/gate/policy.js';
 import { GateTrustCache } from '../../src/gate/trust-cache.js';
 import { runSignet } from '../support/cli.js';
-import { projectRoot } from '../support/paths.js';
+import { trivyReport } from '../support/scan-reports.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { catalogGrant, repoGrant, tokenSigner, type TokenSigner } from '../support/tokens.js';
 import { certKey, ecdsaKey, multipartBody, rootDoc, serverKey, signFile, targetsDoc, type TestKey } from '../support/tuf-kit.js';
@@ -30,22 +30,8 @@ const AUDIENCE = 'signet';
 const GUN = 'registry.example.com/team/app';
 const DAY_MS = 86_400_000;
 const hexOf = (text: string) => createHash('sha256').update(text).digest('hex');
-const FIXTURE = JSON.parse(readFileSync(path.join(projectRoot, 'test', 'fixtures', 'scan', 'trivy-image.json'), 'utf8')) as {
-  CreatedAt: string;
-  ArtifactName: string;
-  Metadata: { RepoDigests: string[] };
-  Results: { Vulnerabilities?: { Severity: string }[] }[];
-};
-
-/** The fixture report, for `digestHex`, made at `createdAt`, with or without its CRITICAL finding. */
-function trivyReport(digestHex: string, createdAt: Date, withCritical: boolean) {
-  const report = structuredClone(FIXTURE);
-  report.CreatedAt = createdAt.toISOString();
-  report.ArtifactName = `${GUN}@sha256:${digestHex}`;
-  report.Metadata.RepoDigests = [`${GUN}@sha256:${digestHex}`];
-  if (!withCritical) for (const r of report.Results) r.Vulnerabilities = r.Vulnerabilities?.filter((v) => v.Severity !== 'CRITICAL');
-  return report;
-}
+/** The Trivy fixture for `${GUN}@sha256:<digestHex>`. */
+const trivyFor = (digestHex: string, createdAt: Date, withCritical: boolean) => trivyReport(GUN, `sha256:${digestHex}`, createdAt, withCritical);
 
 describe('server-held signers with OIDC identities and sign-after-scan', { timeout: 120_000 }, () => {
   let work: string;
@@ -144,7 +130,7 @@ describe('server-held signers with OIDC identities and sign-after-scan', { timeo
   test('an ID token and a passing report sign; the scan summary is signed into the target and audited; the gate’s scan rule admits it', async () => {
     assert.match(certificate, /BEGIN CERTIFICATE/);
     const digest = hexOf('release image');
-    const r = await sign(idToken(), { tag: 'v1', digest: `sha256:${digest}`, size: 1234, scan: trivyReport(digest, new Date(Date.now() - 3600_000), false) });
+    const r = await sign(idToken(), { tag: 'v1', digest: `sha256:${digest}`, size: 1234, scan: trivyFor(digest, new Date(Date.now() - 3600_000), false) });
     assert.equal(r.status, 200, r.text);
     const answer = r.body as { scan: { scanner: string; digest: string; counts: Record<string, number> } };
     assert.equal(answer.scan.digest, `sha256:${digest}`);
@@ -185,7 +171,7 @@ rules:
 
   test('signet trust sign --remote-signer with --id-token env://NAME and --scan-report FILE', async () => {
     const digest = hexOf('cli image');
-    writeFileSync(path.join(work, 'report.json'), JSON.stringify(trivyReport(digest, new Date(Date.now() - 600_000), false)));
+    writeFileSync(path.join(work, 'report.json'), JSON.stringify(trivyFor(digest, new Date(Date.now() - 600_000), false), null, 2));
     const home = mkdtempSync(path.join(work, 'home-'));
     const args = (tag: string) => [
       'trust',
@@ -207,7 +193,15 @@ rules:
     const env = { DOCKER_CONFIG: home, CI: 'true', CI_ID_TOKEN: idToken() };
     const r = await runSignet([...args('v3'), '--json'], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal((JSON.parse(r.stdout) as { scan: { digest: string } }).scan.digest, `sha256:${digest}`);
+    const scan = (JSON.parse(r.stdout) as { scan: { digest: string; reportDigest: string } }).scan;
+    assert.equal(scan.digest, `sha256:${digest}`);
+    assert.equal(
+      scan.reportDigest,
+      `sha256:${createHash('sha256')
+        .update(readFileSync(path.join(work, 'report.json')))
+        .digest('hex')}`,
+      'the digest of the file as written',
+    );
     assert.ok((await ciTargets())!.signed.targets['v3']);
     const again = await runSignet(args('v4'), env);
     assert.equal(again.code, 1, 'the same ID token again is a replay');
@@ -225,17 +219,17 @@ rules:
     const before = (await ciTargets())!.signed.version;
     const refusedBefore = (await audit()).filter((a) => a.detail['result'] === 'refused').length;
     const replayed = idToken();
-    assert.equal((await sign(replayed, body(trivyReport(digest, fresh, true)))).status, 422, 'first use, refused on its scan');
+    assert.equal((await sign(replayed, body(trivyFor(digest, fresh, true)))).status, 422, 'first use, refused on its scan');
 
     const cases: [string, () => Promise<request.Response>, number, string, RegExp][] = [
-      ['CRITICAL', () => sign(idToken(), body(trivyReport(digest, fresh, true))), 422, 'SCAN_REFUSED', /CRITICAL/],
-      ['another digest', () => sign(idToken(), body(trivyReport(hexOf('other'), fresh, false))), 422, 'SCAN_REFUSED', /the report is for/],
-      ['old report', () => sign(idToken(), body(trivyReport(digest, new Date(Date.now() - 3 * DAY_MS), false))), 422, 'SCAN_REFUSED', /old/],
+      ['CRITICAL', () => sign(idToken(), body(trivyFor(digest, fresh, true))), 422, 'SCAN_REFUSED', /CRITICAL/],
+      ['another digest', () => sign(idToken(), body(trivyFor(hexOf('other'), fresh, false))), 422, 'SCAN_REFUSED', /the report is for/],
+      ['old report', () => sign(idToken(), body(trivyFor(digest, new Date(Date.now() - 3 * DAY_MS), false))), 422, 'SCAN_REFUSED', /old/],
       ['no report', () => sign(idToken(), body(undefined)), 400, 'SIGN_REFUSED', /scan report/],
       ['not a report', () => sign(idToken(), body({ hello: 'world' })), 400, 'SCAN_INVALID', /./],
-      ['another repository', () => sign(idToken({ repository: 'evil/app' }), body(trivyReport(digest, fresh, false))), 403, 'SIGN_DENIED', /repository/],
-      ['expired', () => sign(idToken({}, -120), body(trivyReport(digest, fresh, false))), 401, 'UNAUTHORIZED', /OIDC_EXPIRED/],
-      ['replayed', () => sign(replayed, body(trivyReport(digest, fresh, false))), 401, 'UNAUTHORIZED', /OIDC_REPLAYED/],
+      ['another repository', () => sign(idToken({ repository: 'evil/app' }), body(trivyFor(digest, fresh, false))), 403, 'SIGN_DENIED', /repository/],
+      ['expired', () => sign(idToken({}, -120), body(trivyFor(digest, fresh, false))), 401, 'UNAUTHORIZED', /OIDC_EXPIRED/],
+      ['replayed', () => sign(replayed, body(trivyFor(digest, fresh, false))), 401, 'UNAUTHORIZED', /OIDC_REPLAYED/],
     ];
     for (const [what, call, status, code, detail] of cases) {
       const r = await call();
@@ -246,7 +240,7 @@ rules:
     }
     const disable = await request(server.url).post(`/api/v1/repositories/${GUN}/signers/ci/disable`).set('Authorization', admin());
     assert.ok(disable.status === 200 || disable.status === 204, disable.text);
-    const disabled = await sign(idToken(), body(trivyReport(digest, fresh, false)));
+    const disabled = await sign(idToken(), body(trivyFor(digest, fresh, false)));
     assert.equal(disabled.status, 409, disabled.text);
 
     assert.equal((await ciTargets())!.signed.version, before, 'nothing was published');
