@@ -521,13 +521,16 @@ export class RegistryClient {
     const client = this.clientFor(h.registry);
     const urlFor = (scheme: string) => (typeof where === 'string' ? new URL(`${scheme}://${h.apiHost}${where}`) : where);
     const scheme = typeof where === 'string' ? (h.scheme ?? 'https') : (where.protocol.slice(0, -1) as 'https' | 'http');
+    // https before the host's scheme is known is a guess; requests made at once all guess, and
+    // each that meets a plain http server falls back, whichever of them learnt the scheme first.
+    const guessed = typeof where === 'string' && h.scheme === undefined;
     const req = { method, headers, maxBytes, ...(body ? { body } : {}) };
     try {
       const res = await client.request({ ...req, url: urlFor(scheme) });
       if (typeof where === 'string') h.scheme ??= scheme;
       return res;
     } catch (e) {
-      if (typeof where === 'string' && !h.scheme && isPlaintextPeer(e) && (await this.mayUseHttp(h))) {
+      if (guessed && h.scheme !== 'https' && isPlaintextPeer(e) && (await this.mayUseHttp(h))) {
         try {
           const res = await client.request({ ...req, url: urlFor('http') });
           h.scheme = 'http';

@@ -85,6 +85,12 @@ describe('registry client: plain registry on loopback (https tried, then http)',
     assert.equal(image.digest, sha256(image.bytes));
   });
 
+  test('many first requests at once: each falls back to http, not only the one that learns the scheme', async () => {
+    const c = client();
+    const got = await Promise.all(Array.from({ length: 32 }, () => c.resolveManifest(`${reg.host}/team/app:v1`)));
+    assert.ok(got.every((g) => g.digest === image.digest));
+  });
+
   test('resolves an OCI index, and each of its manifests by digest', async () => {
     const c = client();
     assert.deepEqual(await c.resolveManifest(`${reg.host}/team/multi:v2`), { digest: index.digest, size: index.size, mediaType: MEDIA_TYPES.ociIndex });
