@@ -1,9 +1,11 @@
 /** What every use case needs: the stores, the server's keys, caches, clock — one set per context. */
 import type { Database } from '../storage/database.js';
+import { LockedReads } from '../storage/metadata-store.js';
 import { Stores } from '../storage/stores.js';
 import type { KeyService } from '../signing/key-service.js';
 import { Metrics } from '../observability/metrics.js';
 import { CurrentMetadataCache } from './current-cache.js';
+import { EmbeddedReads } from './embedded-reads.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ParsedFileCache } from './metadata-cache.js';
 import { refreshSummary } from './repository-summary.js';
@@ -30,6 +32,8 @@ export interface ServiceContext {
    * guard between processes.
    */
   writers: KeyedMutex;
+  /** The embedded store only: what the last committed transaction of each repository read (see EmbeddedReads). */
+  embeddedReads: EmbeddedReads | null;
   expiries: Expiries;
   metrics: Metrics;
   now: () => number;
@@ -47,6 +51,7 @@ export function createContext(database: Database, keys: KeyService, expiries: Ex
     cache: new ParsedFileCache(),
     current,
     writers: new KeyedMutex(),
+    embeddedReads: database.kind === 'pglite' ? new EmbeddedReads() : null,
     expiries,
     metrics,
     now: Date.now,
@@ -65,22 +70,28 @@ export async function withRepositoryLock<T>(
   { changesMetadata = true } = {},
 ): Promise<T> {
   const leave = await ctx.writers.acquire(gun);
+  const locked = ctx.embeddedReads?.take(gun) ?? new LockedReads();
   try {
-    return await ctx.stores.transaction(async (stores) => {
-      // The embedded store serves one process over one connection that a transaction holds from
-      // start to end: no other writer can interleave, so the lock and the notification (other
-      // processes drop their cached copies when told; this one's cache is dropped below) would be
-      // statements that change nothing.
-      const shared = ctx.database.kind !== 'pglite';
-      if (shared) await stores.metadata.lockRepository(gun);
-      const result = await work(stores);
-      if (changesMetadata) {
-        // The inspector's summary changes with the metadata, in the same transaction.
-        await refreshSummary(stores, ctx.cache, gun);
-        if (shared) await stores.metadata.announceChange(gun);
-      }
-      return result;
-    });
+    const out = await ctx.stores.transaction(
+      async (stores) => {
+        // The embedded store serves one process over one connection that a transaction holds from
+        // start to end: no other writer can interleave, so the lock and the notification (other
+        // processes drop their cached copies when told; this one's cache is dropped below) would be
+        // statements that change nothing.
+        const shared = ctx.database.kind !== 'pglite';
+        if (shared) await stores.metadata.lockRepository(gun);
+        const result = await work(stores);
+        if (changesMetadata) {
+          // The inspector's summary changes with the metadata, in the same transaction.
+          await refreshSummary(stores, ctx.cache, gun);
+          if (shared) await stores.metadata.announceChange(gun);
+        }
+        return result;
+      },
+      { locked },
+    );
+    ctx.embeddedReads?.keep(gun, locked);
+    return out;
   } finally {
     leave();
     // Also after a failure: a commit may have happened even if its acknowledgement was lost.

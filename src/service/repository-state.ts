@@ -59,7 +59,7 @@ export async function loadRepositoryState(metadata: MetadataStore, cache: Parsed
     const sha = metaSha256Hex(entry.hashes);
     if (sha && (role === 'root' || (isTargetsRole(role) && (!roles || roles.has(role))))) wanted.set(role, sha);
   }
-  for (const row of await metadata.byChecksums(gun, [...new Set(wanted.values())])) {
+  for (const row of await metadata.byRoleChecksums(gun, wanted)) {
     if (wanted.get(row.role) !== row.sha256) continue;
     const file = cache.parse(row);
     if (row.role === 'root') state.root = file;

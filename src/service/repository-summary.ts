@@ -38,7 +38,7 @@ export async function currentFiles(metadata: MetadataStore, cache: ParsedFileCac
     const sha = metaSha256Hex(entry.hashes);
     if (sha) wanted.set(role, sha);
   }
-  for (const row of await metadata.byChecksums(gun, [...new Set(wanted.values())])) {
+  for (const row of await metadata.byRoleChecksums(gun, wanted)) {
     if (wanted.get(row.role) !== row.sha256) continue;
     const current = { row, file: cache.parse(row) };
     if (row.role === 'root') out.root = current;

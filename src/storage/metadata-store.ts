@@ -55,8 +55,87 @@ function* chunks<T extends { data: Buffer }>(files: readonly T[]): Generator<T[]
   if (chunk.length > 0) yield chunk;
 }
 
+/**
+ * What one transaction holding a repository's write lock has read or written of its files.
+ * Under the lock no other writer can change the repository, and stored files never change, so
+ * asking again within the transaction would give the same answer: an update reads the current
+ * chain to validate against, writes the new files, then summarises the result, and the summary
+ * needs no second round of queries.
+ */
+export class LockedReads {
+  private readonly latestByRole = new Map<string, StoredFileRow | null>();
+  private readonly byRoleSha = new Map<string, StoredFileRow>();
+  private readonly versions = new Map<string, Map<string, number>>();
+  private readonly guns = new Set<string>();
+  /** Bytes of the files remembered (a file remembered twice counts twice: an upper bound). */
+  bytes = 0;
+
+  private static key(...parts: string[]): string {
+    return parts.join('\u0000');
+  }
+
+  latest(gun: string, role: string): StoredFileRow | null | undefined {
+    return this.latestByRole.get(LockedReads.key(gun, role));
+  }
+
+  checksum(gun: string, role: string, sha256: string): StoredFileRow | undefined {
+    return this.byRoleSha.get(LockedReads.key(gun, role, sha256));
+  }
+
+  latestVersions(gun: string): Map<string, number> | undefined {
+    const v = this.versions.get(gun);
+    return v ? new Map(v) : undefined;
+  }
+
+  rememberLatest(gun: string, role: string, row: StoredFileRow | null): void {
+    this.guns.add(gun);
+    this.latestByRole.set(LockedReads.key(gun, role), row);
+    if (row) this.rememberFile(gun, row);
+  }
+
+  rememberFile(gun: string, row: StoredFileRow): void {
+    this.guns.add(gun);
+    const key = LockedReads.key(gun, row.role, row.sha256);
+    if (!this.byRoleSha.has(key)) this.bytes += row.data.length;
+    this.byRoleSha.set(key, row);
+  }
+
+  rememberVersions(gun: string, versions: ReadonlyMap<string, number>): void {
+    this.guns.add(gun);
+    this.versions.set(gun, new Map(versions));
+  }
+
+  /** Whether everything remembered is about `gun`. */
+  only(gun: string): boolean {
+    return this.guns.size === 0 || (this.guns.size === 1 && this.guns.has(gun));
+  }
+
+  /** Files this transaction stored: each is now its role's newest; the one it replaces is let go. */
+  stored(gun: string, rows: readonly StoredFileRow[]): void {
+    for (const row of rows) {
+      const previous = this.latestByRole.get(LockedReads.key(gun, row.role));
+      const previousKey = previous ? LockedReads.key(gun, previous.role, previous.sha256) : null;
+      if (previousKey && this.byRoleSha.delete(previousKey)) this.bytes -= previous!.data.length;
+      this.rememberLatest(gun, row.role, row);
+      this.versions.get(gun)?.set(row.role, row.version);
+    }
+  }
+
+  forget(): void {
+    this.latestByRole.clear();
+    this.byRoleSha.clear();
+    this.versions.clear();
+    this.guns.clear();
+    this.bytes = 0;
+  }
+}
+
 export class MetadataStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Set only on stores bound to a transaction that holds the repository lock (withRepositoryLock). */
+    private readonly locked: LockedReads | null = null,
+  ) {}
 
   /**
    * Serialise writers of one repository, across every process on the database, until the
@@ -72,6 +151,8 @@ export class MetadataStore {
   }
 
   async latest(gun: string, role: string): Promise<StoredFileRow | null> {
+    const known = this.locked?.latest(gun, role);
+    if (known !== undefined) return known;
     const row = await this.db
       .selectFrom('tuf_files')
       .select(FILE_COLUMNS)
@@ -80,10 +161,14 @@ export class MetadataStore {
       .orderBy('version', 'desc')
       .limit(1)
       .executeTakeFirst();
-    return row ? toRow(row) : null;
+    const out = row ? toRow(row) : null;
+    this.locked?.rememberLatest(gun, role, out);
+    return out;
   }
 
   async byChecksum(gun: string, role: string, sha256: string): Promise<StoredFileRow | null> {
+    const known = this.locked?.checksum(gun, role, sha256);
+    if (known) return known;
     const row = await this.db
       .selectFrom('tuf_files')
       .select(FILE_COLUMNS)
@@ -93,7 +178,9 @@ export class MetadataStore {
       .orderBy('version', 'desc')
       .limit(1)
       .executeTakeFirst();
-    return row ? toRow(row) : null;
+    const out = row ? toRow(row) : null;
+    if (out) this.locked?.rememberFile(gun, out);
+    return out;
   }
 
   async byVersion(gun: string, role: string, version: number): Promise<StoredFileRow | null> {
@@ -112,6 +199,24 @@ export class MetadataStore {
     if (sha256s.length === 0) return [];
     const rows = await this.db.selectFrom('tuf_files').select(FILE_COLUMNS).where('gun', '=', gun).where('sha256', 'in', sha256s).execute();
     return rows.map(toRow);
+  }
+
+  /** The file of each role with the checksum given for it (the roles a snapshot lists); missing ones are left out. */
+  async byRoleChecksums(gun: string, wanted: ReadonlyMap<string, string>): Promise<StoredFileRow[]> {
+    const out: StoredFileRow[] = [];
+    const missing = new Map<string, string>();
+    for (const [role, sha] of wanted) {
+      const known = this.locked?.checksum(gun, role, sha);
+      if (known) out.push(known);
+      else missing.set(role, sha);
+    }
+    if (missing.size === 0) return out;
+    for (const row of await this.byChecksums(gun, [...new Set(missing.values())])) {
+      if (missing.get(row.role) !== row.sha256) continue;
+      out.push(row);
+      this.locked?.rememberFile(gun, row);
+    }
+    return out;
   }
 
   /** The newest `role` file stored at or before `at`. */
@@ -158,6 +263,8 @@ export class MetadataStore {
    * repository keeps, as a GROUP BY over all its rows would (every update asks for this).
    */
   async latestVersions(gun: string): Promise<Map<string, number>> {
+    const known = this.locked?.latestVersions(gun);
+    if (known) return known;
     const result = await sql<{ role: string; version: number }>`
       with recursive latest as (
         (select role, version from tuf_files where gun = ${gun} order by role desc, version desc limit 1)
@@ -167,7 +274,9 @@ export class MetadataStore {
         ) next
       )
       select role, version from latest`.execute(this.db);
-    return new Map(result.rows.map((r) => [r.role, Number(r.version)]));
+    const versions = new Map(result.rows.map((r) => [r.role, Number(r.version)]));
+    this.locked?.rememberVersions(gun, versions);
+    return versions;
   }
 
   async exists(gun: string): Promise<boolean> {
@@ -193,10 +302,13 @@ export class MetadataStore {
   /** Insert new files; every stored timestamp also gets a changefeed record. */
   async insert(gun: string, files: readonly { role: string; version: number; bytes: Buffer }[]): Promise<void> {
     if (files.length === 0) return;
-    await this.db
-      .insertInto('tuf_files')
-      .values(files.map((f) => ({ gun, role: f.role, version: f.version, sha256: sha256Hex(f.bytes), data: f.bytes })))
-      .execute();
+    const values = files.map((f) => ({ gun, role: f.role, version: f.version, sha256: sha256Hex(f.bytes), data: f.bytes }));
+    const stamped = await this.db.insertInto('tuf_files').values(values).returning(['role', 'created_at']).execute();
+    const at = new Map(stamped.map((r) => [r.role, r.created_at]));
+    this.locked?.stored(
+      gun,
+      values.map((v) => ({ role: v.role, version: v.version, sha256: v.sha256, data: v.data, createdAt: at.get(v.role)! })),
+    );
     const timestamps = files.filter((f) => f.role === 'timestamp');
     if (timestamps.length > 0) {
       await this.db
@@ -211,6 +323,7 @@ export class MetadataStore {
    * an import copies the source's changefeed as it was (ChangefeedStore).
    */
   async insertImported(gun: string, files: readonly ImportedFile[]): Promise<void> {
+    this.locked?.forget();
     for (const chunk of chunks(files)) {
       await this.db
         .insertInto('tuf_files')
@@ -230,6 +343,7 @@ export class MetadataStore {
 
   /** Remove every file of a repository; records a deletion when anything existed. */
   async deleteRepository(gun: string): Promise<number> {
+    this.locked?.forget();
     const result = await this.db.deleteFrom('tuf_files').where('gun', '=', gun).executeTakeFirst();
     const deleted = Number(result.numDeletedRows);
     if (deleted > 0) {

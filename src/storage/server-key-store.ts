@@ -50,12 +50,29 @@ function toRow(r: InfoColumns & { private_key: Buffer | Uint8Array; kek_id: stri
 }
 
 export class ServerKeyStore {
-  constructor(private readonly db: Db) {}
+  /**
+   * A repository's keys as read in this transaction, when it holds the repository lock (see
+   * LockedReads): asked for by signing and again by the summary. Any write here forgets them.
+   */
+  private readonly lockedKeys: Map<string, ServerKeyRow[]> | null;
+
+  constructor(
+    private readonly db: Db,
+    locked = false,
+  ) {
+    this.lockedKeys = locked ? new Map() : null;
+  }
 
   /** A repository's keys, oldest first. */
   async ofRepository(gun: string): Promise<ServerKeyRow[]> {
-    const rows = await this.db.selectFrom('server_keys').select(COLUMNS).where('gun', '=', gun).orderBy('created_at').execute();
-    return rows.map(toRow);
+    const known = this.lockedKeys?.get(gun);
+    if (known) return known.map((k) => ({ ...k }));
+    const rows = (await this.db.selectFrom('server_keys').select(COLUMNS).where('gun', '=', gun).orderBy('created_at').execute()).map(toRow);
+    this.lockedKeys?.set(
+      gun,
+      rows.map((k) => ({ ...k })),
+    );
+    return rows;
   }
 
   /** Every key (or one repository's), by repository then age, without private parts. */
@@ -100,6 +117,7 @@ export class ServerKeyStore {
   }
 
   async insert(key: Omit<ServerKeyRow, 'createdAt' | 'lastUsed'>): Promise<void> {
+    this.lockedKeys?.clear();
     await this.db
       .insertInto('server_keys')
       .values({
@@ -115,6 +133,7 @@ export class ServerKeyStore {
   }
 
   async insertImported(keys: readonly ImportedKey[]): Promise<void> {
+    this.lockedKeys?.clear();
     if (keys.length === 0) return;
     await this.db
       .insertInto('server_keys')
@@ -134,9 +153,18 @@ export class ServerKeyStore {
       .execute();
   }
 
+  /** Record that keys signed, the first time they do (a pending key stops being handed out). */
   async markUsed(keyIds: readonly string[]): Promise<void> {
-    if (keyIds.length === 0) return;
-    await this.db.updateTable('server_keys').set({ last_used: new Date() }).where('key_id', 'in', keyIds).where('last_used', 'is', null).execute();
+    // Keys this transaction already knows to have signed need no statement.
+    const known = new Map([...(this.lockedKeys?.values() ?? [])].flat().map((k) => [k.keyId, k]));
+    const unmarked = keyIds.filter((id) => known.get(id)?.lastUsed == null);
+    if (unmarked.length === 0) return;
+    const now = new Date();
+    await this.db.updateTable('server_keys').set({ last_used: now }).where('key_id', 'in', unmarked).where('last_used', 'is', null).execute();
+    for (const id of unmarked) {
+      const k = known.get(id);
+      if (k) k.lastUsed = now;
+    }
   }
 
   /** How many server keys are encrypted under each KEK (by fingerprint). */
@@ -156,6 +184,7 @@ export class ServerKeyStore {
   }
 
   async replaceEncrypted(keyId: string, privateKey: Buffer, kekId: string): Promise<void> {
+    this.lockedKeys?.clear();
     await this.db.updateTable('server_keys').set({ private_key: privateKey, kek_id: kekId }).where('key_id', '=', keyId).execute();
   }
 }

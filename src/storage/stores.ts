@@ -6,7 +6,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { AuditStore } from './audit-store.js';
 import { ChangefeedStore } from './changefeed-store.js';
 import type { Db } from './db.js';
-import { MetadataStore } from './metadata-store.js';
+import { MetadataStore, type LockedReads } from './metadata-store.js';
 import { OidcReplayStore } from './oidc-replay-store.js';
 import type { Schema } from './schema.js';
 import { ServerKeyStore } from './server-key-store.js';
@@ -30,10 +30,14 @@ export class Stores {
   /** The inspector's one-row-per-repository summaries. */
   readonly summaries: SummaryStore;
 
-  constructor(private readonly db: Db) {
-    this.metadata = new MetadataStore(db);
+  /** `locked`: bound to a transaction that holds a repository's write lock, remembering its reads there. */
+  constructor(
+    private readonly db: Db,
+    locked: LockedReads | null = null,
+  ) {
+    this.metadata = new MetadataStore(db, locked);
     this.changefeed = new ChangefeedStore(db);
-    this.serverKeys = new ServerKeyStore(db);
+    this.serverKeys = new ServerKeyStore(db, locked !== null);
     this.audit = new AuditStore(db);
     this.settings = new SettingsStore(db);
     this.staged = new StagedStore(db);
@@ -43,14 +47,18 @@ export class Stores {
   }
 
   /** The same stores bound to an open transaction. */
-  inTransaction(trx: Transaction<Schema>): Stores {
-    return new Stores(trx);
+  inTransaction(trx: Transaction<Schema>, locked: LockedReads | null = null): Stores {
+    return new Stores(trx, locked);
   }
 
-  /** Run `work` in one transaction with stores bound to it: committed if it returns, rolled back if it throws. */
-  async transaction<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
+  /**
+   * Run `work` in one transaction with stores bound to it: committed if it returns, rolled back
+   * if it throws. `locked`: the work holds the write lock of the repository it changes from its
+   * first statement, so the stores may remember what they read of it (see LockedReads).
+   */
+  async transaction<T>(work: (stores: Stores) => Promise<T>, opts: { locked?: LockedReads } = {}): Promise<T> {
     if (this.db.isTransaction) throw new Error('these stores are already bound to a transaction');
-    return (this.db as Kysely<Schema>).transaction().execute((trx) => work(this.inTransaction(trx)));
+    return (this.db as Kysely<Schema>).transaction().execute((trx) => work(this.inTransaction(trx, opts.locked ?? null)));
   }
 
   /**
