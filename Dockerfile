@@ -29,4 +29,4 @@ ENV NODE_ENV=production \
 
 EXPOSE 4443
 
-CMD ["node", "dist/src/cli/main.js", "serve"]
+CMD ["node", "--max-semi-space-size=2", "dist/src/cli/main.js", "serve"]

@@ -94,6 +94,19 @@ export function signetMain(): string {
   return path.join(buildRoot, 'src', 'cli', 'main.js');
 }
 
+/** The node options `npm start` runs the server with (package.json), so the figures are those of `npm start`. */
+export function startNodeOptions(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = (pkg.scripts['start'] ?? '').split(/\s+/);
+  const from = words.indexOf('node') + 1;
+  const out: string[] = [];
+  for (const w of words.slice(from)) {
+    if (!w.startsWith('--')) break;
+    out.push(w);
+  }
+  return out;
+}
+
 export interface SignetOptions {
   id: string;
   label: string;
@@ -118,7 +131,7 @@ export async function startSignet(opts: SignetOptions): Promise<Target & { proc:
     ...(opts.tls ? { SIGNET_TLS_CERT: opts.tls.cert, SIGNET_TLS_KEY: opts.tls.key } : { SIGNET_TLS_CERT: '', SIGNET_TLS_KEY: '' }),
     ...opts.env,
   };
-  const { proc, match } = await spawnReady(opts.id, process.execPath, [main, 'serve'], {
+  const { proc, match } = await spawnReady(opts.id, process.execPath, [...startNodeOptions(), main, 'serve'], {
     env,
     ready: /^signet listening on (\S+)$/m,
   });

@@ -17,6 +17,7 @@ import { configReference } from './config-reference.js';
 import { formatConfig, showConfig } from './config-show.js';
 import { isWorker, runPrimary } from './cluster.js';
 import { importCommand } from './import-command.js';
+import { tuneServerHeap } from './serve-heap.js';
 
 const USAGE = `usage: signet <command> [options]      (signet <command> --help describes one)
 
@@ -163,6 +164,7 @@ function config(args: string[]): number {
 
 async function serve(args: string[]): Promise<number> {
   if (!parseCommand(SPECS.serve, args)) return 0;
+  tuneServerHeap();
   const config = loadConfig();
   const logger = createLogger(config.SIGNET_LOG_LEVEL);
   if (config.SIGNET_WORKERS > 1 && !isWorker()) {
