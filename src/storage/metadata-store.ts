@@ -307,7 +307,7 @@ export class MetadataStore {
     const at = new Map(stamped.map((r) => [r.role, r.created_at]));
     this.locked?.stored(
       gun,
-      values.map((v) => ({ role: v.role, version: v.version, sha256: v.sha256, data: v.data, createdAt: at.get(v.role)! })),
+      values.map((v) => ({ role: v.role, version: v.version, sha256: v.sha256, data: toBuffer(v.data), createdAt: at.get(v.role)! })),
     );
     const timestamps = files.filter((f) => f.role === 'timestamp');
     if (timestamps.length > 0) {

@@ -187,3 +187,82 @@ describe('service context', () => {
     assert.equal(other.writers.size, 0);
   });
 });
+
+describe('reads under the repository lock', () => {
+  const newTimestamp = (version: number) => signFile({ _type: 'Timestamp', expires: inDays(14), meta: { snapshot: metaOf(snapshot) }, version }, [key]);
+
+  test('within the transaction, a file it stored is the newest of its role and is found by checksum without another query', async () => {
+    const gun = 'registry.example.com/state/locked-reads';
+    await ctx.stores.transaction((s) => s.metadata.insert(gun, [{ role: 'timestamp', version: 1, bytes: newTimestamp(1) }]));
+    await withRepositoryLock(ctx, gun, async (stores) => {
+      assert.equal((await stores.metadata.latest(gun, 'timestamp'))?.version, 1);
+      assert.deepEqual(Object.fromEntries(await stores.metadata.latestVersions(gun)), { timestamp: 1 });
+      const ts2 = newTimestamp(2);
+      await stores.metadata.insert(gun, [{ role: 'timestamp', version: 2, bytes: ts2 }]);
+      const latest = await stores.metadata.latest(gun, 'timestamp');
+      assert.equal(latest?.version, 2);
+      assert.ok(latest?.data.equals(ts2));
+      assert.ok(latest?.createdAt instanceof Date, 'the storage time comes back from the insert');
+      assert.deepEqual(Object.fromEntries(await stores.metadata.latestVersions(gun)), { timestamp: 2 });
+      const found = await stores.metadata.byRoleChecksums(gun, new Map([['timestamp', sha256Hex(ts2)]]));
+      assert.deepEqual(
+        found.map((r) => r.version),
+        [2],
+      );
+    });
+    // The same answers as a fresh read outside the transaction.
+    const fresh = await ctx.stores.metadata.latest(gun, 'timestamp');
+    assert.equal(fresh?.version, 2);
+  });
+
+  test('what a failed transaction stored is not remembered: the next one reads what the database holds', async () => {
+    const gun = 'registry.example.com/state/locked-reads-failed';
+    await ctx.stores.transaction((s) => s.metadata.insert(gun, [{ role: 'timestamp', version: 1, bytes: newTimestamp(1) }]));
+    // A first transaction that commits, so that the embedded store keeps its reads.
+    await withRepositoryLock(ctx, gun, async (stores) => assert.equal((await stores.metadata.latest(gun, 'timestamp'))?.version, 1));
+    await assert.rejects(
+      withRepositoryLock(ctx, gun, async (stores) => {
+        await stores.metadata.insert(gun, [{ role: 'timestamp', version: 2, bytes: newTimestamp(2) }]);
+        assert.equal((await stores.metadata.latest(gun, 'timestamp'))?.version, 2);
+        throw new Error('abort after the insert');
+      }),
+      /abort after the insert/,
+    );
+    await withRepositoryLock(ctx, gun, async (stores) => {
+      assert.equal((await stores.metadata.latest(gun, 'timestamp'))?.version, 1, 'the rolled-back version is not seen');
+      assert.deepEqual(Object.fromEntries(await stores.metadata.latestVersions(gun)), { timestamp: 1 });
+    });
+  });
+
+  test('a deleted repository is not remembered', async () => {
+    const gun = 'registry.example.com/state/locked-reads-deleted';
+    await ctx.stores.transaction((s) => s.metadata.insert(gun, [{ role: 'timestamp', version: 1, bytes: newTimestamp(1) }]));
+    await withRepositoryLock(ctx, gun, async (stores) => {
+      assert.equal((await stores.metadata.latest(gun, 'timestamp'))?.version, 1);
+      await stores.metadata.deleteRepository(gun);
+      assert.equal(await stores.metadata.latest(gun, 'timestamp'), null);
+    });
+    await withRepositoryLock(ctx, gun, async (stores) => assert.equal(await stores.metadata.latest(gun, 'timestamp'), null));
+  });
+
+  test('server keys remembered under the lock know when they were marked used', async () => {
+    const gun = 'registry.example.com/state/locked-keys';
+    await ctx.keys.pendingOrCreate(ctx.stores, gun, 'timestamp');
+    await withRepositoryLock(
+      ctx,
+      gun,
+      async (stores) => {
+        const [k] = await stores.serverKeys.ofRepository(gun);
+        assert.ok(k);
+        assert.equal(k.lastUsed, null);
+        await stores.serverKeys.markUsed([k.keyId]);
+        const [again] = await stores.serverKeys.ofRepository(gun);
+        assert.ok(again?.lastUsed instanceof Date, 'the remembered key knows it was marked');
+      },
+      { changesMetadata: false },
+    );
+    const [stored] = await ctx.stores.serverKeys.ofRepository(gun);
+    assert.ok(stored?.lastUsed instanceof Date);
+    assert.equal(await ctx.stores.serverKeys.pending(gun, 'timestamp'), null, 'a used key is no longer handed out as pending');
+  });
+});
