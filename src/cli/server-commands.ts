@@ -4,22 +4,17 @@
  * commands never load the database drivers or express.
  */
 import { writeFileSync } from 'node:fs';
-import { parseDevUser, startDevTokenService } from '../auth/dev-token-service.js';
 import { loadConfig, SETTING_NAMES } from '../config.js';
-import { checkStore } from '../service/check-store.js';
 import { createLogger } from '../log.js';
 import { openDatabase } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 import { openServices, startServer } from '../server.js';
-import { ADMIN_USAGE, runAdminCommand } from './admin.js';
 import { parseCommand, UsageError, type CommandSpec } from './args.js';
-import { configReference } from './config-reference.js';
-import { formatConfig, showConfig } from './config-show.js';
 import { isWorker, runPrimary } from './cluster.js';
-import { importCommand } from './import-command.js';
 import { tuneServerHeap } from './serve-heap.js';
 
-const USAGE = `usage: signet <command> [options]      (signet <command> --help describes one)
+/** The top-level usage; the admin commands' part is loaded with them (serve does not load them). */
+const usage = (adminUsage: string) => `usage: signet <command> [options]      (signet <command> --help describes one)
 
 server commands:
   serve     run the trust server (configuration from the environment)
@@ -30,7 +25,7 @@ server commands:
   config [--json | --markdown]
             the configuration in effect and where each value comes from (--markdown: the
             reference table of every variable, as in docs/configuration.md)
-${ADMIN_USAGE}
+${adminUsage}
   import --from postgres://…/notaryserver [--signer postgres://…/notarysigner] [--passphrase ALIAS=VALUE]...
          [--gun GUN] [--dry-run] [--json]
             copy a notary-server deployment (history, changefeed, server-held keys) into Signet;
@@ -58,7 +53,7 @@ The embedded database under SIGNET_DATA_DIR (default ./data) is used unless DATA
 
 const CONFIG_NOTE = 'Configuration comes from the environment and the JSON file named by SIGNET_CONFIG (see signet config).';
 
-const TOP: CommandSpec = { name: '', usage: USAGE };
+const topSpec = async (): Promise<CommandSpec> => ({ name: '', usage: usage((await import('./admin.js')).ADMIN_USAGE) });
 
 const SPECS = {
   serve: {
@@ -101,25 +96,28 @@ const SPECS = {
 export async function runServerCommand(argv: string[]): Promise<number> {
   const command = argv[0];
   if (command === undefined) {
-    console.error(USAGE);
+    console.error((await topSpec()).usage);
     return 2;
   }
   if (command === 'help') {
     // `signet help COMMAND` is `signet COMMAND --help`.
     if (argv.length > 1) return runServerCommand([...argv.slice(1), '--help']);
-    console.log(USAGE);
+    console.log((await topSpec()).usage);
     return 0;
   }
   if (command.startsWith('-')) {
-    if (parseCommand(TOP, argv) === null) return 0;
-    throw new UsageError('a command is needed first', ''); // unreachable: TOP takes no arguments
+    if (parseCommand(await topSpec(), argv) === null) return 0;
+    throw new UsageError('a command is needed first', ''); // unreachable: the top spec takes no arguments
   }
   const rest = argv.slice(1);
+  // The server loads only what serving needs; the other commands' modules are loaded by them.
+  if (command === 'serve') return serve(rest);
+  const { runAdminCommand } = await import('./admin.js');
   const admin = await runAdminCommand(command, rest, () => loadConfig());
   if (admin !== null) return admin;
   switch (command) {
     case 'import':
-      return importCommand(rest);
+      return (await import('./import-command.js')).importCommand(rest);
     case 'dev-token-service':
       return devTokenService(rest);
     case 'config':
@@ -143,20 +141,19 @@ export async function runServerCommand(argv: string[]): Promise<number> {
     }
     case 'check':
       return check(rest);
-    case 'serve':
-      return serve(rest);
   }
   throw new UsageError(`unknown command ${JSON.stringify(command)}`, '');
 }
 
-function config(args: string[]): number {
+async function config(args: string[]): Promise<number> {
   const a = parseCommand(SPECS.config, args);
   if (!a) return 0;
   if (a.flag('markdown') && a.flag('json')) throw new UsageError('--json and --markdown exclude each other', 'config');
   if (a.flag('markdown')) {
-    console.log(configReference());
+    console.log((await import('./config-reference.js')).configReference());
     return 0;
   }
+  const { formatConfig, showConfig } = await import('./config-show.js');
   const shown = showConfig();
   console.log(a.flag('json') ? JSON.stringify(shown, null, 2) : formatConfig(shown));
   return 0;
@@ -192,6 +189,7 @@ async function check(args: string[]): Promise<number> {
   if (gun === '') throw new UsageError('--gun needs a repository name', 'check');
   const { database, context, listener } = await openServices(loadConfig(), createLogger('error'));
   try {
+    const { checkStore } = await import('../service/check-store.js');
     const report = await checkStore(context, gun);
     if (a.flag('json')) console.log(JSON.stringify(report, null, 2));
     else {
@@ -206,6 +204,7 @@ async function check(args: string[]): Promise<number> {
 }
 
 async function devTokenService(args: string[]): Promise<number> {
+  const { parseDevUser, startDevTokenService } = await import('../auth/dev-token-service.js');
   const a = parseCommand(SPECS['dev-token-service'], args);
   if (!a) return 0;
   const portText = a.string('port') ?? '5001';
