@@ -1,7 +1,7 @@
 /**
  * What the embedded store's update transactions learnt of each repository, kept for the next
  * one. The embedded store is one process over one connection and every change to a repository's
- * files goes through withRepositoryLock here, so what a committed transaction read and wrote is
+ * files and server keys goes through withRepositoryLock here, so what a committed transaction read and wrote is
  * still what the database holds when the next transaction of that repository starts: the
  * current chain need not be read again before each update. A transaction that fails leaves
  * nothing behind (its reads were taken out before it started). Not used on Postgres, where

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { sha256Hex } from '../tuf/core/hashes.js';
 import { notifyChange } from './change-notifier.js';
 import { fixedWidth, requireTransaction, toBuffer, type Db } from './db.js';
+import type { ServerKeyRow } from './server-key-store.js';
 
 export interface StoredFileRow {
   role: string;
@@ -67,6 +68,8 @@ export class LockedReads {
   private readonly byRoleSha = new Map<string, StoredFileRow>();
   private readonly versions = new Map<string, Map<string, number>>();
   private readonly guns = new Set<string>();
+  /** Server keys by repository, read and kept up to date by ServerKeyStore. */
+  readonly serverKeys = new Map<string, ServerKeyRow[]>();
   /** Bytes of the files remembered (a file remembered twice counts twice: an upper bound). */
   bytes = 0;
 
@@ -107,6 +110,7 @@ export class LockedReads {
 
   /** Whether everything remembered is about `gun`. */
   only(gun: string): boolean {
+    for (const g of this.serverKeys.keys()) if (g !== gun) return false;
     return this.guns.size === 0 || (this.guns.size === 1 && this.guns.has(gun));
   }
 
@@ -303,19 +307,22 @@ export class MetadataStore {
   async insert(gun: string, files: readonly { role: string; version: number; bytes: Buffer }[]): Promise<void> {
     if (files.length === 0) return;
     const values = files.map((f) => ({ gun, role: f.role, version: f.version, sha256: sha256Hex(f.bytes), data: f.bytes }));
-    const stamped = await this.db.insertInto('tuf_files').values(values).returning(['role', 'created_at']).execute();
+    const feed = values.filter((v) => v.role === 'timestamp').map((t) => ({ gun, version: t.version, sha256: t.sha256, category: 'update' as const }));
+    // One statement: the changefeed records are written by a data-modifying CTE of the files' insert.
+    const stamped =
+      feed.length > 0
+        ? await this.db
+            .with('feed', (db) => db.insertInto('changefeed').values(feed))
+            .insertInto('tuf_files')
+            .values(values)
+            .returning(['role', 'created_at'])
+            .execute()
+        : await this.db.insertInto('tuf_files').values(values).returning(['role', 'created_at']).execute();
     const at = new Map(stamped.map((r) => [r.role, r.created_at]));
     this.locked?.stored(
       gun,
       values.map((v) => ({ role: v.role, version: v.version, sha256: v.sha256, data: toBuffer(v.data), createdAt: at.get(v.role)! })),
     );
-    const timestamps = files.filter((f) => f.role === 'timestamp');
-    if (timestamps.length > 0) {
-      await this.db
-        .insertInto('changefeed')
-        .values(timestamps.map((t) => ({ gun, version: t.version, sha256: sha256Hex(t.bytes), category: 'update' as const })))
-        .execute();
-    }
   }
 
   /**

@@ -50,18 +50,15 @@ function toRow(r: InfoColumns & { private_key: Buffer | Uint8Array; kek_id: stri
 }
 
 export class ServerKeyStore {
-  /**
-   * A repository's keys as read in this transaction, when it holds the repository lock (see
-   * LockedReads): asked for by signing and again by the summary. Any write here forgets them.
-   */
-  private readonly lockedKeys: Map<string, ServerKeyRow[]> | null;
-
   constructor(
     private readonly db: Db,
-    locked = false,
-  ) {
-    this.lockedKeys = locked ? new Map() : null;
-  }
+    /**
+     * A repository's keys as read under its lock (LockedReads.serverKeys): asked for by signing
+     * and again by the summary, and on the embedded store by the next update. Any write here
+     * forgets them.
+     */
+    private readonly lockedKeys: Map<string, ServerKeyRow[]> | null = null,
+  ) {}
 
   /** A repository's keys, oldest first. */
   async ofRepository(gun: string): Promise<ServerKeyRow[]> {

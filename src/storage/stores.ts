@@ -37,7 +37,7 @@ export class Stores {
   ) {
     this.metadata = new MetadataStore(db, locked);
     this.changefeed = new ChangefeedStore(db);
-    this.serverKeys = new ServerKeyStore(db, locked !== null);
+    this.serverKeys = new ServerKeyStore(db, locked?.serverKeys ?? null);
     this.audit = new AuditStore(db);
     this.settings = new SettingsStore(db);
     this.staged = new StagedStore(db);
