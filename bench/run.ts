@@ -29,7 +29,7 @@ import { NoiseGuard } from './noise.js';
 import { rssKb, runBench, safe, run } from './proc.js';
 import { computeRatios, summary, writeOutputs, type RunRecord } from './report.js';
 import { runScale, type ScaleResults } from './scale.js';
-import { makeTls, snapshotBuild, startBare, startNotaryServer, startSignet, tempDir, type Target } from './servers.js';
+import { makeTls, snapshotBuild, startBare, startNodeOptions, startNotaryServer, startSignet, tempDir, type Target } from './servers.js';
 import { describe, READ_WORKLOADS, runWorkloads, WORKLOADS, type HealthFailure, type Measurement, type WorkloadId } from './workloads.js';
 
 const ALL_PHASES = ['signet-pg', 'notary-pg', 'signet-pglite', 'notary-memory', 'bare', 'http', 'scale'] as const;
@@ -204,7 +204,7 @@ async function main(): Promise<number> {
   await phase('bare', async () => {
     if (!bareFiles) throw new Error('no Signet phase ran, so there are no served bytes to give the bare server');
     const reads = bareFiles as ReadPaths;
-    const b = await startBare({ id: 'bare', label: 'bare node:https, bytes from memory', files: reads.files, tls });
+    const b = await startBare({ id: 'bare', label: `bare node:https, bytes from memory (node ${startNodeOptions().join(' ')})`, files: reads.files, tls });
     try {
       await note(b, `serves Signet's bytes for ${Object.keys(reads.files).length} paths`);
       measurements.push(...(await runWorkloads({ target: b, reads }, bareWorkloads, connections, settings, log, guard, health)));
@@ -230,7 +230,7 @@ async function main(): Promise<number> {
     } finally {
       await s.stop();
     }
-    const b = await startBare({ id: 'bare-http', label: 'bare node:http, bytes from memory', files: reads.files });
+    const b = await startBare({ id: 'bare-http', label: `bare node:http, bytes from memory (node ${startNodeOptions().join(' ')})`, files: reads.files });
     try {
       await note(b);
       measurements.push(...(await runWorkloads({ target: b, reads }, httpWorkloads, connections, settings, log, guard, health)));

@@ -219,6 +219,7 @@ export async function startBare(opts: { id: string; label: string; files: Record
     }),
   );
   const main = path.join(buildRoot, 'bench', 'bare-server.js');
-  const { proc, match } = await spawnReady(opts.id, process.execPath, [main, config], { ready: /^bare listening on (\S+)$/m });
+  // With the node options Signet runs with, so that the comparison is of the code, not of node's settings.
+  const { proc, match } = await spawnReady(opts.id, process.execPath, [...startNodeOptions(), main, config], { ready: /^bare listening on (\S+)$/m });
   return { id: opts.id, label: opts.label, kind: 'bare', store: 'none', url: match[1]!, pid: proc.pid, stop: proc.stop };
 }
