@@ -1,11 +1,11 @@
 /**
  * What the embedded store's update transactions learnt of each repository, kept for the next
- * one. The embedded store is one process over one connection and every change to a repository's
- * files and server keys goes through withRepositoryLock here, so what a committed transaction read and wrote is
- * still what the database holds when the next transaction of that repository starts: the
- * current chain need not be read again before each update. A transaction that fails leaves
- * nothing behind (its reads were taken out before it started). Not used on Postgres, where
- * other processes write.
+ * one. The embedded store is one process over one connection, and every change to a
+ * repository's files and server keys goes through withRepositoryLock here, so what a committed
+ * transaction read and wrote is still what the database holds when the next transaction of that
+ * repository starts: the current chain need not be read again before each update. A transaction
+ * that fails leaves nothing behind (its reads were taken out before it started). Not used on
+ * Postgres, where other processes write.
  */
 import { LockedReads } from '../storage/metadata-store.js';
 

@@ -57,8 +57,9 @@ function* chunks<T extends { data: Buffer }>(files: readonly T[]): Generator<T[]
 }
 
 /**
- * What one transaction holding a repository's write lock has read or written of its files.
- * Under the lock no other writer can change the repository, and stored files never change, so
+ * What one transaction holding a repository's write lock has read or written of its files and
+ * server keys (the embedded store carries it on to the repository's next transaction: see
+ * EmbeddedReads). Under the lock no other writer can change the repository, and stored files never change, so
  * asking again within the transaction would give the same answer: an update reads the current
  * chain to validate against, writes the new files, then summarises the result, and the summary
  * needs no second round of queries.

@@ -13,7 +13,10 @@
  *   made durable by it: group commit. The pool (pglite-pool.ts) answers no statement that ended a
  *   transaction before the WAL it wrote is durable.
  * - A data file is written only once the WAL before it is durable (write-ahead, as Postgres does
- *   with XLogFlush before writing out a buffer): pending WAL is synced first, synchronously.
+ *   with XLogFlush before writing out a buffer): pending WAL is synced first, synchronously. A
+ *   relation page says in its header (pd_lsn) how far the WAL must be durable, and WAL pages say
+ *   where they are (xlp_pageaddr): a page evicted long after it was changed, whose WAL a commit
+ *   has synced since, is written without waiting, as Postgres writes it without a flush.
  * - Before pg_control is rewritten (a checkpoint, which lets old WAL go), every data file and
  *   directory written since the last checkpoint is fsynced; pg_control itself right after.
  */
@@ -40,6 +43,11 @@ export interface NodeFsModule {
 
 type Kind = 'wal' | 'control' | 'data';
 
+/** Postgres' page size (BLCKSZ and XLOG_BLCKSZ as PGlite builds it). */
+const PAGE = 8192;
+/** The name of a relation's file: a filenode, a fork suffix, a segment number. */
+const RELATION_FILE = /^\d+(_fsm|_vm|_init)?(\.\d+)?$/;
+
 export class WalSync {
   private readonly dirtyWal = new Set<string>();
   private readonly inFlightWal = new Set<string>();
@@ -50,9 +58,16 @@ export class WalSync {
   private syncedSeq = 0;
   private inFlight: Promise<void> | null = null;
   private failure: Error | null = null;
-  private readonly kinds = new WeakMap<FsNode, { kind: Kind; path: string }>();
+  private readonly kinds = new WeakMap<FsNode, { kind: Kind; path: string; pages: boolean }>();
+  /**
+   * WAL positions: every WAL byte before `writtenLsn` has been written (it is the start of the
+   * last page of the latest WAL write, which may be partly filled and is written again later),
+   * and every one before `durableLsn` is on disk.
+   */
+  private writtenLsn = 0;
+  private durableLsn = 0;
   /** Flushes done and the WAL writes they covered, for tests and metrics. */
-  readonly stats = { flushes: 0, syncWrites: 0, vanished: 0 };
+  readonly stats = { flushes: 0, syncWrites: 0, vanished: 0, pagesWithoutWait: 0 };
 
   constructor(private readonly root: string) {}
 
@@ -60,16 +75,23 @@ export class WalSync {
   install(nodefs: NodeFsModule): void {
     const write = nodefs.stream_ops.write;
     nodefs.stream_ops.write = (stream, buffer, offset, length, position) => {
-      const { kind, path: file } = this.classify(nodefs, stream.node);
+      const { kind, path: file, pages } = this.classify(nodefs, stream.node);
       if (kind === 'wal') {
         const n = write(stream, buffer, offset, length, position);
         this.dirtyWal.add(file);
         this.walSeq++;
+        const start = walPagesStart(buffer, offset, length, position);
+        if (start !== null) this.writtenLsn = Math.max(this.writtenLsn, start + length - PAGE);
         return n;
       }
       // Write-ahead: no data page reaches the disk before the WAL that describes it. A page of
-      // zeros (a relation growing) describes nothing, so it need not wait.
-      if ((this.dirtyWal.size > 0 || this.inFlightWal.size > 0) && !allZero(buffer, offset, length)) this.syncWalNow();
+      // zeros (a relation growing) describes nothing, and a relation page whose WAL is already
+      // durable has nothing to wait for.
+      if ((this.dirtyWal.size > 0 || this.inFlightWal.size > 0) && !allZero(buffer, offset, length)) {
+        const lsn = pages ? highestPageLsn(buffer, offset, length) : null;
+        if (lsn !== null && lsn <= this.durableLsn) this.stats.pagesWithoutWait++;
+        else this.syncWalNow();
+      }
       if (kind === 'control') this.syncDataNow();
       const n = write(stream, buffer, offset, length, position);
       if (kind === 'control' && stream.nfd !== undefined) fsyncSync(stream.nfd);
@@ -115,13 +137,19 @@ export class WalSync {
     }
   }
 
-  private classify(nodefs: NodeFsModule, node: FsNode): { kind: Kind; path: string } {
+  private classify(nodefs: NodeFsModule, node: FsNode): { kind: Kind; path: string; pages: boolean } {
     let known = this.kinds.get(node);
     if (!known) {
       const file = nodefs.realPath(node);
       const rel = path.relative(this.root, file);
       const kind: Kind = rel.startsWith(`pg_wal${path.sep}`) ? 'wal' : rel === path.join('global', 'pg_control') ? 'control' : 'data';
-      known = { kind, path: file };
+      const parts = rel.split(path.sep);
+      // base/<database>/<relation> and global/<relation>: pages with a standard header.
+      const pages =
+        kind === 'data' &&
+        RELATION_FILE.test(parts[parts.length - 1]!) &&
+        ((parts[0] === 'base' && parts.length === 3) || (parts[0] === 'global' && parts.length === 2));
+      known = { kind, path: file, pages };
       this.kinds.set(node, known);
     }
     return known;
@@ -148,6 +176,7 @@ export class WalSync {
 
   private async flushOnce(): Promise<void> {
     const seq = this.walSeq;
+    const lsn = this.writtenLsn;
     const files = [...this.dirtyWal];
     this.dirtyWal.clear();
     for (const f of files) this.inFlightWal.add(f);
@@ -159,6 +188,7 @@ export class WalSync {
       if (dir) await syncFile(path.join(this.root, 'pg_wal'), false);
       this.stats.flushes++;
       this.syncedSeq = Math.max(this.syncedSeq, seq);
+      this.durableLsn = Math.max(this.durableLsn, lsn);
     } catch (e) {
       // A failed fsync may have dropped the dirty pages: nothing written since can be trusted.
       this.failure = new Error(`the embedded store could not sync its WAL to disk: ${(e as Error).message}`);
@@ -171,6 +201,7 @@ export class WalSync {
   /** Sync every unsynced WAL file now, on this thread (before a data write). */
   private syncWalNow(): void {
     const seq = this.walSeq;
+    const lsn = this.writtenLsn;
     const files = new Set([...this.dirtyWal, ...this.inFlightWal]);
     this.dirtyWal.clear();
     for (const f of files) if (!syncFileNow(f, true)) this.stats.vanished++;
@@ -178,6 +209,7 @@ export class WalSync {
     this.walDirDirty = false;
     this.stats.syncWrites++;
     this.syncedSeq = Math.max(this.syncedSeq, seq);
+    this.durableLsn = Math.max(this.durableLsn, lsn);
   }
 
   /** Sync every data file and directory written since the last checkpoint (before pg_control changes). */
@@ -187,6 +219,36 @@ export class WalSync {
     this.dirtyData.clear();
     this.dirtyDirs.clear();
   }
+}
+
+/** A 64-bit little-endian position (an LSN) read as a number: exact below 2^53 bytes of WAL. */
+function readLsn(buffer: Uint8Array, at: number): number {
+  const view = new DataView(buffer.buffer, buffer.byteOffset + at, 8);
+  return view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+}
+
+/**
+ * The WAL position of a write of whole WAL pages: the first page's xlp_pageaddr (its header's
+ * bytes 8–15). Null for anything else (a segment being zero-filled, a write Postgres does not
+ * make), which then advances nothing.
+ */
+function walPagesStart(buffer: Uint8Array, offset: number, length: number, position: number | undefined): number | null {
+  if (position === undefined || position % PAGE !== 0 || length < PAGE || length % PAGE !== 0) return null;
+  const at = readLsn(buffer, offset + 8);
+  // The page's address within its segment is its place in the file (segments are 2^n MB).
+  if (at === 0 || at % PAGE !== 0 || at < position || (at - position) % 2 ** 20 !== 0) return null;
+  return at;
+}
+
+/** The highest pd_lsn (each page header's first 8 bytes: xlogid, xrecoff) of a write of whole pages; else null. */
+function highestPageLsn(buffer: Uint8Array, offset: number, length: number): number | null {
+  if (length < PAGE || length % PAGE !== 0) return null;
+  let highest = 0;
+  for (let at = offset; at < offset + length; at += PAGE) {
+    const view = new DataView(buffer.buffer, buffer.byteOffset + at, 8);
+    highest = Math.max(highest, view.getUint32(0, true) * 2 ** 32 + view.getUint32(4, true));
+  }
+  return highest;
 }
 
 function allZero(buffer: Uint8Array, offset: number, length: number): boolean {

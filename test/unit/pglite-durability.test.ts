@@ -130,3 +130,71 @@ test('a WAL segment made under a temporary name and renamed is synced under its 
   assert.equal(sync.pending(), false);
   assert.equal(sync.stats.vanished, 0, 'every WAL write was synced where the file now is');
 });
+
+/** `count` WAL pages whose first header says they start at WAL position `at`. */
+function walPages(at: number, count: number): Buffer {
+  const b = Buffer.alloc(8192 * count);
+  for (let i = 0; i < count; i++) {
+    b.writeUInt16LE(0xd116, i * 8192);
+    b.writeBigUInt64LE(BigInt(at + i * 8192), i * 8192 + 8);
+    b[i * 8192 + 100] = 1;
+  }
+  return b;
+}
+
+/** A relation page whose header says its WAL reaches `lsn` (pd_lsn: xlogid, xrecoff). */
+function relationPage(lsn: number): Buffer {
+  const b = Buffer.alloc(8192);
+  b.writeUInt32LE(Math.floor(lsn / 2 ** 32), 0);
+  b.writeUInt32LE(lsn % 2 ** 32, 4);
+  b[200] = 1;
+  return b;
+}
+
+test('a relation page whose WAL is already durable is written without a sync; a newer one, or another file, waits', async () => {
+  const sync = new WalSync(root);
+  const { nodefs } = fakeNodeFs();
+  sync.install(nodefs);
+  const segmentStart = 6 * 16 * 1024 * 1024;
+  const wal = { node: nodefs.node('pg_wal/000000010000000000000006') };
+  nodefs.stream_ops.write(wal, walPages(segmentStart, 2), 0, 16384, 0);
+  await sync.flush();
+  // More WAL, not yet synced: the first page again (partly filled before) and the next.
+  nodefs.stream_ops.write(wal, walPages(segmentStart + 8192, 2), 0, 16384, 8192);
+  assert.equal(sync.pending(), true);
+
+  mkdirSync(path.join(root, 'base', '5'), { recursive: true });
+  const relation = { node: nodefs.node('base/5/16390') };
+  nodefs.stream_ops.write(relation, relationPage(segmentStart + 4000), 0, 8192, 0);
+  assert.equal(sync.stats.syncWrites, 0, 'its WAL ends in a page synced whole before');
+  assert.equal(sync.stats.pagesWithoutWait, 1);
+  assert.equal(sync.pending(), true);
+
+  // Its WAL ends in the page that was partly filled when synced: it must wait.
+  nodefs.stream_ops.write(relation, relationPage(segmentStart + 8192 + 50), 0, 8192, 8192);
+  assert.equal(sync.stats.syncWrites, 1);
+  assert.equal(sync.pending(), false);
+
+  // Not a relation page (the commit log has no page LSN): the conservative rule.
+  nodefs.stream_ops.write(wal, walPages(segmentStart + 16384, 1), 0, 8192, 16384);
+  mkdirSync(path.join(root, 'pg_xact'), { recursive: true });
+  const clog = { node: nodefs.node('pg_xact/0000') };
+  nodefs.stream_ops.write(clog, relationPage(segmentStart), 0, 8192, 0);
+  assert.equal(sync.stats.syncWrites, 2);
+});
+
+test('WAL writes that are not whole pages at their own address move the durable position nowhere', async () => {
+  const sync = new WalSync(root);
+  const { nodefs } = fakeNodeFs();
+  sync.install(nodefs);
+  const wal = { node: nodefs.node('pg_wal/000000010000000000000007') };
+  // An address that does not match the place in the file, then a part of a page.
+  nodefs.stream_ops.write(wal, walPages(7 * 16 * 1024 * 1024 + 8192, 1), 0, 8192, 100);
+  nodefs.stream_ops.write(wal, walPages(7 * 16 * 1024 * 1024, 1), 0, 4096, 0);
+  await sync.flush();
+  nodefs.stream_ops.write(wal, Buffer.from('more'), 0, 4);
+  mkdirSync(path.join(root, 'base', '5'), { recursive: true });
+  nodefs.stream_ops.write({ node: nodefs.node('base/5/16391') }, relationPage(1), 0, 8192, 0);
+  assert.equal(sync.stats.pagesWithoutWait, 0);
+  assert.equal(sync.stats.syncWrites, 1);
+});
