@@ -58,9 +58,7 @@ export async function repositoryAsOf(
       const sha = metaSha256Hex(entry.hashes);
       if (sha) wanted.set(role, sha);
     }
-    for (const row of await metadata.byChecksums(gun, [...new Set(wanted.values())])) {
-      if (wanted.get(row.role) === row.sha256) roles.push(describe(row));
-    }
+    for (const row of await metadata.byRoleChecksums(gun, wanted)) roles.push(describe(row));
     roles.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
   }
   return { gun, asOf: (point.at ?? ts.createdAt).toISOString(), timestamp: describe(ts), snapshot: snap ? describe(snap) : null, roles };

@@ -60,7 +60,6 @@ export async function loadRepositoryState(metadata: MetadataStore, cache: Parsed
     if (sha && (role === 'root' || (isTargetsRole(role) && (!roles || roles.has(role))))) wanted.set(role, sha);
   }
   for (const row of await metadata.byRoleChecksums(gun, wanted)) {
-    if (wanted.get(row.role) !== row.sha256) continue;
     const file = cache.parse(row);
     if (row.role === 'root') state.root = file;
     else state.targets.set(row.role, file);

@@ -39,7 +39,6 @@ export async function currentFiles(metadata: MetadataStore, cache: ParsedFileCac
     if (sha) wanted.set(role, sha);
   }
   for (const row of await metadata.byRoleChecksums(gun, wanted)) {
-    if (wanted.get(row.role) !== row.sha256) continue;
     const current = { row, file: cache.parse(row) };
     if (row.role === 'root') out.root = current;
     else if (row.role === 'targets' || row.role.startsWith('targets/')) out.targets.set(row.role, current);

@@ -4,9 +4,9 @@ import type { Schema } from './schema.js';
 
 export type Db = Kysely<Schema> | Transaction<Schema>;
 
-/** Bytes as Node buffers, whichever driver returned them (pg gives Buffer, PGlite Uint8Array). */
 /**
- * Bytes read from the database as a Buffer of their own. Drivers hand out views: pg decodes a
+ * Bytes read from the database as a Node Buffer of their own, whichever driver returned them
+ * (pg gives Buffer, PGlite Uint8Array). Drivers hand out views: pg decodes a
  * small bytea into Node's shared 8 KB Buffer pool, and a view keeps its whole backing memory
  * alive. Files are cached for a long time, so a 500-byte timestamp held that way pinned 8 KB
  * (measured: 43 MB of buffers behind a few MB of cached files after a write load).

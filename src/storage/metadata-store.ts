@@ -59,10 +59,10 @@ function* chunks<T extends { data: Buffer }>(files: readonly T[]): Generator<T[]
 /**
  * What one transaction holding a repository's write lock has read or written of its files and
  * server keys (the embedded store carries it on to the repository's next transaction: see
- * EmbeddedReads). Under the lock no other writer can change the repository, and stored files never change, so
- * asking again within the transaction would give the same answer: an update reads the current
- * chain to validate against, writes the new files, then summarises the result, and the summary
- * needs no second round of queries.
+ * EmbeddedReads). Under the lock no other writer can change the repository, and stored files
+ * never change, so asking again within the transaction would give the same answer: an update
+ * reads the current chain to validate against, writes the new files, then summarises the
+ * result, and the summary needs no second round of queries.
  */
 export class LockedReads {
   private readonly latestByRole = new Map<string, StoredFileRow | null>();
@@ -71,7 +71,7 @@ export class LockedReads {
   private readonly guns = new Set<string>();
   /** Server keys by repository, read and kept up to date by ServerKeyStore. */
   readonly serverKeys = new Map<string, ServerKeyRow[]>();
-  /** Bytes of the files remembered (a file remembered twice counts twice: an upper bound). */
+  /** Bytes of the files remembered, each counted once. */
   bytes = 0;
 
   private static key(...parts: string[]): string {
